@@ -1,0 +1,72 @@
+"""Every prompt the engine sends, in one place."""
+
+from __future__ import annotations
+
+FACT_EXTRACTION_PROMPT = """\
+You extract long-term memories about the USER from a conversation.
+Return JSON: {{"facts": [{{"content": "...", "type": "..."}}]}}.
+
+Rules:
+- Only facts about the user that stay useful later: who they are, what they like, do, plan, their health, their work.
+- One short, self-contained sentence per fact, in the third person ("The user ...").
+- type is exactly one of: personal, preference, activity, plan, health, professional.
+- Ignore greetings, questions to the assistant, and anything the assistant said about itself.
+- If there is nothing worth remembering, return {{"facts": []}}.
+- Today is {today}. Turn relative dates ("next week") into absolute ones when you can.
+
+Example
+Conversation:
+user: I'm a nurse in Lyon and I just started learning the cello.
+Answer: {{"facts": [{{"content": "The user works as a nurse in Lyon.", "type": "professional"}},\
+ {{"content": "The user is learning to play the cello.", "type": "activity"}}]}}
+"""
+
+FACT_EXTRACTION_USER = """Conversation:
+{conversation}
+
+Answer with JSON only."""
+
+MEMORY_CONSOLIDATION_PROMPT = """\
+You keep a user's long-term memory consistent. You get NEW FACTS (numbered from 0) and EXISTING MEMORIES
+(with short integer ids). For every new fact choose one action:
+
+- ADD: the fact is new information. memory_id null, content null.
+- UPDATE: the fact refines or adds detail to an existing memory that is still true. memory_id = that memory,
+  content = one merged sentence keeping both pieces of information.
+- OUTDATE: the fact contradicts or replaces an existing memory (moved city, changed job, no longer likes...).
+  memory_id = the memory that is no longer true; the new fact is stored and the old one is kept as outdated.
+- NONE: the fact is already known (same meaning as an existing memory). memory_id = that memory.
+
+Use only the ids listed. Give a short reason for each decision.
+Return JSON: {{"decisions": [{{"fact": 0, "action": "ADD", "memory_id": null, "content": null, "reason": "..."}}]}}
+"""
+
+MEMORY_CONSOLIDATION_USER = """NEW FACTS:
+{facts}
+
+EXISTING MEMORIES:
+{memories}
+
+Answer with JSON only."""
+
+REPAIR_PROMPT = """\
+Your previous answer could not be used: {error}
+Answer again with only a JSON object that matches this JSON schema:
+{schema}"""
+
+CHAT_SYSTEM_PROMPT = """\
+You are a helpful, friendly assistant with a long-term memory of the user.
+Today is {today}.
+{memory_block}
+Use what you remember when it helps; do not list memories unprompted, and never invent facts about the user."""
+
+CHAT_MEMORY_BLOCK = """What you remember about the user (most relevant first):
+{memories}"""
+
+CHAT_NO_MEMORY = "You do not remember anything about the user yet."
+
+TITLE_PROMPT = """\
+Write a short title (at most 6 words) for a chat that starts like this. Return JSON: {{"title": "..."}}
+
+user: {user}
+assistant: {assistant}"""

@@ -1,0 +1,168 @@
+"""Typed values that cross the public API and the LLM boundary (pydantic)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MemoryType = Literal["personal", "preference", "activity", "plan", "health", "professional"]
+MemoryStatus = Literal["active", "outdated"]
+EventType = Literal["ADD", "UPDATE", "OUTDATE", "REACTIVATE", "EDIT", "DELETE"]
+Actor = Literal["pipeline", "user"]
+Action = Literal["ADD", "UPDATE", "OUTDATE", "NONE"]
+Role = Literal["user", "assistant", "system"]
+
+MEMORY_TYPES: tuple[str, ...] = get_args(MemoryType)
+MEMORY_STATUSES: tuple[str, ...] = get_args(MemoryStatus)
+
+
+class Memory(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    user_id: str
+    content: str
+    type: MemoryType
+    status: MemoryStatus
+    created_at: datetime
+    updated_at: datetime
+    source_message_ids: list[str] = Field(default_factory=list)
+    source_session_id: str | None = None
+    superseded_by: str | None = None
+    outdated_at: datetime | None = None
+
+
+class SearchHit(BaseModel):
+    memory: Memory
+    score: float = Field(description="cosine similarity; higher is closer")
+
+
+class MemoryEvent(BaseModel):
+    id: str
+    memory_id: str
+    user_id: str
+    event: EventType
+    actor: Actor
+    old_content: str | None = None
+    new_content: str | None = None
+    old_status: str | None = None
+    new_status: str | None = None
+    old_type: str | None = None
+    new_type: str | None = None
+    reason: str | None = None
+    source_message_ids: list[str] = Field(default_factory=list)
+    related_memory_id: str | None = None
+    created_at: datetime
+
+
+class ChatSession(BaseModel):
+    id: str
+    user_id: str
+    title: str
+    created_at: datetime
+    updated_at: datetime
+    message_count: int = 0
+
+
+class Message(BaseModel):
+    id: str
+    user_id: str
+    session_id: str | None
+    role: Role
+    content: str
+    created_at: datetime
+
+
+class UserSummary(BaseModel):
+    id: str
+    created_at: datetime
+    sessions: int = 0
+    memories_active: int = 0
+    memories_outdated: int = 0
+
+
+# --- what the LLM returns (structured output) ---------------------------------------------------------------------
+
+
+class ExtractedFact(BaseModel):
+    content: str = Field(description="one self-contained fact about the user, in the third person")
+    type: MemoryType
+
+
+class FactExtraction(BaseModel):
+    facts: list[ExtractedFact]
+
+
+class ConsolidationDecision(BaseModel):
+    fact: int = Field(description="index of the new fact this decision is about")
+    action: Action
+    memory_id: int | None = Field(description="short id of the existing memory for UPDATE/OUTDATE/NONE, else null")
+    content: str | None = Field(description="for UPDATE: the merged text; otherwise null")
+    reason: str
+
+
+class ConsolidationPlan(BaseModel):
+    decisions: list[ConsolidationDecision]
+
+
+class ChatTitle(BaseModel):
+    title: str
+
+
+# --- the pipeline trace ----------------------------------------------------------------------------------------------
+
+
+class Candidate(BaseModel):
+    fact: int
+    short_id: int
+    memory_id: str
+    content: str
+    type: str
+    status: str
+    score: float
+
+
+class Decision(BaseModel):
+    fact: int
+    action: Action
+    memory_id: str | None = None
+    content: str | None = None
+    reason: str
+    accepted: bool = True
+    rejected_because: str | None = None
+
+
+class AppliedChange(BaseModel):
+    event: EventType
+    memory_id: str
+    content: str | None = None
+    old_content: str | None = None
+    related_memory_id: str | None = None
+    reason: str | None = None
+
+
+class PipelineResult(BaseModel):
+    run_id: str
+    user_id: str
+    session_id: str | None = None
+    status: Literal["ok", "failed", "empty"] = "ok"
+    facts: list[ExtractedFact] = Field(default_factory=list)
+    candidates: list[Candidate] = Field(default_factory=list)
+    decisions: list[Decision] = Field(default_factory=list)
+    changes: list[AppliedChange] = Field(default_factory=list)
+    errors: list[str] = Field(default_factory=list)
+    llm_calls: int = 0
+    embedding_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    timings: dict[str, float] = Field(default_factory=dict, description="seconds per stage")
+    source_message_ids: list[str] = Field(default_factory=list)
+    llm_model: str | None = None
+    embedding_model: str | None = None
+    created_at: datetime | None = None
+
+    @property
+    def changed_memory_ids(self) -> list[str]:
+        return list(dict.fromkeys(c.memory_id for c in self.changes))

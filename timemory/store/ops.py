@@ -1,0 +1,49 @@
+"""Write operations. Every write to memories goes through ``Store.apply`` as a list of these, in one transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+from ..schemas import Actor
+
+
+@dataclass
+class AddMemory:
+    content: str
+    type: str
+    embedding: np.ndarray
+    status: str = "active"
+    actor: Actor = "pipeline"
+    reason: str | None = None
+    source_message_ids: list[str] = field(default_factory=list)
+    source_session_id: str | None = None
+    created_at: datetime | None = None
+    # Memories this one replaces: each becomes outdated, superseded_by = this memory (one OUTDATE event each).
+    supersedes: list[str] = field(default_factory=list)
+    memory_id: str | None = None  # chosen by the store unless given (imports keep their ids)
+
+
+@dataclass
+class ChangeMemory:
+    memory_id: str
+    content: str | None = None
+    type: str | None = None
+    status: str | None = None
+    embedding: np.ndarray | None = None
+    event: str = "EDIT"  # UPDATE (pipeline merge), EDIT (by hand), OUTDATE, REACTIVATE
+    actor: Actor = "user"
+    reason: str | None = None
+    source_message_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DeleteMemory:
+    memory_id: str
+    actor: Actor = "user"
+    reason: str | None = None
+
+
+Op = AddMemory | ChangeMemory | DeleteMemory

@@ -1,0 +1,153 @@
+"""Vector search per backend.
+
+* ``NumpyIndex`` — SQLite and MySQL-protocol servers without vector functions: the user's vectors are loaded once
+  into a normalised float32 matrix, kept per user and refreshed when the user's ``memory_version`` moves; ranking is
+  one matrix-vector product and ``argpartition``.
+* ``tidb_search_statement`` — TiDB: ``VEC_COSINE_DISTANCE`` in SQL. With the HNSW index a ``WHERE`` pre-filter
+  would stop the index from being used, so that path over-fetches in a subquery and filters outside it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import Select, func, literal, select
+from tidb_vector.utils import encode_vector
+
+from ..schemas import MEMORY_STATUSES, MEMORY_TYPES
+from .models import MemoryRow
+
+TYPE_CODE = {t: i for i, t in enumerate(MEMORY_TYPES)}
+STATUS_CODE = {s: i for i, s in enumerate(MEMORY_STATUSES)}
+
+
+@dataclass
+class UserVectors:
+    version: int
+    ids: np.ndarray  # object array of memory ids
+    matrix: np.ndarray  # (n, d) float32, unit rows
+    types: np.ndarray  # int8 codes
+    statuses: np.ndarray  # int8 codes
+
+
+Loader = Callable[[str], tuple[list[str], list[str], list[str], list[np.ndarray]]]
+
+
+class NumpyIndex:
+    """Exact cosine search over one user's memories, cached in memory (LRU over users)."""
+
+    def __init__(self, dim: int, max_users: int = 64) -> None:
+        self.dim = dim
+        self._cache: OrderedDict[str, UserVectors] = OrderedDict()
+        self._max_users = max_users
+        self._lock = threading.Lock()
+
+    def invalidate(self, user_id: str | None = None) -> None:
+        with self._lock:
+            if user_id is None:
+                self._cache.clear()
+            else:
+                self._cache.pop(user_id, None)
+
+    def vectors(self, user_id: str, version: int, load: Loader) -> UserVectors:
+        with self._lock:
+            cached = self._cache.get(user_id)
+            if cached is not None and cached.version == version:
+                self._cache.move_to_end(user_id)
+                return cached
+        ids, types, statuses, vectors = load(user_id)
+        matrix = np.vstack(vectors).astype(np.float32, copy=False) if vectors else np.zeros((0, self.dim), np.float32)
+        entry = UserVectors(
+            version=version,
+            ids=np.array(ids, dtype=object),
+            matrix=np.ascontiguousarray(matrix),
+            types=np.array([TYPE_CODE.get(t, -1) for t in types], dtype=np.int8),
+            statuses=np.array([STATUS_CODE.get(s, -1) for s in statuses], dtype=np.int8),
+        )
+        with self._lock:
+            self._cache[user_id] = entry
+            self._cache.move_to_end(user_id)
+            while len(self._cache) > self._max_users:
+                self._cache.popitem(last=False)
+        return entry
+
+    @staticmethod
+    def rank(
+        entry: UserVectors,
+        queries: np.ndarray,
+        k: int,
+        types: Sequence[str] | None,
+        statuses: Sequence[str] | None,
+    ) -> list[list[tuple[str, float]]]:
+        """Top-k (memory id, cosine similarity) per query row, best first."""
+        n = entry.matrix.shape[0]
+        if n == 0 or k <= 0:
+            return [[] for _ in range(len(queries))]
+        mask = None
+        if types is not None:
+            mask = np.isin(entry.types, [TYPE_CODE[t] for t in types if t in TYPE_CODE])
+        if statuses is not None:
+            smask = np.isin(entry.statuses, [STATUS_CODE[s] for s in statuses if s in STATUS_CODE])
+            mask = smask if mask is None else mask & smask
+        scores = queries @ entry.matrix.T  # (q, n)
+        if mask is not None:
+            if not mask.any():
+                return [[] for _ in range(len(queries))]
+            scores[:, ~mask] = -np.inf
+        allowed = n if mask is None else int(mask.sum())
+        kk = min(k, allowed)
+        out: list[list[tuple[str, float]]] = []
+        for row in scores:
+            if kk < n:
+                top = np.argpartition(-row, kk - 1)[:kk]
+            else:
+                top = np.arange(n)
+            top = top[np.argsort(-row[top], kind="stable")]
+            out.append([(str(entry.ids[i]), float(row[i])) for i in top if np.isfinite(row[i])][:kk])
+        return out
+
+
+def tidb_search_statement(
+    user_id: str,
+    query: np.ndarray,
+    k: int,
+    *,
+    types: Sequence[str] | None,
+    statuses: Sequence[str] | None,
+    use_index: bool,
+    overfetch: int = 10,
+) -> Select[tuple[str, float]]:
+    """The TiDB statement returning (id, cosine distance), nearest first."""
+    q = encode_vector(np.asarray(query, dtype=np.float32).ravel())
+    distance = func.VEC_COSINE_DISTANCE(MemoryRow.embedding, literal(q)).label("distance")
+    if not use_index:
+        stmt = select(MemoryRow.id, distance).where(MemoryRow.user_id == user_id)
+        if types is not None:
+            stmt = stmt.where(MemoryRow.type.in_(list(types)))
+        if statuses is not None:
+            stmt = stmt.where(MemoryRow.status.in_(list(statuses)))
+        return stmt.order_by(distance).limit(k)
+    inner = (
+        select(MemoryRow.id, MemoryRow.user_id, MemoryRow.type, MemoryRow.status, distance)
+        .order_by(distance)
+        .limit(k * overfetch)
+        .subquery("nearest")
+    )
+    outer = select(inner.c.id, inner.c.distance).where(inner.c.user_id == user_id)
+    if types is not None:
+        outer = outer.where(inner.c.type.in_(list(types)))
+    if statuses is not None:
+        outer = outer.where(inner.c.status.in_(list(statuses)))
+    return outer.order_by(inner.c.distance).limit(k)
+
+
+def tidb_vector_index_ddl(table: str = "memories", column: str = "embedding") -> list[str]:
+    """DDL for TiDB's HNSW index (cosine); it needs a TiFlash replica of the table."""
+    return [
+        f"ALTER TABLE `{table}` SET TIFLASH REPLICA 1",
+        f"ALTER TABLE `{table}` ADD VECTOR INDEX `idx_{table}_{column}_cosine` ((VEC_COSINE_DISTANCE(`{column}`)))",
+    ]
