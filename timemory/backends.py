@@ -62,10 +62,11 @@ def build_embedder(settings: Settings) -> Embedder:
     return OpenAIEmbedder(_openai_client(settings), name, KNOWN_DIMS.get(name))
 
 
-def build_store(settings: Settings, embedder: Embedder) -> Store:
+def build_store(settings: Settings, embedder: Embedder, *, check_embedding_model: bool = True) -> Store:
     return Store.from_url(
         settings.sqlalchemy_url(), embedding_model=embedder.name, embedding_dim=embedder.dim,
         connect_args=settings.connect_args(), vector_index=settings.vector_index,
+        check_embedding_model=check_embedding_model,
     )
 
 

@@ -24,6 +24,8 @@ class AddMemory:
     # Memories this one replaces: each becomes outdated, superseded_by = this memory (one OUTDATE event each).
     supersedes: list[str] = field(default_factory=list)
     memory_id: str | None = None  # chosen by the store unless given (imports keep their ids)
+    superseded_by: str | None = None  # imports only: keeps an existing supersession link
+    updated_at: datetime | None = None
 
 
 @dataclass

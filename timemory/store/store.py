@@ -125,7 +125,13 @@ class Store:
     """Users, sessions, messages, memories with their vectors and events, and pipeline runs."""
 
     def __init__(
-        self, engine: Engine, *, embedding_model: str, embedding_dim: int, vector_index: bool = False
+        self,
+        engine: Engine,
+        *,
+        embedding_model: str,
+        embedding_dim: int,
+        vector_index: bool = False,
+        check_embedding_model: bool = True,
     ) -> None:
         self.engine = engine
         self.embedding_model = embedding_model
@@ -140,7 +146,8 @@ class Store:
         self._vector_index = vector_index and self.backend == "tidb"
         self._local = threading.local()
         self._create_schema()
-        self._check_embedding_model()
+        if check_embedding_model:
+            self._check_embedding_model()
 
     @classmethod
     def from_url(
@@ -151,12 +158,14 @@ class Store:
         embedding_dim: int,
         connect_args: dict[str, Any] | None = None,
         vector_index: bool = False,
+        check_embedding_model: bool = True,
     ) -> Store:
         return cls(
             make_engine(url, connect_args),
             embedding_model=embedding_model,
             embedding_dim=embedding_dim,
             vector_index=vector_index,
+            check_embedding_model=check_embedding_model,
         )
 
     def close(self) -> None:
@@ -521,10 +530,11 @@ class Store:
             status=op.status,
             embedding=self._check_vector(op.embedding),
             created_at=created,
-            updated_at=created,
+            updated_at=naive_utc(op.updated_at) or created,
             source_message_ids=list(op.source_message_ids),
             source_session_id=op.source_session_id,
-            outdated_at=created if op.status == "outdated" else None,
+            superseded_by=op.superseded_by,
+            outdated_at=(naive_utc(op.updated_at) or created) if op.status == "outdated" else None,
         )
         s.add(row)
         s.add(
@@ -605,6 +615,13 @@ class Store:
         content = row.content
         s.delete(row)
         return AppliedChange(event="DELETE", memory_id=op.memory_id, old_content=content, reason=op.reason)
+
+    def memory_texts(self, user_id: str) -> list[tuple[str, str]]:
+        """(id, content) of every memory of the user, without vectors (``reembed`` reads these)."""
+        with self._read() as s:
+            return [(r[0], r[1]) for r in s.execute(
+                select(MemoryRow.id, MemoryRow.content).where(MemoryRow.user_id == user_id).order_by(MemoryRow.id)
+            )]
 
     def replace_embeddings(self, user_id: str, vectors: dict[str, np.ndarray]) -> None:
         """Swap vectors without touching content (``reembed``); no events, since no memory changed meaning."""

@@ -1,0 +1,192 @@
+"""``python -m timemory``: ingest, search, list, export, import, seed-demo, reembed."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from .demo import seed_demo
+from .errors import TiMemoryError
+from .ingest import exchanges, load_conversations, memories_to_csv, memories_to_json, read_memories
+from .pipeline import TiMem
+from .schemas import MEMORY_STATUSES, MEMORY_TYPES
+from .settings import Settings
+from .store import AddMemory
+
+
+def _tm(args: argparse.Namespace) -> TiMem:
+    return TiMem.from_settings(Settings())
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    tm = _tm(args)
+    sessions = load_conversations(Path(args.file))
+    batches = []
+    for sess in sessions:
+        title = sess["title"] or (f"Imported {sess['date']:%Y-%m-%d}" if sess["date"] else f"Imported {Path(args.file).name}")
+        batches.append((title, sess["date"], list(exchanges(sess["messages"]))))
+    total = sum(len(b[2]) for b in batches)
+    changes = failed = 0
+    with tqdm(total=total, desc="ingesting", unit="exchange", disable=args.quiet) as bar:
+        for title, date, chunks in batches:
+            session = tm.store.create_session(args.user, title, created_at=date)
+            for chunk in chunks:
+                result = tm.process_messages(chunk, args.user, session.id)
+                changes += len(result.changes)
+                if result.status == "failed":
+                    failed += 1
+                    tqdm.write(f"exchange failed: {'; '.join(result.errors)}", file=sys.stderr)
+                bar.update(1)
+    print(f"{total} exchanges, {changes} memory changes, {failed} failed runs (see pipeline_runs for traces)")
+    return 1 if failed and failed == total else 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    tm = _tm(args)
+    statuses = None if args.all else ("active",)
+    for hit in tm.search(args.query, args.user, limit=args.limit, types=args.type, statuses=statuses):
+        print(f"{hit.score:.3f}  [{hit.memory.type}/{hit.memory.status}]  {hit.memory.content}  ({hit.memory.id})")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    tm = _tm(args)
+    users = [args.user] if args.user else [u.id for u in tm.store.list_users()]
+    for user in users:
+        for m in tm.list_memories(user, types=args.type, statuses=args.status, text=args.text, limit=args.limit):
+            print(f"{m.user_id}\t{m.id}\t{m.type}\t{m.status}\t{m.updated_at:%Y-%m-%d}\t{m.content}")
+    return 0
+
+
+def _all_memories(tm: TiMem, user: str | None) -> list:  # type: ignore[type-arg]
+    users = [user] if user else [u.id for u in tm.store.list_users()]
+    out = []
+    for u in users:
+        offset = 0
+        while batch := tm.list_memories(u, limit=1000, offset=offset):
+            out.extend(batch)
+            offset += len(batch)
+    return out
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    tm = _tm(args)
+    memories = _all_memories(tm, args.user)
+    text = memories_to_json(memories) if args.format == "json" else memories_to_csv(memories)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"exported {len(memories)} memories to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    tm = _tm(args)
+    memories = read_memories(Path(args.file))
+    by_user: dict[str, list] = {}  # type: ignore[type-arg]
+    for m in memories:
+        by_user.setdefault(args.user or m.user_id, []).append(m)
+    done = 0
+    for user, items in by_user.items():
+        existing = set(tm.store.get_memories(user, [m.id for m in items]))
+        todo = [m for m in items if m.id not in existing]
+        for start in tqdm(range(0, len(todo), 256), desc=f"importing {user}", disable=args.quiet):
+            chunk = todo[start : start + 256]
+            vectors = tm.embedder.embed([m.content for m in chunk])
+            ops = [AddMemory(content=m.content, type=m.type, status=m.status, embedding=v, actor="user",
+                             reason="imported", source_message_ids=m.source_message_ids,
+                             source_session_id=m.source_session_id, created_at=m.created_at,
+                             updated_at=m.updated_at, memory_id=m.id, superseded_by=m.superseded_by)
+                   for m, v in zip(chunk, vectors, strict=True)]
+            tm.store.apply(user, ops)
+            done += len(ops)
+    print(f"imported {done} memories ({len(memories) - done} already present)")
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    tm = _tm(args)
+    created = seed_demo(tm)
+    if not created:
+        print("demo users already have memories; nothing to do")
+    for user, n in created.items():
+        print(f"{user}: {n} memories")
+    return 0
+
+
+def cmd_reembed(args: argparse.Namespace) -> int:
+    from .backends import build_embedder, build_store
+
+    settings = Settings()
+    embedder = build_embedder(settings)
+    store = build_store(settings, embedder, check_embedding_model=False)
+    for user in store.list_users():
+        rows = store.memory_texts(user.id)
+        for start in tqdm(range(0, len(rows), 256), desc=f"re-embedding {user.id}", disable=args.quiet):
+            chunk = rows[start : start + 256]
+            vectors = embedder.embed([c for _, c in chunk])
+            store.replace_embeddings(user.id, {mid: v for (mid, _), v in zip(chunk, vectors, strict=True)})
+    store.reset_embedding_model(embedder.name, embedder.dim)
+    print(f"every memory now uses {embedder.name} ({embedder.dim} dimensions)")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m timemory", description="TiMemory: long-term memory for LLM chat.")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("ingest", help="learn memories from a JSON conversation file")
+    s.add_argument("file")
+    s.add_argument("--user", required=True)
+    s.set_defaults(func=cmd_ingest)
+
+    s = sub.add_parser("search", help="semantic search over a user's memories")
+    s.add_argument("query")
+    s.add_argument("--user", required=True)
+    s.add_argument("--limit", type=int, default=5)
+    s.add_argument("--type", action="append", choices=MEMORY_TYPES)
+    s.add_argument("--all", action="store_true", help="include outdated memories")
+    s.set_defaults(func=cmd_search)
+
+    s = sub.add_parser("list", help="list memories")
+    s.add_argument("--user")
+    s.add_argument("--type", action="append", choices=MEMORY_TYPES)
+    s.add_argument("--status", action="append", choices=MEMORY_STATUSES)
+    s.add_argument("--text")
+    s.add_argument("--limit", type=int, default=100)
+    s.set_defaults(func=cmd_list)
+
+    s = sub.add_parser("export", help="export memories as JSON or CSV")
+    s.add_argument("--format", choices=["json", "csv"], default="json")
+    s.add_argument("--user")
+    s.add_argument("-o", "--output")
+    s.set_defaults(func=cmd_export)
+
+    s = sub.add_parser("import", help="import memories from an export (JSON or CSV)")
+    s.add_argument("file")
+    s.add_argument("--user", help="import into this user instead of the file's user ids")
+    s.set_defaults(func=cmd_import)
+
+    s = sub.add_parser("seed-demo", help="load the demo users, sessions and memories")
+    s.set_defaults(func=cmd_seed)
+
+    s = sub.add_parser("reembed", help="re-embed every memory with the configured embedder")
+    s.set_defaults(func=cmd_reembed)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        return int(args.func(args))
+    except TiMemoryError as exc:
+        print(f"error ({exc.code}): {exc}", file=sys.stderr)
+        return 2

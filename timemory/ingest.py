@@ -1,0 +1,99 @@
+"""Reading conversations and memory exports from files (for the CLI and the dashboard)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .errors import ValidationError
+from .schemas import Memory
+
+
+def load_conversations(path: Path) -> list[dict[str, Any]]:
+    """A list of messages, or a list of sessions ({"date", "messages", optional "title"}), as sessions."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValidationError(f"Cannot read {path}: {exc}") from exc
+    if not isinstance(data, list) or not data:
+        raise ValidationError(f"{path}: expected a non-empty JSON list of messages or of sessions.")
+    if all(isinstance(x, dict) and "messages" in x for x in data):
+        sessions = data
+    elif all(isinstance(x, dict) and "role" in x for x in data):
+        sessions = [{"messages": data}]
+    else:
+        raise ValidationError(f"{path}: each item must be a message (role, content) or a session (date, messages).")
+    out = []
+    for n, sess in enumerate(sessions):
+        date = sess.get("date")
+        when = None
+        if date is not None:
+            try:
+                when = datetime.fromisoformat(str(date))
+            except ValueError as exc:
+                raise ValidationError(f"{path}: session {n} has date {date!r}, not an ISO date.") from exc
+        messages = []
+        for m in sess["messages"]:
+            if not isinstance(m, dict):
+                raise ValidationError(f"{path}: session {n} has a message that is not an object.")
+            msg = dict(m)
+            if msg.get("created_at") is None and when is not None:
+                msg["created_at"] = when
+            messages.append(msg)
+        out.append({"date": when, "title": sess.get("title"), "messages": messages})
+    return out
+
+
+def exchanges(messages: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    """Split a conversation into exchanges: each user turn with the assistant replies that follow it."""
+    current: list[dict[str, Any]] = []
+    for m in messages:
+        if m.get("role") == "user" and any(x.get("role") == "assistant" for x in current):
+            yield current
+            current = []
+        current.append(m)
+    if current:
+        yield current
+
+
+EXPORT_FIELDS = [
+    "id", "user_id", "content", "type", "status", "created_at", "updated_at", "source_message_ids",
+    "source_session_id", "superseded_by", "outdated_at",
+]
+
+
+def memories_to_json(memories: list[Memory]) -> str:
+    return json.dumps([m.model_dump(mode="json") for m in memories], ensure_ascii=False, indent=2)
+
+
+def memories_to_csv(memories: list[Memory]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=EXPORT_FIELDS)
+    writer.writeheader()
+    for m in memories:
+        row = m.model_dump(mode="json")
+        row["source_message_ids"] = json.dumps(row["source_message_ids"])
+        writer.writerow({k: row.get(k) for k in EXPORT_FIELDS})
+    return buf.getvalue()
+
+
+def read_memories(path: Path) -> list[Memory]:
+    """Memories from an export (JSON or CSV, chosen by the file's extension)."""
+    try:
+        raw = Path(path).read_text(encoding="utf-8")
+        if Path(path).suffix.lower() == ".csv":
+            rows: list[dict[str, Any]] = []
+            for r in csv.DictReader(io.StringIO(raw)):
+                row: dict[str, Any] = {k: (v if v != "" else None) for k, v in r.items()}
+                row["source_message_ids"] = json.loads(row.get("source_message_ids") or "[]")
+                rows.append(row)
+        else:
+            rows = json.loads(raw)
+        return [Memory.model_validate(r) for r in rows]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
+        raise ValidationError(f"Cannot import {path}: {str(exc)[:300]}") from exc
