@@ -283,7 +283,7 @@ class Store:
         with self._read() as s:
             users = s.scalars(select(UserRow).order_by(UserRow.id)).all()
             sessions = dict(
-                s.execute(select(SessionRow.user_id, func.count()).group_by(SessionRow.user_id)).tuples().all()
+                s.execute(select(SessionRow.user_id, func.count()).group_by(SessionRow.user_id)).all()
             )
             counts: dict[tuple[str, str], int] = {
                 (u, st): n
@@ -291,7 +291,7 @@ class Store:
                     select(MemoryRow.user_id, MemoryRow.status, func.count()).group_by(
                         MemoryRow.user_id, MemoryRow.status
                     )
-                ).tuples()
+                )
             }
         return [
             UserSummary(
@@ -686,7 +686,7 @@ class Store:
                     select(MessageRow.session_id, func.count())
                     .where(MessageRow.user_id == user_id)
                     .group_by(MessageRow.session_id)
-                ).tuples().all()
+                ).all()
             )
         return [self._session(r, int(counts.get(r.id, 0))) for r in rows]
 

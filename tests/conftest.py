@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from timemory.embeddings import LocalEmbedder
+from timemory.store import Store
+from timemory.store.models import Base
+
+MYSQL_URL = os.environ.get("TIMEMORY_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
+BACKENDS = ["sqlite", "mariadb"]
+
+
+@pytest.fixture(scope="session")
+def embedder() -> LocalEmbedder:
+    """The real local MiniLM embedder (loaded once per test session)."""
+    return LocalEmbedder()
+
+
+def reset_mysql(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("SET FOREIGN_KEY_CHECKS=0"))
+        Base.metadata.drop_all(conn)
+    engine.dispose()
+
+
+def make_store(kind: str, embedder: LocalEmbedder, tmp_path) -> Store:  # type: ignore[no-untyped-def]
+    if kind == "sqlite":
+        return Store.from_url(f"sqlite:///{tmp_path}/t.db", embedding_model=embedder.name, embedding_dim=embedder.dim)
+    reset_mysql(MYSQL_URL)
+    return Store.from_url(MYSQL_URL, embedding_model=embedder.name, embedding_dim=embedder.dim)
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request, embedder, tmp_path) -> Iterator[Store]:  # type: ignore[no-untyped-def]
+    s = make_store(request.param, embedder, tmp_path)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def sqlite_store(embedder, tmp_path) -> Iterator[Store]:  # type: ignore[no-untyped-def]
+    s = make_store("sqlite", embedder, tmp_path)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def user() -> str:
+    return f"user-{uuid.uuid4().hex[:8]}"
