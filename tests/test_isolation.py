@@ -1,0 +1,44 @@
+"""Every call made with another user's id sees nothing and changes nothing, even with a guessed memory id."""
+
+from __future__ import annotations
+
+import pytest
+
+from doubles import ScriptedLLMDouble
+from timemory import TiMem
+from timemory.errors import NotFoundError
+from timemory.store import Store
+
+
+def test_other_user_cannot_read_or_change(store: Store, embedder) -> None:  # type: ignore[no-untyped-def]
+    tm = TiMem(store, embedder, ScriptedLLMDouble(
+        facts=[{"content": "The user lives in Oslo.", "type": "personal"}],
+        consolidate=lambda p: [{"fact": 0, "action": "OUTDATE", "memory_id": 1, "content": None, "reason": "x"}],
+    ))
+    mine = tm.add("alice", "The user lives in Oslo.", "personal")
+    session = store.create_session("alice", "Alice's chat")
+    before = (tm.get_memory(mine.id, "alice"), tm.history(mine.id, "alice"))
+
+    assert tm.search("Oslo", "mallory", statuses=("active", "outdated")) == []
+    assert tm.list_memories("mallory") == [] and tm.count_memories("mallory") == 0
+    for call in (
+        lambda: tm.get_memory(mine.id, "mallory"),
+        lambda: tm.history(mine.id, "mallory"),
+        lambda: tm.update_memory(mine.id, "mallory", content="hacked"),
+        lambda: tm.update_memory(mine.id, "mallory", status="outdated"),
+        lambda: tm.delete_memory(mine.id, "mallory"),
+        lambda: tm.set_status([mine.id], "mallory", "outdated"),
+        lambda: store.get_session("mallory", session.id),
+        lambda: store.rename_session("mallory", session.id, "mine now"),
+        lambda: store.delete_session("mallory", session.id),
+        lambda: store.save_messages("mallory", session.id, [{"role": "user", "content": "hi"}]),
+    ):
+        with pytest.raises(NotFoundError):
+            call()
+    # mallory's own pipeline run sees none of alice's memories as candidates
+    result = tm.process_messages([{"role": "user", "content": "I live in Oslo"}], "mallory")
+    assert result.candidates == []
+    assert store.list_messages("mallory", session.id) == []
+    assert store.list_runs("alice") == []
+    assert (tm.get_memory(mine.id, "alice"), tm.history(mine.id, "alice")) == before
+    assert store.get_session("alice", session.id).title == "Alice's chat"

@@ -1,0 +1,80 @@
+"""The OpenAI-SDK client against an OpenAI-compatible HTTP server double: fallbacks, repair, errors, streaming."""
+
+from __future__ import annotations
+
+import pytest
+
+from doubles import FakeOpenAIServer
+from timemory.errors import LLMError, LLMOutputError
+from timemory.llm import OpenAILLM, Usage, strict_json_schema
+from timemory.schemas import ConsolidationPlan, FactExtraction
+
+GOOD = '{"facts": [{"content": "The user likes tea.", "type": "preference"}]}'
+ASK = [{"role": "user", "content": "I like tea"}]
+
+
+def client(server: FakeOpenAIServer, **kw) -> OpenAILLM:  # type: ignore[no-untyped-def]
+    return OpenAILLM.connect(api_key=None, base_url=server.base_url, model="m", max_retries=0, **kw)
+
+
+def test_json_schema_rejected_falls_back_to_json_object_with_schema() -> None:
+    def handler(body):  # type: ignore[no-untyped-def]
+        if body["response_format"]["type"] == "json_schema":
+            return 400, {"error": {"message": "response_format json_schema is not supported", "type": "invalid"}}
+        return 200, GOOD
+
+    with FakeOpenAIServer(handler) as server:
+        llm = client(server)
+        usage = Usage()
+        out = llm.parse(ASK, FactExtraction, usage=usage)
+        assert out.facts[0].content == "The user likes tea."
+        assert [r["response_format"]["type"] for r in server.requests] == ["json_schema", "json_object"]
+        assert server.requests[1]["response_format"]["schema"] == strict_json_schema(FactExtraction)
+        assert usage.calls == 1 and usage.prompt_tokens == 11
+        llm.parse(ASK, FactExtraction)  # remembered: no second rejected request
+        assert len(server.requests) == 3
+
+
+def test_invalid_json_gets_one_repair() -> None:
+    answers = iter(["```json\n{\"facts\": [{\"content\": 3}]}\n```", GOOD])
+    with FakeOpenAIServer(lambda body: (200, next(answers))) as server:
+        usage = Usage()
+        out = client(server).parse(ASK, FactExtraction, usage=usage)
+        assert out.facts[0].type == "preference" and usage.calls == 2
+        repair = server.requests[1]["messages"]
+        assert repair[-2]["role"] == "assistant" and "could not be used" in repair[-1]["content"]
+
+
+def test_invalid_twice_is_a_clear_error() -> None:
+    with FakeOpenAIServer(lambda body: (200, "not json at all")) as server:
+        with pytest.raises(LLMOutputError, match="after one repair"):
+            client(server).parse(ASK, ConsolidationPlan)
+        assert len(server.requests) == 2
+
+
+def test_unreachable_server_is_an_llm_error() -> None:
+    llm = OpenAILLM.connect(api_key=None, base_url="http://127.0.0.1:9/v1", model="m", max_retries=0, timeout=2)
+    with pytest.raises(LLMError, match="Cannot reach"):
+        llm.parse(ASK, FactExtraction)
+
+
+def test_server_error_after_retries_is_an_llm_error() -> None:
+    with FakeOpenAIServer(lambda body: (500, {"error": {"message": "boom"}})) as server:
+        with pytest.raises(LLMError):
+            OpenAILLM.connect(api_key=None, base_url=server.base_url, model="m", max_retries=1).parse(ASK, FactExtraction)
+        assert len(server.requests) == 2  # the SDK's own retry
+
+
+def test_streaming_yields_tokens() -> None:
+    with FakeOpenAIServer(lambda body: (200, "hello there friend")) as server:
+        usage = Usage()
+        assert "".join(client(server).stream(ASK, usage=usage)).split() == ["hello", "there", "friend"]
+        assert server.requests[0]["stream"] is True and usage.calls == 1
+
+
+def test_strict_schema_has_no_refs_and_requires_everything() -> None:
+    schema = strict_json_schema(ConsolidationPlan)
+    assert "$defs" not in schema and "$ref" not in str(schema)
+    item = schema["properties"]["decisions"]["items"]
+    assert item["additionalProperties"] is False
+    assert set(item["required"]) == {"fact", "action", "memory_id", "content", "reason"}
