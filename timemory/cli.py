@@ -111,6 +111,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_seed(args: argparse.Namespace) -> int:
     tm = _tm(args)
+    if args.if_empty and tm.store.list_users():
+        return 0
     created = seed_demo(tm)
     if not created:
         print("demo users already have memories; nothing to do")
@@ -175,6 +177,7 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_import)
 
     s = sub.add_parser("seed-demo", help="load the demo users, sessions and memories")
+    s.add_argument("--if-empty", action="store_true", help="only when the database has no users yet")
     s.set_defaults(func=cmd_seed)
 
     s = sub.add_parser("reembed", help="re-embed every memory with the configured embedder")

@@ -1,0 +1,71 @@
+"""``python -m timemory`` end to end on the embedded default (SQLite, local embedder, local LLM server)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CLEAN_ENV = ("TIMEMORY_DATABASE_URL", "TIDB_HOST", "OPENAI_API_KEY", "OPENAI_BASE_URL", "TIMEMORY_EMBEDDING_MODEL",
+             "TIMEMORY_LLM_MODEL")
+
+
+def run(data: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in CLEAN_ENV}
+    env["TIMEMORY_DATA_DIR"] = str(data)
+    env["PYTHONPATH"] = str(ROOT)
+    return subprocess.run([sys.executable, "-m", "timemory", "-q", *args], cwd=data, env=env, capture_output=True,
+                          text=True, timeout=600, check=check)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+    d = tmp_path_factory.mktemp("cli")
+    run(d, "seed-demo")
+    return d
+
+
+def test_seed_demo_then_search_finds_current_and_outdated(data: Path) -> None:
+    active = run(data, "search", "where does the user live", "--user", "maya").stdout
+    assert "[personal/active]  The user lives in Lisbon." in active and "Amsterdam" not in active
+    everything = run(data, "search", "where does the user live", "--user", "maya", "--all").stdout
+    assert "[personal/outdated]  The user lives in Amsterdam." in everything
+    assert "demo users already have memories" in run(data, "seed-demo").stdout
+
+
+def test_export_import_round_trip(data: Path, tmp_path: Path) -> None:
+    for fmt in ("json", "csv"):
+        path = tmp_path / f"tomas.{fmt}"
+        run(data, "export", "--format", fmt, "--user", "tomas", "-o", str(path))
+        target = tmp_path / f"db-{fmt}"
+        target.mkdir()
+        assert "imported 8 memories" in run(target, "import", str(path)).stdout
+        again = run(target, "export", "--format", "json", "--user", "tomas").stdout
+        original = run(data, "export", "--format", "json", "--user", "tomas").stdout
+        assert json.loads(again) == json.loads(original)
+
+
+def test_errors_are_one_readable_line(data: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"not": "a list"}')
+    res = run(data, "ingest", str(bad), "--user", "x", check=False)
+    assert res.returncode == 2 and res.stderr.startswith("error (invalid_input)")
+    assert "Traceback" not in res.stderr
+
+
+@pytest.mark.local_llm
+def test_ingest_then_search_with_the_local_model(tmp_path: Path) -> None:
+    res = run(tmp_path, "ingest", str(ROOT / "examples" / "conversation.json"), "--user", "leo")
+    assert "3 exchanges" in res.stdout and "0 failed runs" in res.stdout
+    listed = run(tmp_path, "list", "--user", "leo").stdout.strip().splitlines()
+    assert listed, "the local model should extract at least one memory"
+    hits = run(tmp_path, "search", "hobbies", "--user", "leo").stdout.strip().splitlines()
+    assert hits and all(line.split()[0].replace(".", "").isdigit() for line in hits)
+    exported = json.loads(run(tmp_path, "export", "--user", "leo").stdout)
+    ids = {i for m in exported for i in m["source_message_ids"]}
+    assert ids <= {"s1-m1", "s1-m2", "s1-m3", "s1-m4", "s2-m1", "s2-m2"} and ids

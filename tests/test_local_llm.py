@@ -1,0 +1,101 @@
+"""End to end with no doubles: the real llama.cpp server as a managed child process, over HTTP via the OpenAI SDK."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from timemory import Settings, TiMem
+from timemory.backends import build_llm
+from timemory.chat import ChatService
+from timemory.local_llm import LocalLLMServer, _pid_alive
+
+pytestmark = pytest.mark.local_llm
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+    return tmp_path_factory.mktemp("local-llm")
+
+
+@pytest.fixture(scope="module")
+def server(data_dir: Path):  # type: ignore[no-untyped-def]
+    srv = LocalLLMServer(data_dir)
+    srv.ensure_running()
+    yield srv
+    srv.stop()
+
+
+def test_pipeline_over_http_stores_memory_with_provenance(server: LocalLLMServer, data_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    settings = Settings(_env_file=None, data_dir=data_dir, openai_api_key=None, openai_base_url=None)
+    from timemory.backends import build_store
+
+    tm = TiMem(build_store(settings, embedder), embedder, build_llm(settings))
+    messages = [
+        {"id": "u1", "role": "user", "content": "Hi, my name is Ana. I work as a nurse and I love hiking in the Alps."},
+        {"id": "a1", "role": "assistant", "content": "Nice to meet you, Ana! Hiking in the Alps sounds wonderful."},
+        {"id": "u2", "role": "user", "content": "I also have a cat called Miso and I'm learning Spanish."},
+        {"id": "a2", "role": "assistant", "content": "Miso is a lovely name. ¡Buena suerte con el español!"},
+    ]
+    result = tm.process_messages(messages, "ana")
+    assert result.status == "ok", result.errors
+    assert 1 <= result.llm_calls <= 3 and result.embedding_calls >= 1
+    assert result.prompt_tokens > 0 and result.completion_tokens > 0
+    assert result.facts and all(f.content.strip() for f in result.facts)
+    stored = tm.list_memories("ana")
+    assert len(stored) >= 1
+    assert all(m.source_message_ids == ["u1", "a1", "u2", "a2"] for m in stored)
+    assert server.pid is not None and _pid_alive(server.pid)
+
+
+def test_streaming_chat_yields_tokens_and_saves_both(server: LocalLLMServer, data_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    settings = Settings(_env_file=None, data_dir=data_dir, openai_api_key=None, openai_base_url=None)
+    from timemory.backends import build_store
+
+    llm = build_llm(settings)
+    chat = ChatService(TiMem(build_store(settings, embedder), embedder, llm), llm)
+    turn = chat.chat_with_memory_stream("ben", None, "Hello! Can you suggest a name for my new dog?", process=False)
+    tokens = list(turn)
+    assert len(tokens) >= 2 and "".join(tokens).strip()
+    msgs = chat.messages("ben", turn.session_id)
+    assert [m.role for m in msgs] == ["user", "assistant"] and msgs[1].content == turn.reply
+
+
+def test_second_start_reuses_the_running_server(server: LocalLLMServer, data_dir: Path) -> None:
+    again = LocalLLMServer(data_dir)
+    again.ensure_running()
+    assert again.pid == server.pid and again.port == server.port and not again.owned
+    again.stop()  # not its process: must leave it running
+    assert _pid_alive(server.pid or -1) and server.healthy()
+
+
+def test_dead_server_is_restarted(server: LocalLLMServer) -> None:
+    old = server.pid
+    assert old is not None
+    os.killpg(old, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while server.healthy(timeout=0.5) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    server.ensure_running()
+    assert server.pid != old and server.healthy()
+
+
+def test_child_is_gone_after_the_owner_exits(tmp_path: Path) -> None:
+    code = (
+        "import json,sys; from pathlib import Path; from timemory.local_llm import LocalLLMServer;"
+        f"s=LocalLLMServer(Path({str(tmp_path)!r})); s.ensure_running(); print(json.dumps({{'pid': s.pid}}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180, check=True)
+    pid = json.loads(out.stdout.strip().splitlines()[-1])["pid"]
+    deadline = time.monotonic() + 10
+    while _pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _pid_alive(pid)
+    assert not (tmp_path / "llm-server.json").exists()
