@@ -1,0 +1,51 @@
+"""Users and their sessions; delete a session or all of a user's data (with confirmation)."""
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import adapter
+
+tm = adapter.memory()
+st.header("👥 Sessions & users")
+
+users = adapter.users()
+st.dataframe(pd.DataFrame([u.model_dump() for u in users],
+                          columns=["id", "created_at", "sessions", "memories_active", "memories_outdated"]),
+             hide_index=True, width="stretch")
+
+if not users:
+    st.info("No users yet.")
+    st.stop()
+ids = [u.id for u in users]
+current = adapter.current_user()
+pick = st.selectbox("User", ids, index=ids.index(current) if current in ids else 0, key="admin_user")
+sessions = adapter.sessions(pick)
+st.dataframe(pd.DataFrame([s.model_dump() for s in sessions],
+                          columns=["title", "message_count", "created_at", "updated_at", "id"]),
+             hide_index=True, width="stretch")
+
+
+def delete_session(p: dict) -> None:
+    tm.store.delete_session(p["user"], p["session"])
+
+
+def delete_user(p: dict) -> None:
+    tm.store.delete_user(p["user"])
+    if st.session_state.get("user_id") == p["user"]:
+        del st.session_state["user_id"]
+
+
+c1, c2 = st.columns(2)
+if sessions:
+    sid = c1.selectbox("Session", [s.id for s in sessions], format_func=lambda i: next(
+        s.title for s in sessions if s.id == i), key="admin_session")
+    if c1.button("Delete session", key="delete_session_btn"):
+        adapter.ask("session", user=pick, session=sid)
+if c2.button(f"Delete all data of '{pick}'", key="delete_user_btn"):
+    adapter.ask("user", user=pick)
+adapter.confirmation("session", "Delete this session?",
+                     "This deletes the session and its messages (memories learnt from it stay). It cannot be undone.",
+                     delete_session)
+adapter.confirmation("user", "Delete this user?",
+                     f"This deletes every memory, event, session, message and trace of user '{pick}'. "
+                     "It cannot be undone.", delete_user)

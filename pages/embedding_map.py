@@ -1,0 +1,83 @@
+"""2-D map of a user's memory embeddings: PCA at once, UMAP when asked, supersession lines, query placement."""
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from dashboard import adapter
+from timemory.projection import UMAP_MIN_POINTS, place_query
+
+user = adapter.current_user() or "demo"
+tm = adapter.memory()
+
+st.header("🗺️ Embedding map")
+c1, c2, c3 = st.columns([2, 2, 4])
+color_by = c1.selectbox("Colour by", ["type", "status", "session"], key="map_color")
+method = c2.radio("Projection", ["PCA", "UMAP"], horizontal=True, key="map_method")
+query = c3.text_input("Place a query on the map", key="map_query")
+
+ver = adapter.version(user)
+mems, matrix, coords = adapter.map_data(user, ver, "pca")
+if not mems:
+    st.info("This user has no memories yet. Chat a little, or run `make seed`.")
+    st.stop()
+if method == "UMAP":
+    if len(mems) < UMAP_MIN_POINTS:
+        st.caption(f"UMAP needs at least {UMAP_MIN_POINTS} points; showing PCA.")
+    else:
+        with st.spinner("Computing UMAP (the first run in a process compiles code and takes a while)…"):
+            mems, matrix, coords = adapter.map_data(user, ver, "umap")
+
+sessions = {s.id: s.title for s in adapter.sessions(user)}
+df = pd.DataFrame({
+    "x": coords[:, 0], "y": coords[:, 1], "id": [m.id for m in mems], "content": [m.content for m in mems],
+    "type": [m.type for m in mems], "status": [m.status for m in mems],
+    "session": [sessions.get(m.source_session_id or "", "(none)") for m in mems],
+})
+index = {m.id: i for i, m in enumerate(mems)}
+
+fig = go.Figure()
+for m in mems:  # lines from each outdated memory to what superseded it
+    if m.superseded_by in index:
+        a, b = index[m.id], index[m.superseded_by]
+        fig.add_trace(go.Scattergl(x=[df.x[a], df.x[b]], y=[df.y[a], df.y[b]], mode="lines", hoverinfo="skip",
+                                   line={"color": "rgba(120,120,120,0.5)", "dash": "dot"}, showlegend=False))
+symbols = {"active": "circle", "outdated": "x"}
+for value, group in df.groupby(color_by):
+    fig.add_trace(go.Scattergl(
+        x=group.x, y=group.y, mode="markers", name=str(value), customdata=group[["id"]].values,
+        text=group.content, hovertemplate="%{text}<extra>" + str(value) + "</extra>",
+        marker={"size": 11, "symbol": [symbols[s] for s in group.status], "line": {"width": 1}},
+    ))
+if query.strip():
+    vec = adapter.guarded(lambda: tm.embedder.embed([query]))
+    if vec is not None:
+        xy, nearest = place_query(vec[0], matrix, coords)
+        fig.add_trace(go.Scattergl(x=[xy[0]], y=[xy[1]], mode="markers+text", text=["query"], name="query",
+                                   textposition="top center", marker={"size": 18, "symbol": "star", "color": "black"}))
+        fig.add_trace(go.Scattergl(x=df.x.iloc[nearest], y=df.y.iloc[nearest], mode="markers", name="nearest",
+                                   hoverinfo="skip", marker={"size": 20, "color": "rgba(0,0,0,0)",
+                                                             "line": {"width": 2, "color": "black"}}))
+        st.caption("Nearest: " + " · ".join(f"{mems[i].content} ({float(matrix[i] @ vec[0]):.2f})" for i in nearest))
+fig.update_layout(height=600, margin={"l": 10, "r": 10, "t": 10, "b": 10}, legend_title_text=color_by,
+                  xaxis={"visible": False}, yaxis={"visible": False}, dragmode="lasso")
+event = st.plotly_chart(fig, key="map", on_select="rerun", selection_mode=("points", "box", "lasso"))
+
+picked = []
+for point in (event.selection.points if event and event.selection else []):
+    data = point.get("customdata")
+    if data:
+        picked.append(data[0] if isinstance(data, list) else data)
+if picked:
+    st.subheader(f"Selected ({len(picked)})")
+    for mid in dict.fromkeys(picked):
+        m = mems[index[mid]]
+        a, b = st.columns([6, 1])
+        a.markdown(f"`{m.type}` `{m.status}` {m.content}")
+        if b.button("Edit", key=f"edit-{mid}"):
+            st.session_state.focus_memory = mid
+            st.switch_page("pages/memories.py")
+st.caption(f"{len(mems)} memories · {'UMAP' if method == 'UMAP' and len(mems) >= UMAP_MIN_POINTS else 'PCA'} "
+           f"of {matrix.shape[1]}-d embeddings · ✕ = outdated, dotted line → what replaced it")
+_ = np  # numpy arrays come from the adapter
