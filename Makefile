@@ -9,7 +9,7 @@ export CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=O
 # Numerical libraries run many times slower with 2 threads on 2-core boxes: tests and benchmarks pin one.
 ONE_THREAD := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: install install-dev run seed test test-fast lint bench bench-quick clean
+.PHONY: install install-dev run seed test test-fast lint clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,12 +39,6 @@ test-fast: install-dev
 lint: install-dev
 	$(VENV)/bin/ruff check timemory tests
 	$(VENV)/bin/mypy
-
-bench: install-dev
-	$(ONE_THREAD) $(PY) -m bench
-
-bench-quick: install-dev
-	$(ONE_THREAD) $(PY) -m bench --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
