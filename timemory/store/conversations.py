@@ -1,0 +1,131 @@
+"""Chat sessions, their messages and the saved pipeline runs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from ..errors import NotFoundError
+from ..schemas import ChatSession, Message, PipelineResult
+from .db import Database
+from .models import MessageRow, PipelineRunRow, SessionRow, utcnow
+from .rows import message_from, naive_utc, new_id, session_from
+
+
+class Conversations(Database):
+    @staticmethod
+    def _owned_session(s: Session, user_id: str, session_id: str) -> SessionRow:
+        row = s.get(SessionRow, session_id)
+        if row is None or row.user_id != user_id:
+            raise NotFoundError(f"No chat session '{session_id}' for user '{user_id}'.")
+        return row
+
+    def create_session(self, user_id: str, title: str = "New chat", created_at: datetime | None = None) -> ChatSession:
+        self.ensure_user(user_id)
+        when = naive_utc(created_at) or utcnow()
+        row = SessionRow(id=new_id(), user_id=user_id, title=_clean_title(title), created_at=when, updated_at=when)
+        with self._write() as s:
+            s.add(row)
+        return session_from(row, 0)
+
+    def get_session(self, user_id: str, session_id: str) -> ChatSession:
+        with self._read() as s:
+            row = self._owned_session(s, user_id, session_id)
+            n = s.scalar(select(func.count()).where(MessageRow.session_id == session_id)) or 0
+        return session_from(row, int(n))
+
+    def list_sessions(self, user_id: str) -> list[ChatSession]:
+        with self._read() as s:
+            rows = s.scalars(
+                select(SessionRow).where(SessionRow.user_id == user_id).order_by(SessionRow.updated_at.desc())
+            ).all()
+            counts = dict(
+                s.execute(
+                    select(MessageRow.session_id, func.count())
+                    .where(MessageRow.user_id == user_id)
+                    .group_by(MessageRow.session_id)
+                ).all()
+            )
+        return [session_from(r, int(counts.get(r.id, 0))) for r in rows]
+
+    def rename_session(self, user_id: str, session_id: str, title: str) -> ChatSession:
+        with self._write() as s:
+            row = self._owned_session(s, user_id, session_id)
+            row.title = _clean_title(title)
+        return self.get_session(user_id, session_id)
+
+    def delete_session(self, user_id: str, session_id: str) -> None:
+        """Delete the session and its messages; memories learnt from it stay (their provenance keeps the ids)."""
+        with self._write() as s:
+            row = self._owned_session(s, user_id, session_id)
+            s.execute(delete(MessageRow).where(MessageRow.user_id == user_id, MessageRow.session_id == session_id))
+            s.delete(row)
+
+    def save_messages(self, user_id: str, session_id: str | None, messages: Sequence[dict[str, Any]]) -> list[Message]:
+        """Store messages; a message whose id this user already has is kept as it is (re-ingest is idempotent)."""
+        self.ensure_user(user_id)
+        saved: list[Message] = []
+        with self._write() as s:
+            if session_id is not None:
+                self._owned_session(s, user_id, session_id)
+            ids = [str(m.get("id") or new_id()) for m in messages]
+            known = {
+                r.message_id: r
+                for r in s.scalars(
+                    select(MessageRow).where(MessageRow.user_id == user_id, MessageRow.message_id.in_(ids))
+                )
+            }
+            for mid, m in zip(ids, messages, strict=True):
+                row = known.get(mid)
+                if row is None:
+                    row = known[mid] = MessageRow(
+                        user_id=user_id, message_id=mid, session_id=session_id, role=m["role"],
+                        content=m["content"], created_at=naive_utc(m.get("created_at")) or utcnow(),
+                    )
+                    s.add(row)
+                    s.flush()
+                saved.append(message_from(row))
+            if session_id is not None and messages:
+                s.execute(update(SessionRow).where(SessionRow.id == session_id).values(updated_at=utcnow()))
+        return saved
+
+    def list_messages(self, user_id: str, session_id: str, limit: int | None = None) -> list[Message]:
+        """The session's messages in order; with ``limit``, only the last ``limit`` (fetched newest first)."""
+        stmt = (
+            select(MessageRow)
+            .where(MessageRow.user_id == user_id, MessageRow.session_id == session_id)
+            .order_by(MessageRow.seq.desc())
+            .limit(limit)
+        )
+        with self._read() as s:
+            rows = s.scalars(stmt).all()
+        return [message_from(r) for r in reversed(rows)]
+
+    # ------------------------------------------------------------------ pipeline runs
+    def save_run(self, result: PipelineResult) -> None:
+        with self._write() as s:
+            s.add(
+                PipelineRunRow(
+                    id=result.run_id, user_id=result.user_id, session_id=result.session_id, status=result.status,
+                    created_at=naive_utc(result.created_at) or utcnow(), trace=result.model_dump(mode="json"),
+                )
+            )
+
+    def list_runs(self, user_id: str, limit: int = 20, session_id: str | None = None) -> list[PipelineResult]:
+        stmt = select(PipelineRunRow).where(PipelineRunRow.user_id == user_id)
+        if session_id is not None:
+            stmt = stmt.where(PipelineRunRow.session_id == session_id)
+        with self._read() as s:
+            rows = s.scalars(stmt.order_by(PipelineRunRow.created_at.desc()).limit(limit)).all()
+        return [PipelineResult.model_validate(r.trace) for r in rows]
+
+
+
+
+def _clean_title(title: str) -> str:
+    title = " ".join(str(title).split())[:200]
+    return title or "New chat"

@@ -1,0 +1,140 @@
+"""Applying write operations inside one open transaction: the rows, the events, the supersession links."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import numpy as np
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from ..errors import EmbeddingMismatchError, NotFoundError, ValidationError
+from ..schemas import AppliedChange
+from ..validation import check_status, check_type
+from .models import MemoryEventRow, MemoryRow
+from .ops import AddMemory, ChangeMemory, DeleteMemory, Op
+from .rows import naive_utc, new_id
+
+
+class MemoryWriter:
+    """Turns operations into rows and event rows; the caller owns the transaction (and so all-or-nothing)."""
+
+    def __init__(self, embedding_model: str, dim: int) -> None:
+        self.embedding_model = embedding_model
+        self.dim = dim
+
+    def apply(
+        self, s: Session, user_id: str, ops: Sequence[Op], now: datetime, run_id: str | None
+    ) -> list[AppliedChange]:
+        changes: list[AppliedChange] = []
+        for op in ops:
+            if isinstance(op, AddMemory):
+                changes.extend(self._add(s, user_id, op, now, run_id))
+            elif isinstance(op, ChangeMemory):
+                changes.append(self._change(s, user_id, op, now, run_id))
+            elif isinstance(op, DeleteMemory):
+                changes.append(self._delete(s, user_id, op, now, run_id))
+            else:  # pragma: no cover - typing guards this
+                raise ValidationError(f"Unknown operation {op!r}")
+            s.flush()
+        return changes
+
+    def owned(self, s: Session, user_id: str, memory_id: str) -> MemoryRow:
+        row = s.get(MemoryRow, memory_id)
+        if row is None or row.user_id != user_id:
+            raise NotFoundError(f"No memory '{memory_id}' for user '{user_id}'.")
+        return row
+
+    def check_vector(self, embedding: np.ndarray) -> np.ndarray:
+        vec = np.asarray(embedding, dtype=np.float32).ravel()
+        if vec.shape[0] != self.dim:
+            raise EmbeddingMismatchError(
+                f"Embedding has {vec.shape[0]} dimensions; this database stores {self.dim} "
+                f"('{self.embedding_model}'). Run `python -m timemory reembed` after changing embedders."
+            )
+        if not np.all(np.isfinite(vec)):
+            raise ValidationError("Embedding contains NaN or infinite values.")
+        return vec
+
+    def _add(self, s: Session, user_id: str, op: AddMemory, now: datetime, run_id: str | None) -> list[AppliedChange]:
+        check_type(op.type)
+        check_status(op.status)
+        created = naive_utc(op.created_at) or now
+        updated = naive_utc(op.updated_at) or created
+        mid = op.memory_id or new_id()
+        if op.memory_id and s.get(MemoryRow, mid) is not None:
+            raise ValidationError(f"A memory with id '{mid}' already exists.")
+        s.add(MemoryRow(
+            id=mid, user_id=user_id, content=op.content, type=op.type, status=op.status,
+            embedding=self.check_vector(op.embedding), created_at=created, updated_at=updated,
+            source_message_ids=list(op.source_message_ids), source_session_id=op.source_session_id,
+            superseded_by=op.superseded_by, outdated_at=updated if op.status == "outdated" else None,
+        ))
+        s.add(MemoryEventRow(
+            memory_id=mid, user_id=user_id, event="ADD", actor=op.actor, new_content=op.content,
+            new_status=op.status, new_type=op.type, reason=op.reason,
+            source_message_ids=list(op.source_message_ids), run_id=run_id, created_at=created,
+        ))
+        changes = [AppliedChange(event="ADD", memory_id=mid, content=op.content, reason=op.reason)]
+        for old_id in dict.fromkeys(op.supersedes):
+            old = self.owned(s, user_id, old_id)
+            old_status = old.status
+            old.status, old.superseded_by, old.outdated_at, old.updated_at = "outdated", mid, created, created
+            s.add(MemoryEventRow(
+                memory_id=old_id, user_id=user_id, event="OUTDATE", actor=op.actor, old_content=old.content,
+                new_content=old.content, old_status=old_status, new_status="outdated", reason=op.reason,
+                source_message_ids=list(op.source_message_ids), related_memory_id=mid, run_id=run_id,
+                created_at=created,
+            ))
+            changes.append(AppliedChange(event="OUTDATE", memory_id=old_id, content=old.content,
+                                         related_memory_id=mid, reason=op.reason))
+        return changes
+
+    def _change(self, s: Session, user_id: str, op: ChangeMemory, now: datetime, run_id: str | None) -> AppliedChange:
+        row = self.owned(s, user_id, op.memory_id)
+        old_content, old_status, old_type = row.content, row.status, row.type
+        check_type(op.type or row.type)
+        check_status(op.status or row.status)
+        if op.content is not None and op.content != row.content:
+            if op.embedding is None:
+                raise ValidationError("New content needs its new embedding.")
+            row.content = op.content
+            row.embedding = self.check_vector(op.embedding)
+        if op.type is not None:
+            row.type = op.type
+        event = op.event
+        if op.status is not None and op.status != row.status:
+            row.status = op.status
+            outdating = op.status == "outdated"
+            row.outdated_at = now if outdating else None
+            if not outdating:
+                row.superseded_by = None
+            if event == "EDIT" and op.content is None and op.type is None:  # a pure status change is named as such
+                event = "OUTDATE" if outdating else "REACTIVATE"
+        if op.source_message_ids:
+            row.source_message_ids = list(dict.fromkeys([*(row.source_message_ids or []), *op.source_message_ids]))
+        row.updated_at = now
+        s.add(MemoryEventRow(
+            memory_id=row.id, user_id=user_id, event=event, actor=op.actor, old_content=old_content,
+            new_content=row.content, old_status=old_status, new_status=row.status, old_type=old_type,
+            new_type=row.type, reason=op.reason, source_message_ids=list(op.source_message_ids), run_id=run_id,
+            created_at=now,
+        ))
+        return AppliedChange(event=event, memory_id=row.id, content=row.content,  # type: ignore[arg-type]
+                             old_content=old_content, reason=op.reason)
+
+    def _delete(self, s: Session, user_id: str, op: DeleteMemory, now: datetime, run_id: str | None) -> AppliedChange:
+        row = self.owned(s, user_id, op.memory_id)
+        s.add(MemoryEventRow(
+            memory_id=row.id, user_id=user_id, event="DELETE", actor=op.actor, old_content=row.content,
+            old_status=row.status, old_type=row.type, reason=op.reason, run_id=run_id, created_at=now,
+        ))
+        s.execute(
+            update(MemoryRow)
+            .where(MemoryRow.user_id == user_id, MemoryRow.superseded_by == row.id)
+            .values(superseded_by=None)
+        )
+        content = row.content
+        s.delete(row)
+        return AppliedChange(event="DELETE", memory_id=op.memory_id, old_content=content, reason=op.reason)
