@@ -80,7 +80,7 @@ class ChatService:
 
         With ``process=False`` the caller runs :meth:`process_turn` itself (e.g. in a background thread).
         """
-        text = self.memory._content(text, "message")
+        text = self.memory.check_content(text, "message")
         session = (
             self.memory.store.get_session(user_id, session_id)
             if session_id
@@ -156,8 +156,3 @@ class ChatService:
         except TiMemoryError as exc:
             log.warning("could not save the session title: %s", exc)
         return title
-
-
-def chat_with_memory_stream(service: ChatService, user_id: str, session_id: str | None, text: str) -> ChatTurn:
-    """Functional form of :meth:`ChatService.chat_with_memory_stream`."""
-    return service.chat_with_memory_stream(user_id, session_id, text)
