@@ -12,7 +12,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import openai
@@ -38,13 +38,6 @@ class Usage:
         self.calls += 1
         self.prompt_tokens += prompt
         self.completion_tokens += completion
-
-
-@dataclass
-class ParseResult:
-    value: Any
-    usage: Usage = field(default_factory=Usage)
-    repaired: bool = False
 
 
 class LLM(Protocol):
@@ -133,24 +126,14 @@ class OpenAILLM:
     def response_format_mode(self) -> str:
         return self.FORMATS[self._format_index]
 
-    # -- plain chat ---------------------------------------------------------------------------------------------------
-
-    def complete(self, messages: ChatMessages, *, usage: Usage | None = None, max_tokens: int | None = None) -> str:
-        try:
-            resp = self.client.chat.completions.create(
-                model=self.model, messages=messages, temperature=self.temperature, max_tokens=max_tokens  # type: ignore[arg-type]
-            )
-        except openai.OpenAIError as exc:
-            raise LLMError(self._explain(exc)) from exc
-        self._count(resp, usage)
-        return resp.choices[0].message.content or ""
+    # -- chat -------------------------------------------------------------------------------------------------------
 
     def stream(self, messages: ChatMessages, *, usage: Usage | None = None) -> Iterator[str]:
         """Yield the reply token by token."""
         try:
-            chunks = self.client.chat.completions.create(
+            chunks = self.client.chat.completions.create(  # type: ignore[call-overload]
                 model=self.model,
-                messages=messages,  # type: ignore[arg-type]
+                messages=messages,
                 temperature=0.7,
                 stream=True,
                 stream_options={"include_usage": True},
@@ -209,18 +192,16 @@ class OpenAILLM:
             else:
                 response_format = {"type": "json_object"}
             try:
-                resp = self.client.chat.completions.create(
-                    model=self.model,
-                    messages=messages,  # type: ignore[arg-type]
-                    temperature=self.temperature,
-                    response_format=response_format,  # type: ignore[arg-type]
+                resp = self.client.chat.completions.create(  # type: ignore[call-overload]
+                    model=self.model, messages=messages, temperature=self.temperature, response_format=response_format
                 )
             except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
                 # A rejected response_format costs no tokens and happens once per client: not counted as a call.
                 with self._lock:
                     if self._format_index + 1 < len(self.FORMATS) and self.FORMATS[self._format_index] == mode:
                         self._format_index += 1
-                        log.info("server rejected response_format=%s; falling back to %s", mode, self.response_format_mode)
+                        log.info("server rejected response_format=%s; falling back to %s",
+                                 mode, self.response_format_mode)
                         continue
                 raise LLMError(self._explain(exc)) from exc
             except openai.OpenAIError as exc:
