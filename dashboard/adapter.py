@@ -16,7 +16,7 @@ import streamlit as st
 from timemory import Settings, TiMem, TiMemoryError
 from timemory.backends import describe
 from timemory.chat import ChatService
-from timemory.projection import Method, pca_2d, project
+from timemory.projection import Method, project
 from timemory.schemas import ChatSession, Memory, UserSummary
 
 T = TypeVar("T")
@@ -83,19 +83,23 @@ def sessions(user_id: str) -> list[ChatSession]:
 
 
 @st.cache_data(ttl=30, show_spinner=False)
+def memory_count(user_id: str, types: tuple[str, ...] | None, statuses: tuple[str, ...] | None, text: str,
+                 session_id: str | None, since: Any, until: Any) -> int:
+    return memory().count_memories(user_id, types, statuses, text, session_id=session_id, since=since, until=until)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
 def memories_page(user_id: str, types: tuple[str, ...] | None, statuses: tuple[str, ...] | None, text: str,
-                  session_id: str | None, since: Any, until: Any, limit: int, offset: int) -> tuple[list[Memory], int]:
-    tm = memory()
-    kw = dict(types=types, statuses=statuses, text=text or None, session_id=session_id, since=since, until=until)
-    return tm.list_memories(user_id, limit=limit, offset=offset, **kw), tm.count_memories(user_id, **kw)
+                  session_id: str | None, since: Any, until: Any, limit: int, offset: int) -> list[Memory]:
+    return memory().list_memories(user_id, types, statuses, text, limit, offset,
+                                  session_id=session_id, since=since, until=until)
 
 
 @st.cache_data(ttl=300, show_spinner=False)
 def map_data(user_id: str, version: int, method: Method) -> tuple[list[Memory], np.ndarray, np.ndarray]:
     """Memories, their vectors and 2-D coordinates; cached by user and data version."""
     mems, matrix = memory().store.memory_embeddings(user_id)
-    coords = pca_2d(matrix)[0] if method == "pca" else project(matrix, method)
-    return mems, matrix, coords
+    return mems, matrix, project(matrix, method)
 
 
 def version(user_id: str) -> int:

@@ -87,7 +87,7 @@ last = st.session_state.get("last_turn")
 if last and last.get("session_id") == session_id:
     with st.expander(f"🧠 Memories used for the last answer ({len(last['used'])})"):
         for content, score in last["used"]:
-            st.markdown(f"- {content}  \n  <small>score {score:.3f}</small>", unsafe_allow_html=False)
+            st.markdown(f"- {content} · score {score:.3f}")
     if last.get("trace") is not None:
         with st.expander("⚙️ What the memory pipeline did", expanded=True):
             show_trace(last["trace"])

@@ -1,6 +1,5 @@
 """2-D map of a user's memory embeddings: PCA at once, UMAP when asked, supersession lines, query placement."""
 
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -80,4 +79,3 @@ if picked:
             st.switch_page("pages/memories.py")
 st.caption(f"{len(mems)} memories · {'UMAP' if method == 'UMAP' and len(mems) >= UMAP_MIN_POINTS else 'PCA'} "
            f"of {matrix.shape[1]}-d embeddings · ✕ = outdated, dotted line → what replaced it")
-_ = np  # numpy arrays come from the adapter

@@ -43,11 +43,11 @@ if query.strip():
                  hide_index=True, width="stretch")
 
 filters = (tuple(types) or None, tuple(statuses) or None, text, session_pick, since, until)
-total = adapter.memories_page(user, *filters, 1, 0)[1]
+total = adapter.memory_count(user, *filters)
 pages = max(1, -(-total // PAGE_SIZE))
 page = st.number_input(f"Page (of {pages})", 1, pages, 1, key="f_page") if pages > 1 else 1
 st.caption(f"{total} memories match")
-rows, _ = adapter.memories_page(user, *filters, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+rows = adapter.memories_page(user, *filters, PAGE_SIZE, (page - 1) * PAGE_SIZE)
 
 frame = pd.DataFrame([{
     "select": False, "content": m.content, "type": m.type, "status": m.status,
