@@ -12,7 +12,8 @@ from .store import AddMemory, ChangeMemory
 DemoUser = dict[str, Any]
 
 # Each session: title, days ago, messages (user, assistant, ...), and what was learnt from it.
-# A learnt item is (content, type) or (content, type, "replaces", earlier content) or (content, type, "merges", earlier).
+# A learnt item is (content, type), or (content, type, "replaces", earlier content),
+# or (content, type, "merges", earlier content).
 DEMO: dict[str, list[dict[str, Any]]] = {
     "maya": [
         {

