@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from tqdm import tqdm
 
@@ -13,13 +15,27 @@ from .demo import seed_demo
 from .errors import TiMemoryError
 from .ingest import exchanges, load_conversations, memories_to_csv, memories_to_json, read_memories
 from .pipeline import TiMem
-from .schemas import MEMORY_STATUSES, MEMORY_TYPES
+from .schemas import MEMORY_STATUSES, MEMORY_TYPES, Memory
 from .settings import Settings
 from .store import AddMemory
+
+T = TypeVar("T")
+BATCH = 256
 
 
 def _tm(args: argparse.Namespace) -> TiMem:
     return TiMem.from_settings(Settings())
+
+
+def _users(tm: TiMem, user: str | None) -> list[str]:
+    """The one user asked for, or every user."""
+    return [user] if user else [u.id for u in tm.store.list_users()]
+
+
+def _batches(items: list[T], desc: str, quiet: bool) -> Iterator[list[T]]:
+    """Fixed-size slices with a progress bar (one embedding call each)."""
+    for start in tqdm(range(0, len(items), BATCH), desc=desc, disable=quiet):
+        yield items[start : start + BATCH]
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -27,7 +43,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     sessions = load_conversations(Path(args.file))
     batches = []
     for sess in sessions:
-        title = sess["title"] or (f"Imported {sess['date']:%Y-%m-%d}" if sess["date"] else f"Imported {Path(args.file).name}")
+        fallback = f"Imported {sess['date']:%Y-%m-%d}" if sess["date"] else f"Imported {Path(args.file).name}"
+        title = sess["title"] or fallback
         batches.append((title, sess["date"], list(exchanges(sess["messages"]))))
     total = sum(len(b[2]) for b in batches)
     changes = failed = 0
@@ -55,17 +72,15 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     tm = _tm(args)
-    users = [args.user] if args.user else [u.id for u in tm.store.list_users()]
-    for user in users:
+    for user in _users(tm, args.user):
         for m in tm.list_memories(user, types=args.type, statuses=args.status, text=args.text, limit=args.limit):
             print(f"{m.user_id}\t{m.id}\t{m.type}\t{m.status}\t{m.updated_at:%Y-%m-%d}\t{m.content}")
     return 0
 
 
-def _all_memories(tm: TiMem, user: str | None) -> list:  # type: ignore[type-arg]
-    users = [user] if user else [u.id for u in tm.store.list_users()]
-    out = []
-    for u in users:
+def _all_memories(tm: TiMem, user: str | None) -> list[Memory]:
+    out: list[Memory] = []
+    for u in _users(tm, user):
         offset = 0
         while batch := tm.list_memories(u, limit=1000, offset=offset):
             out.extend(batch)
@@ -88,15 +103,14 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     tm = _tm(args)
     memories = read_memories(Path(args.file))
-    by_user: dict[str, list] = {}  # type: ignore[type-arg]
+    by_user: dict[str, list[Memory]] = {}
     for m in memories:
         by_user.setdefault(args.user or m.user_id, []).append(m)
     done = 0
     for user, items in by_user.items():
         existing = set(tm.store.get_memories(user, [m.id for m in items]))
         todo = [m for m in items if m.id not in existing]
-        for start in tqdm(range(0, len(todo), 256), desc=f"importing {user}", disable=args.quiet):
-            chunk = todo[start : start + 256]
+        for chunk in _batches(todo, f"importing {user}", args.quiet):
             vectors = tm.embedder.embed([m.content for m in chunk])
             ops = [AddMemory(content=m.content, type=m.type, status=m.status, embedding=v, actor="user",
                              reason="imported", source_message_ids=m.source_message_ids,
@@ -129,8 +143,7 @@ def cmd_reembed(args: argparse.Namespace) -> int:
     store = build_store(settings, embedder, check_embedding_model=False)
     for user in store.list_users():
         rows = store.memory_texts(user.id)
-        for start in tqdm(range(0, len(rows), 256), desc=f"re-embedding {user.id}", disable=args.quiet):
-            chunk = rows[start : start + 256]
+        for chunk in _batches(rows, f"re-embedding {user.id}", args.quiet):
             vectors = embedder.embed([c for _, c in chunk])
             store.replace_embeddings(user.id, {mid: v for (mid, _), v in zip(chunk, vectors, strict=True)})
     store.reset_embedding_model(embedder.name, embedder.dim)
