@@ -14,6 +14,16 @@ pages = [
 ]
 nav = st.navigation(pages)
 
+
+def create_user() -> None:
+    """Runs before the next script run, so the user picker can be switched to the new user."""
+    new_user = st.session_state.get("new_user_id", "").strip()
+    if new_user and adapter.guarded(lambda: adapter.memory().store.ensure_user(new_user)) is None:
+        adapter.after_write()
+        st.session_state.pop("session_id", None)
+        st.session_state.user_id = new_user
+
+
 with st.sidebar:
     st.title("🧠 TiMemory")
     known = [u.id for u in adapter.guarded(adapter.users) or []]
@@ -22,14 +32,8 @@ with st.sidebar:
     options = sorted(set(known) | {st.session_state.user_id})
     st.selectbox("User", options, key="user_id")
     with st.popover("New user"):
-        new_user = st.text_input("User id", max_chars=128, key="new_user_id")
-        if st.button("Create", key="create_user") and new_user.strip():
-            if adapter.guarded(lambda: adapter.memory().store.ensure_user(new_user.strip())) is None:
-                adapter.after_write()
-                st.session_state.pop("session_id", None)
-                del st.session_state["user_id"]
-                st.session_state.user_id = new_user.strip()
-                st.rerun()
+        st.text_input("User id", max_chars=128, key="new_user_id")
+        st.button("Create", key="create_user", on_click=create_user)
     summary = next((u for u in adapter.users() if u.id == st.session_state.user_id), None)
     c1, c2 = st.columns(2)
     c1.metric("Active", summary.memories_active if summary else 0)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from doubles import ScriptedLLMDouble
 from streamlit.testing.v1 import AppTest
 
 from dashboard import adapter
-from doubles import ScriptedLLMDouble
 from timemory import TiMem
 from timemory.demo import seed_demo
 
@@ -35,6 +35,15 @@ def app(page: str | None = None) -> AppTest:
         at.run()
     assert not at.exception, at.exception
     return at
+
+
+def test_new_user_is_created_and_selected(tm: TiMem) -> None:
+    at = app()
+    at.text_input(key="new_user_id").set_value("zoe")
+    at.button(key="create_user").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["user_id"] == "zoe"
+    assert "zoe" in {u.id for u in tm.store.list_users()}
 
 
 def table(at: AppTest):  # type: ignore[no-untyped-def]
