@@ -29,10 +29,11 @@ session_id = st.session_state.session_id
 if session_id:
     with mid.popover("Rename"):
         title = st.text_input("Title", value=next(s.title for s in sessions if s.id == session_id), max_chars=200)
-        if st.button("Save title"):
-            if adapter.guarded(lambda: service.rename_session(user, session_id, title), "Renamed"):
-                adapter.after_write()
-                st.rerun()
+        if st.button("Save title") and adapter.guarded(
+            lambda: service.rename_session(user, session_id, title), "Renamed"
+        ):
+            adapter.after_write()
+            st.rerun()
 
     def delete_chat(p: dict) -> None:
         service.delete_session(user, p["session"])

@@ -1,6 +1,6 @@
 """Memory browser: filter, search, edit inline (re-embeds, writes EDIT events), bulk actions, history, export."""
 
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 
 import pandas as pd
 import streamlit as st
@@ -29,10 +29,10 @@ with st.container(border=True):
 
 since = until = None
 if isinstance(span, tuple) and len(span) == 2:
-    since = datetime.combine(span[0], time.min, tzinfo=timezone.utc)
-    until = datetime.combine(span[1], time.max, tzinfo=timezone.utc)
+    since = datetime.combine(span[0], time.min, tzinfo=UTC)
+    until = datetime.combine(span[1], time.max, tzinfo=UTC)
 elif isinstance(span, date):
-    since = datetime.combine(span, time.min, tzinfo=timezone.utc)
+    since = datetime.combine(span, time.min, tzinfo=UTC)
 
 query = st.text_input("🔎 Semantic search (vector similarity over this user's memories)", key="f_query")
 if query.strip():
@@ -66,7 +66,7 @@ edited = st.data_editor(
 )
 
 changes = []
-for before, after in zip(frame.to_dict("records"), edited.to_dict("records")):
+for before, after in zip(frame.to_dict("records"), edited.to_dict("records"), strict=True):
     diff = {k: after[k] for k in ("content", "type", "status") if after[k] != before[k]}
     if diff:
         changes.append((before["id"], diff))
@@ -76,7 +76,7 @@ b1, b2, b3, b4 = st.columns(4)
 if b1.button(f"💾 Save {len(changes)} edit(s)", disabled=not changes, type="primary"):
     saved = 0
     for memory_id, diff in changes:
-        if adapter.guarded(lambda: tm.update_memory(memory_id, user, **diff)) is not None:
+        if adapter.guarded(lambda m=memory_id, d=diff: tm.update_memory(m, user, **d)) is not None:
             saved += 1
     adapter.after_write()
     st.session_state.flash = f"Saved {saved} edit(s); edited text was re-embedded."
@@ -109,16 +109,16 @@ e1, e2, e3 = st.columns([1, 1, 4])
 e1.download_button("Export CSV", memories_to_csv(rows), f"memories-{user}.csv", "text/csv")
 e2.download_button("Export JSON", memories_to_json(rows), f"memories-{user}.json", "application/json")
 
-with st.expander("➕ Add a memory by hand"):
-    with st.form("add_memory", clear_on_submit=True):
-        content = st.text_area("Content", max_chars=tm.max_content_chars)
-        a1, a2 = st.columns(2)
-        new_type = a1.selectbox("Type", MEMORY_TYPES)
-        new_status = a2.selectbox("Status", MEMORY_STATUSES)
-        if st.form_submit_button("Add"):
-            if adapter.guarded(lambda: tm.add(user, content, new_type, new_status), "Memory added"):
-                adapter.after_write()
-                st.rerun()
+with st.expander("➕ Add a memory by hand"), st.form("add_memory", clear_on_submit=True):
+    content = st.text_area("Content", max_chars=tm.max_content_chars)
+    a1, a2 = st.columns(2)
+    new_type = a1.selectbox("Type", MEMORY_TYPES)
+    new_status = a2.selectbox("Status", MEMORY_STATUSES)
+    if st.form_submit_button("Add") and adapter.guarded(
+        lambda: tm.add(user, content, new_type, new_status), "Memory added"
+    ):
+        adapter.after_write()
+        st.rerun()
 
 st.subheader("History")
 ids = [m.id for m in rows]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from doubles import ScriptedLLMDouble
+
 from timemory import TiMem
 from timemory.chat import ChatService
 from timemory.errors import NotFoundError, ValidationError

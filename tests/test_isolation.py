@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from doubles import ScriptedLLMDouble
+
 from timemory import TiMem
 from timemory.errors import NotFoundError
 from timemory.store import Store

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from doubles import FakeOpenAIServer
+
 from timemory.errors import LLMError, LLMOutputError
 from timemory.llm import OpenAILLM, Usage, strict_json_schema
 from timemory.schemas import ConsolidationPlan, FactExtraction
@@ -61,7 +61,8 @@ def test_unreachable_server_is_an_llm_error() -> None:
 def test_server_error_after_retries_is_an_llm_error() -> None:
     with FakeOpenAIServer(lambda body: (500, {"error": {"message": "boom"}})) as server:
         with pytest.raises(LLMError):
-            OpenAILLM.connect(api_key=None, base_url=server.base_url, model="m", max_retries=1).parse(ASK, FactExtraction)
+            llm = OpenAILLM.connect(api_key=None, base_url=server.base_url, model="m", max_retries=1)
+            llm.parse(ASK, FactExtraction)
         assert len(server.requests) == 2  # the SDK's own retry
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from doubles import CountingEmbedder, FakeOpenAIServer, ScriptedLLMDouble, short_id_of
+
 from timemory import TiMem
 from timemory.errors import EmbeddingError, ValidationError
 from timemory.llm import OpenAILLM
@@ -198,7 +198,8 @@ def test_bad_messages_are_validation_errors(sqlite_store: Store, embedder, user:
 
 
 def test_session_dates_become_memory_times(sqlite_store: Store, embedder, user: str) -> None:  # type: ignore[no-untyped-def]
-    tm, _ = make(sqlite_store, embedder, ScriptedLLMDouble(facts=[{"content": "The user owns a bike.", "type": "personal"}]))
+    llm = ScriptedLLMDouble(facts=[{"content": "The user owns a bike.", "type": "personal"}])
+    tm, _ = make(sqlite_store, embedder, llm)
     msgs = [{**m, "created_at": "2025-03-04T10:00:00+00:00"} for m in EXCHANGE]
     result = tm.process_messages(msgs, user)
     mem = tm.get_memory(result.changes[0].memory_id, user)

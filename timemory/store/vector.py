@@ -102,10 +102,7 @@ class NumpyIndex:
         kk = min(k, allowed)
         out: list[list[tuple[str, float]]] = []
         for row in scores:
-            if kk < n:
-                top = np.argpartition(-row, kk - 1)[:kk]
-            else:
-                top = np.arange(n)
+            top = np.argpartition(-row, kk - 1)[:kk] if kk < n else np.arange(n)
             top = top[np.argsort(-row[top], kind="stable")]
             out.append([(str(entry.ids[i]), float(row[i])) for i in top if np.isfinite(row[i])][:kk])
         return out
