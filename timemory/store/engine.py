@@ -23,7 +23,7 @@ def make_engine(url: str, connect_args: dict[str, Any] | None = None) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         in_memory = not database or database == ":memory:"
-        if not in_memory:
+        if database and not in_memory:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         args.setdefault("check_same_thread", False)
         args.setdefault("timeout", 30)

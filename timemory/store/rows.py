@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 from ..schemas import ChatSession, Memory, MemoryEvent, Message
 from .models import MemoryEventRow, MemoryRow, MessageRow, SessionRow
@@ -13,6 +13,10 @@ from .models import MemoryEventRow, MemoryRow, MessageRow, SessionRow
 MEMORY_COLUMNS = [c for c in MemoryRow.__table__.columns if c.name != "embedding"]
 
 
+@overload
+def aware(dt: datetime) -> datetime: ...
+@overload
+def aware(dt: None) -> None: ...
 def aware(dt: datetime | None) -> datetime | None:
     return dt.replace(tzinfo=UTC) if dt is not None and dt.tzinfo is None else dt
 

@@ -230,7 +230,7 @@ class Store(Conversations):
         statuses: Sequence[str] | None,
     ) -> list[tuple[str, float]]:
         with self._read() as s:
-            rows = []
+            rows: Sequence[Any] = []
             if self._vector_index:
                 stmt = tidb_search_statement(user_id, query, k, types=types, statuses=statuses, use_index=True)
                 rows = s.execute(stmt).all()
