@@ -322,7 +322,9 @@ class TiMem:
         for attempt in range(1, MAX_PLAN_ATTEMPTS + 1):
             version = self.store.memory_version(user_id)
             with self._stage(result, "search"):
-                similar = self.store.search(user_id, vectors, self.similar_k, statuses=("active", "outdated"))
+                similar = self.store.search(
+                    user_id, vectors, self.similar_k, statuses=("active", "outdated"), version=version
+                )
             short_ids, result.candidates = find_candidates(similar, self.similarity_threshold)
             with self._stage(result, "consolidate"):
                 plan = plan_consolidation(self.llm, facts, result.candidates, short_ids, usage)

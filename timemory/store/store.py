@@ -194,8 +194,12 @@ class Store(Conversations):
         *,
         types: Sequence[str] | None = None,
         statuses: Sequence[str] | None = ("active",),
+        version: int | None = None,
     ) -> list[list[tuple[Memory, float]]]:
-        """Top-k memories of this user per query vector, as (memory, cosine similarity), best first."""
+        """Top-k memories of this user per query vector, as (memory, cosine similarity), best first.
+
+        ``version`` is the user's ``memory_version`` when the caller has just read it (saves reading it again).
+        """
         queries = np.asarray(queries, dtype=np.float32)
         if queries.ndim == 1:
             queries = queries[None, :]
@@ -207,7 +211,8 @@ class Store(Conversations):
         if self.backend == "tidb":
             ranked = [self._tidb_rank(user_id, q, k, types, statuses) for q in queries]
         else:
-            entry = self._index.vectors(user_id, self.memory_version(user_id), self._load_user_vectors)
+            current = self.memory_version(user_id) if version is None else version
+            entry = self._index.vectors(user_id, current, self._load_user_vectors)
             ranked = NumpyIndex.rank(entry, queries, k, types, statuses)
         found = self.get_memories(user_id, [mid for row in ranked for mid, _ in row])
         return [[(found[mid], score) for mid, score in row if mid in found] for row in ranked]
