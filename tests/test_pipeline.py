@@ -228,3 +228,21 @@ def test_counting_per_exchange_over_a_conversation(sqlite_store: Store, embedder
         assert len(llm.calls) - before_llm == result.llm_calls <= 2
         assert counting.calls == result.embedding_calls <= 1
     assert np.isfinite(result.timings["apply"])
+
+
+@pytest.mark.parametrize(("said", "kept"), [
+    ("I moved to Berlin last month.", ["The user lives in Berlin."]),
+    ("I'm a nurse in Lyon and I moved to Berlin.", ["The user lives in Berlin.", "The user works as a nurse in Lyon."]),
+])
+def test_a_copied_prompt_example_is_dropped_unless_the_user_said_it(
+    sqlite_store: Store, embedder, user: str, said: str, kept: list[str]  # type: ignore[no-untyped-def]
+) -> None:
+    llm = ScriptedLLMDouble(facts=[{"content": "The user works as a nurse in Lyon.", "type": "professional"},
+                                   {"content": "The user lives in Berlin.", "type": "personal"}])
+    tm = TiMem(sqlite_store, embedder, llm)
+    result = tm.process_messages([{"role": "user", "content": said}], user)
+    assert sorted(f.content for f in result.facts) == sorted(kept)
+    assert sorted(m.content for m in tm.list_memories(user)) == sorted(kept)
+    sent = llm.prompts[0]
+    assert [m["role"] for m in sent] == ["system", "user", "assistant", "user", "assistant", "user"]
+    assert said in sent[-1]["content"]

@@ -6,7 +6,9 @@ process_messages = extract (1 LLM call) → embed facts (1 batched call) → sim
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -20,7 +22,7 @@ from .consolidation import Plan, find_candidates, normalise_text, plan_consolida
 from .embeddings import Embedder
 from .errors import ConcurrentUpdateError, EmbeddingError, LLMError, NotFoundError, TiMemoryError, ValidationError
 from .llm import LLM, Usage
-from .prompts import FACT_EXTRACTION_PROMPT, FACT_EXTRACTION_USER
+from .prompts import FACT_EXTRACTION_EXAMPLES, FACT_EXTRACTION_PROMPT, FACT_EXTRACTION_USER
 from .schemas import ExtractedFact, FactExtraction, Memory, MemoryEvent, PipelineResult, SearchHit
 from .store import AddMemory, ChangeMemory, DeleteMemory, Store
 from .validation import check_content, check_each, check_status, check_type, check_user_id
@@ -34,6 +36,21 @@ MAX_FACTS = 20
 PROMPT_MESSAGE_CHARS = 2_000
 PROMPT_CONVERSATION_CHARS = 8_000
 MAX_PLAN_ATTEMPTS = 3
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"\w{4,}", text.lower()))
+
+
+# Each example fact, with the words of it that the example's user actually said ("nurse", "lyon", ...).
+_EXAMPLE_WORDS = {normalise_text(f["content"]): _words(f["content"]) & _words(conversation)
+                  for conversation, facts in FACT_EXTRACTION_EXAMPLES for f in facts}
+
+
+def _copied_example(fact: str, conversation: str) -> bool:
+    """True for a fact copied from the prompt's worked example rather than taken from this conversation."""
+    key_words = _EXAMPLE_WORDS.get(normalise_text(fact))
+    return key_words is not None and not key_words <= _words(conversation)
 
 
 class TiMem:
@@ -343,19 +360,17 @@ class TiMem:
         assert self.llm is not None
         lines = [f"{m['role']}: {m['content'][:PROMPT_MESSAGE_CHARS]}" for m in messages]
         conversation = "\n".join(lines)[-PROMPT_CONVERSATION_CHARS:]
-        extraction = self.llm.parse(
-            [
-                {"role": "system", "content": FACT_EXTRACTION_PROMPT.format(today=self._today().isoformat())},
-                {"role": "user", "content": FACT_EXTRACTION_USER.format(conversation=conversation)},
-            ],
-            FactExtraction,
-            usage=usage,
-        )
+        prompt = [{"role": "system", "content": FACT_EXTRACTION_PROMPT.format(today=self._today().isoformat())}]
+        for example, example_facts in FACT_EXTRACTION_EXAMPLES:
+            prompt.append({"role": "user", "content": FACT_EXTRACTION_USER.format(conversation=example)})
+            prompt.append({"role": "assistant", "content": json.dumps({"facts": list(example_facts)})})
+        prompt.append({"role": "user", "content": FACT_EXTRACTION_USER.format(conversation=conversation)})
+        extraction = self.llm.parse(prompt, FactExtraction, usage=usage)
         facts: list[ExtractedFact] = []
         seen: set[str] = set()
         for f in extraction.facts:
             content = " ".join(f.content.split())[:1000]
-            if not content or normalise_text(content) in seen:
+            if not content or normalise_text(content) in seen or _copied_example(content, conversation):
                 continue
             seen.add(normalise_text(content))
             facts.append(ExtractedFact(content=content, type=f.type))

@@ -13,13 +13,27 @@ Rules:
 - Ignore greetings, questions to the assistant, and anything the assistant said about itself.
 - If there is nothing worth remembering, return {{"facts": []}}.
 - Today is {today}. Turn relative dates ("next week") into absolute ones when you can.
-
-Example
-Conversation:
-user: I'm a nurse in Lyon and I just started learning the cello.
-Answer: {{"facts": [{{"content": "The user works as a nurse in Lyon.", "type": "professional"}},\
- {{"content": "The user is learning to play the cello.", "type": "activity"}}]}}
+- The first conversations you get are worked examples about somebody else: never repeat their facts.
 """
+
+# Worked examples sent as earlier user/assistant turns: small models copy an example that sits inside the system
+# prompt into their answer, but treat earlier turns as finished work. The second example teaches that an exchange
+# with nothing about the user gives no facts (without it the 135M local model invents some).
+FACT_EXTRACTION_EXAMPLES: tuple[tuple[str, tuple[dict[str, str], ...]], ...] = (
+    (
+        "user: Hi! I'm a nurse in Lyon and I just started learning the cello.\n"
+        "assistant: Lovely! How are the first lessons going?",
+        (
+            {"content": "The user works as a nurse in Lyon.", "type": "professional"},
+            {"content": "The user is learning to play the cello.", "type": "activity"},
+        ),
+    ),
+    (
+        "user: Can you explain how a rainbow forms?\n"
+        "assistant: Sunlight is refracted and reflected inside raindrops...",
+        (),
+    ),
+)
 
 FACT_EXTRACTION_USER = """Conversation:
 {conversation}
