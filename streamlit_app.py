@@ -13,6 +13,7 @@ pages = [
     st.Page("pages/admin.py", title="Sessions & users", icon="👥"),
 ]
 nav = st.navigation(pages)
+adapter.mark_routed()
 
 
 def create_user() -> None:

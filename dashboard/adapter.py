@@ -106,6 +106,22 @@ def version(user_id: str) -> int:
     return memory().store.memory_version(user_id)
 
 
+def ensure_router() -> None:
+    """Called first by every page. When a server's first request opens a page URL (/memories), Streamlit runs
+    that pages/ script alone, in its old pages-folder mode, without the router's sidebar. Leave that mode once
+    and run again: the router then opens the same page. Later runs of the session keep their widget events."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory and not st.session_state.get("_routed"):
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+def mark_routed() -> None:
+    """The router ran in this session."""
+    st.session_state["_routed"] = True
+
+
 def current_user() -> str | None:
     return st.session_state.get("user_id")
 

@@ -5,6 +5,7 @@ import streamlit as st
 
 from dashboard import adapter
 
+adapter.ensure_router()
 tm = adapter.memory()
 st.header("👥 Sessions & users")
 

@@ -7,6 +7,7 @@ from dashboard import adapter
 from timemory import TiMemoryError
 from timemory.schemas import PipelineResult
 
+adapter.ensure_router()
 user = adapter.current_user() or "demo"
 service = adapter.chat()
 

@@ -7,6 +7,7 @@ import streamlit as st
 from dashboard import adapter
 from timemory.projection import UMAP_MIN_POINTS, place_query
 
+adapter.ensure_router()
 user = adapter.current_user() or "demo"
 tm = adapter.memory()
 

@@ -9,6 +9,7 @@ from dashboard import adapter
 from timemory.ingest import memories_to_csv, memories_to_json
 from timemory.schemas import MEMORY_STATUSES, MEMORY_TYPES
 
+adapter.ensure_router()
 user = adapter.current_user() or "demo"
 tm = adapter.memory()
 PAGE_SIZE = 50

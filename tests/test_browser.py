@@ -84,23 +84,50 @@ def open_page(page, label: str, text: str) -> None:  # type: ignore[no-untyped-d
     page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden")
 
 
+def edit_only_content_cell(page, text: str) -> None:  # type: ignore[no-untyped-def]
+    """The table is a canvas grid: once it shows one row, double-click its Content cell, replace the text, Enter.
+
+    Waiting for the one-row height matters: an edit begun while the grid still shows the unfiltered rows is
+    dropped when the filtered data arrives."""
+    grid = page.locator("[data-testid='stDataFrame']").first
+    deadline = time.monotonic() + 60
+    while (box := grid.bounding_box()) is None or box["height"] > 80:  # 35 px header + one 35 px row
+        assert time.monotonic() < deadline, f"the grid did not shrink to one row: {box}"
+        page.wait_for_timeout(200)
+    page.mouse.dblclick(box["x"] + 150, box["y"] + 35 + 17)  # below the 35 px header, right of the ✓ column
+    editor = page.locator("textarea.gdg-input")
+    editor.fill(text)
+    editor.press("Enter")
+
+
 def test_every_page_filter_edit_and_chat(page, server: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto(server)
-    page.get_by_placeholder("Tell me something about yourself…").wait_for()
-    # memory browser: the table renders, a filter narrows it
-    open_page(page, "Memories", "Semantic search")
+    # the server's first request opens a page by its URL: the router (its sidebar) must still run it
+    page.goto(f"{server}/memories")
     page.get_by_text("7 memories match").wait_for()
+    assert page.locator("[data-testid='stSidebar']").get_by_role("heading", name="🧠 TiMemory").count() == 1
+    assert page.locator("[data-testid='stSidebarNav']").get_by_text("Sessions & users").count() == 1
     shot(page, "memories")
+
+    # a filter narrows the table
     page.get_by_label("Text contains").fill("Plymouth")
     page.get_by_label("Text contains").press("Enter")
     page.get_by_text("1 memories match").wait_for()
+
+    # edit the memory in the grid, save, and find it by its new text (persisted and re-read)
+    edit_only_content_cell(page, "The user studies kelp forests in Plymouth Sound.")
+    page.get_by_role("button", name="💾 Save 1 edit(s)").click()
+    page.get_by_text("Saved 1 edit(s)").wait_for()
+    page.get_by_label("Text contains").fill("Plymouth Sound")
+    page.get_by_label("Text contains").press("Enter")
+    page.get_by_text("1 memories match").wait_for()
+    page.get_by_text("EDIT by user").first.wait_for()
     page.get_by_label("Text contains").fill("")
     page.get_by_label("Text contains").press("Enter")
     page.get_by_text("7 memories match").wait_for()
 
-    # add a memory by hand and see it listed (an edit through the UI that persists)
+    # add a memory by hand and see it listed
     page.get_by_text("Add a memory by hand").click()
-    page.get_by_label("Content").fill("The user takes the takes the ferry to Cawsand on Sundays.")
+    page.get_by_label("Content").fill("The user takes the ferry to Cawsand on Sundays.")
     page.get_by_role("button", name="Add").click()
     page.get_by_text("8 memories match").wait_for()
 
