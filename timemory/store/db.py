@@ -56,6 +56,8 @@ class Database:
     def _create_schema(self) -> None:
         try:
             Base.metadata.create_all(self.engine)
+            for index in MemoryRow.__table__.indexes:  # indexes added since a database was created
+                index.create(self.engine, checkfirst=True)
             if self._vector_index:
                 self._ensure_vector_index()
         except SQLAlchemyError as exc:
@@ -138,7 +140,11 @@ class Database:
 
     def memory_version(self, user_id: str) -> int:
         with self._read() as s:
-            return int(s.scalar(select(UserRow.memory_version).where(UserRow.id == user_id)) or 0)
+            return self._version(s, user_id)
+
+    @staticmethod
+    def _version(s: Session, user_id: str) -> int:
+        return int(s.scalar(select(UserRow.memory_version).where(UserRow.id == user_id)) or 0)
 
     def list_users(self) -> list[UserSummary]:
         with self._read() as s:

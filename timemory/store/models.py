@@ -109,6 +109,8 @@ class MemoryRow(Base):
     __table_args__ = (
         Index("ix_memories_user_status", "user_id", "status"),
         Index("ix_memories_user_updated", "user_id", "updated_at"),
+        # Look-ups by id always say whose memory too; without this SQLite answers them by scanning the user's rows.
+        Index("ux_memories_user_id", "user_id", "id", unique=True),
     )
 
     id: Mapped[str] = mapped_column(Id, primary_key=True)

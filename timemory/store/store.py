@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
 
 from ..errors import EmbeddingMismatchError, NotFoundError
 from ..schemas import AppliedChange, Memory, MemoryEvent
@@ -90,18 +91,20 @@ class Store(Conversations):
     def get_memories(self, user_id: str, memory_ids: Sequence[str]) -> dict[str, Memory]:
         if not memory_ids:
             return {}
+        with self._read() as s:
+            return self._fetch_memories(s, user_id, memory_ids)
+
+    @staticmethod
+    def _fetch_memories(s: Session, user_id: str, memory_ids: Sequence[str]) -> dict[str, Memory]:
         out: dict[str, Memory] = {}
         ids = list(dict.fromkeys(memory_ids))
-        with self._read() as s:
-            for start in range(0, len(ids), 500):
-                rows = s.execute(
-                    select(*MEMORY_COLUMNS).where(
-                        MemoryRow.user_id == user_id, MemoryRow.id.in_(ids[start : start + 500])
-                    )
-                )
-                for r in rows:
-                    m = memory_from(r._mapping)
-                    out[m.id] = m
+        for start in range(0, len(ids), 500):
+            rows = s.execute(
+                select(*MEMORY_COLUMNS).where(MemoryRow.user_id == user_id, MemoryRow.id.in_(ids[start : start + 500]))
+            )
+            for r in rows:
+                m = memory_from(r._mapping)
+                out[m.id] = m
         return out
 
     def _filtered(
@@ -210,11 +213,13 @@ class Store(Conversations):
             )
         if self.backend == "tidb":
             ranked = [self._tidb_rank(user_id, q, k, types, statuses) for q in queries]
+            found = self.get_memories(user_id, [mid for row in ranked for mid, _ in row])
         else:
-            current = self.memory_version(user_id) if version is None else version
-            entry = self._index.vectors(user_id, current, self._load_user_vectors)
-            ranked = NumpyIndex.rank(entry, queries, k, types, statuses)
-        found = self.get_memories(user_id, [mid for row in ranked for mid, _ in row])
+            with self._read() as s:  # one session for the version and the hits: a search is one round trip more
+                current = self._version(s, user_id) if version is None else version
+                entry = self._index.vectors(user_id, current, self._load_user_vectors)
+                ranked = NumpyIndex.rank(entry, queries, k, types, statuses)
+                found = self._fetch_memories(s, user_id, [mid for row in ranked for mid, _ in row])
         return [[(found[mid], score) for mid, score in row if mid in found] for row in ranked]
 
     def _load_user_vectors(self, user_id: str) -> tuple[list[str], list[str], list[str], list[np.ndarray]]:

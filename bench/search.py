@@ -1,0 +1,169 @@
+"""Search latency, write cost and memory at 1k/10k/100k memories for one user: TiMemory, mem0, FAISS flat.
+
+Each (system, size) runs in its own process (``python -m bench.search SYSTEM N``) so that its RSS is its own.
+All three get the same sentences, embedded once by the same local MiniLM embedder.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import sys
+import tempfile
+import uuid
+from datetime import UTC, datetime
+from hashlib import md5
+from pathlib import Path
+
+import numpy as np
+
+from .common import Stats, pin_threads, rss_mb, stopwatch, timed
+from .corpus import QUERIES, embedded
+
+USER = "bench-user"
+K = 5
+
+
+def _repeats(n: int, system: str) -> tuple[int, int]:
+    """(searches, writes) per measurement: fewer where one call takes seconds (mem0 at 100k)."""
+    if system == "mem0":
+        return {1_000: (100, 30), 10_000: (40, 15)}.get(n, (12, 6))
+    return (300, 30)
+
+
+def run_timemory(n: int, texts, vectors, embedder) -> dict:  # type: ignore[no-untyped-def]
+    from timemory import TiMem
+    from timemory.store import AddMemory, Store
+
+    folder = tempfile.mkdtemp(prefix="bench-timemory-")
+    store = Store.from_url(f"sqlite:///{folder}/bench.db", embedding_model=embedder.name, embedding_dim=embedder.dim)
+    tm = TiMem(store, embedder)
+    base = rss_mb()
+    with stopwatch() as load:
+        for i in range(0, n, 5_000):
+            store.apply(USER, [AddMemory(content=c, type=t, embedding=v, actor="user")
+                               for (c, t), v in zip(texts[i:i + 5_000], vectors[i:i + 5_000], strict=True)])
+    qvecs = embedder.embed(QUERIES)
+    with stopwatch() as first:
+        store.search(USER, qvecs[0], K)  # loads the user's matrix from the database
+    searches, writes = _repeats(n, "timemory")
+    cycle = itertools.cycle(range(len(QUERIES)))
+    retrieval = timed(lambda: store.search(USER, qvecs[next(cycle)], K), searches)
+    end_to_end = timed(lambda: tm.search(QUERIES[next(cycle)], USER, K), searches)
+    new = itertools.count()
+    write = timed(lambda: tm.add(USER, f"The user mentioned detail number {next(new)}.", "activity"), writes, 1)
+
+    def write_then_search() -> None:
+        tm.add(USER, f"The user mentioned detail number {next(new)}.", "activity")
+        store.search(USER, qvecs[next(cycle)], K)
+
+    after_write = timed(write_then_search, max(5, writes // 3), 1)
+    hits = [[m.id for m, _ in row] for row in store.search(USER, qvecs, K)]
+    return {"load_s": load[0], "first_search_ms": first[0] * 1000, "retrieval": retrieval.__dict__,
+            "end_to_end": end_to_end.__dict__, "write": write.__dict__, "write_then_search": after_write.__dict__,
+            "rss_mb": rss_mb(), "rss_data_mb": rss_mb() - base, "hits": len(hits)}
+
+
+def run_faiss(n: int, texts, vectors, embedder) -> dict:  # type: ignore[no-untyped-def]
+    import faiss
+
+    faiss.omp_set_num_threads(1)
+    base = rss_mb()
+    with stopwatch() as load:
+        index = faiss.IndexFlatIP(vectors.shape[1])
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    qvecs = np.ascontiguousarray(embedder.embed(QUERIES), dtype=np.float32)
+    searches, writes = _repeats(n, "faiss")
+    cycle = itertools.cycle(range(len(QUERIES)))
+    retrieval = timed(lambda: index.search(qvecs[next(cycle)][None, :], K), searches)
+    end_to_end = timed(lambda: index.search(embedder.embed([QUERIES[next(cycle)]]), K), searches)
+    write = timed(lambda: index.add(embedder.embed(["The user mentioned a detail."])), writes, 1)
+    return {"load_s": load[0], "retrieval": retrieval.__dict__, "end_to_end": end_to_end.__dict__,
+            "write": write.__dict__, "rss_mb": rss_mb(), "rss_data_mb": rss_mb() - base}
+
+
+def mem0_config(folder: str, llm_base_url: str = "http://127.0.0.1:9/v1", model: str = "unused") -> dict:
+    from timemory.embeddings import local_model_path
+
+    return {
+        "vector_store": {"provider": "qdrant", "config": {
+            "collection_name": "bench", "embedding_model_dims": 384, "path": f"{folder}/qdrant"}},
+        "embedder": {"provider": "huggingface", "config": {"model": str(local_model_path()), "embedding_dims": 384}},
+        "llm": {"provider": "openai", "config": {"model": model, "api_key": "not-used", "openai_base_url": llm_base_url}},
+        "history_db_path": f"{folder}/history.db",
+    }
+
+
+def run_mem0(n: int, texts, vectors, embedder) -> dict:  # type: ignore[no-untyped-def]
+    from mem0 import Memory
+
+    folder = tempfile.mkdtemp(prefix="bench-mem0-")
+    os.environ["MEM0_DIR"] = folder
+    m = Memory.from_config(mem0_config(folder))
+    base = rss_mb()
+    now = datetime.now(UTC).isoformat()
+    with stopwatch() as load:  # what add(infer=False) stores, inserted in bulk with the shared vectors
+        for i in range(0, n, 1_000):
+            chunk = texts[i:i + 1_000]
+            m.vector_store.insert(
+                vectors=[v.tolist() for v in vectors[i:i + 1_000]],
+                payloads=[{"data": c, "hash": md5(c.encode()).hexdigest(), "created_at": now, "updated_at": now,
+                           "user_id": USER, "text_lemmatized": c} for c, _ in chunk],
+                ids=[str(uuid.uuid4()) for _ in chunk],
+            )
+    qvecs = embedder.embed(QUERIES)
+    searches, writes = _repeats(n, "mem0")
+    cycle = itertools.cycle(range(len(QUERIES)))
+    filters = {"user_id": USER}
+    retrieval = timed(lambda: m.vector_store.search(query="", vectors=qvecs[next(cycle)].tolist(), top_k=K,
+                                                    filters=filters), searches, 1)
+    end_to_end = timed(lambda: m.search(QUERIES[next(cycle)], filters=filters, top_k=K), searches, 1)
+    new = itertools.count()
+    write = timed(lambda: m.add([{"role": "user", "content": f"I mentioned detail number {next(new)}."}],
+                                user_id=USER, infer=False), writes, 1)
+    return {"load_s": load[0], "retrieval": retrieval.__dict__, "end_to_end": end_to_end.__dict__,
+            "write": write.__dict__, "rss_mb": rss_mb(), "rss_data_mb": rss_mb() - base}
+
+
+RUNNERS = {"timemory": run_timemory, "mem0": run_mem0, "faiss": run_faiss}
+
+
+def main(system: str, n: int) -> None:
+    pin_threads()
+    os.environ.setdefault("MEM0_TELEMETRY", "False")
+    from timemory.embeddings import LocalEmbedder
+
+    embedder = LocalEmbedder()
+    texts, vectors = embedded(n, embedder)
+    result = RUNNERS[system](n, texts, vectors, embedder)
+    print(json.dumps({"system": system, "n": n, **result}))
+
+
+def measure(sizes: list[int], systems: list[str]) -> list[dict]:
+    """Run every (system, size) in a fresh process; return their results."""
+    import subprocess
+
+    out = []
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "MEM0_TELEMETRY": "False",
+           "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    for n in sizes:
+        for system in systems:
+            print(f"  search: {system} at {n:,} memories", flush=True)
+            proc = subprocess.run([sys.executable, "-m", "bench.search", system, str(n)], env=env,
+                                  capture_output=True, text=True, timeout=1200)
+            if proc.returncode != 0:
+                raise RuntimeError(f"{system} at {n}: {proc.stderr[-2000:]}")
+            out.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return out
+
+
+def summary(rows: list[dict]) -> None:
+    for r in rows:
+        print(f"{r['system']:>9} {r['n']:>7,}  retrieval {Stats(**r['retrieval']).row()}  "
+              f"end-to-end {Stats(**r['end_to_end']).row()}  write p50 {r['write']['p50']:.2f} ms  "
+              f"rss {r['rss_mb']:.0f} MB")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]))
