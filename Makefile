@@ -9,7 +9,7 @@ export CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=O
 # Numerical libraries run many times slower with 2 threads on 2-core boxes: tests and benchmarks pin one.
 ONE_THREAD := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: install install-dev run seed test test-fast lint clean
+.PHONY: install install-dev install-bench run seed test test-fast lint bench bench-quick clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,8 +21,13 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	$(PY) -m pip install -r requirements-dev.txt
 	touch $@
 
+$(VENV)/.installed-bench: $(VENV)/.installed-dev requirements-bench.txt
+	$(PY) -m pip install -r requirements-bench.txt
+	touch $@
+
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
+install-bench: $(VENV)/.installed-bench
 
 seed: install
 	$(PY) -m timemory -q seed-demo --if-empty
@@ -36,8 +41,15 @@ test: install-dev
 test-fast: install-dev
 	$(ONE_THREAD) $(PY) -m pytest -m "not local_llm and not browser"
 
+# Benchmarks side by side with mem0 and FAISS; writes docs/benchmarks.md (about 15 minutes on 2 cores).
+bench: install-bench
+	$(ONE_THREAD) MEM0_TELEMETRY=False $(PY) -m bench
+
+bench-quick: install-bench
+	$(ONE_THREAD) MEM0_TELEMETRY=False $(PY) -m bench --quick
+
 lint: install-dev
-	$(VENV)/bin/ruff check timemory tests
+	$(VENV)/bin/ruff check timemory tests bench
 	$(VENV)/bin/mypy
 
 clean:

@@ -38,11 +38,14 @@ df = pd.DataFrame({
 index = {m.id: i for i, m in enumerate(mems)}
 
 fig = go.Figure()
-for m in mems:  # lines from each outdated memory to what superseded it
-    if m.superseded_by in index:
-        a, b = index[m.id], index[m.superseded_by]
-        fig.add_trace(go.Scattergl(x=[df.x[a], df.x[b]], y=[df.y[a], df.y[b]], mode="lines", hoverinfo="skip",
-                                   line={"color": "rgba(120,120,120,0.5)", "dash": "dot"}, showlegend=False))
+links = [(index[m.id], index[m.superseded_by]) for m in mems if m.superseded_by in index]
+if links:  # one trace for every line from an outdated memory to what superseded it (None breaks the line)
+    fig.add_trace(go.Scattergl(
+        x=[v for a, b in links for v in (df.x[a], df.x[b], None)],
+        y=[v for a, b in links for v in (df.y[a], df.y[b], None)],
+        mode="lines", hoverinfo="skip", name="superseded by", showlegend=False,
+        line={"color": "rgba(120,120,120,0.5)", "dash": "dot"},
+    ))
 symbols = {"active": "circle", "outdated": "x"}
 for value, group in df.groupby(color_by):
     fig.add_trace(go.Scattergl(

@@ -100,8 +100,11 @@ class OpenAILLM:
         ensure_ready: Callable[[], OpenAI] | None = None,
         label: str | None = None,
         response_format: str = "json_schema",
+        max_output_tokens: int = 1024,
     ) -> None:
         self._client = client
+        # Structured answers are short; the cap stops a small model that loops from generating for minutes.
+        self.max_output_tokens = max_output_tokens
         self.model = model
         self.temperature = temperature
         self._ensure_ready = ensure_ready
@@ -193,7 +196,8 @@ class OpenAILLM:
                 response_format = {"type": "json_object"}
             try:
                 resp = self.client.chat.completions.create(  # type: ignore[call-overload]
-                    model=self.model, messages=messages, temperature=self.temperature, response_format=response_format
+                    model=self.model, messages=messages, temperature=self.temperature,
+                    response_format=response_format, max_tokens=self.max_output_tokens,
                 )
             except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
                 # A rejected response_format costs no tokens and happens once per client: not counted as a call.

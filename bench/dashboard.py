@@ -1,0 +1,88 @@
+"""Server-side time to build dashboard pages (Streamlit AppTest runs the real page scripts in-process)."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from typing import Any
+
+from .common import ROOT, pin_threads, stopwatch
+from .corpus import embedded
+
+
+def _load(store, user: str, texts, vectors) -> None:  # type: ignore[no-untyped-def]
+    from timemory.store import AddMemory
+
+    for i in range(0, len(texts), 5_000):
+        store.apply(user, [AddMemory(content=c, type=t, embedding=v, actor="user")
+                           for (c, t), v in zip(texts[i:i + 5_000], vectors[i:i + 5_000], strict=True)])
+
+
+def _run(at) -> float:  # type: ignore[no-untyped-def]
+    with stopwatch() as t:
+        at.run()
+    if at.exception:
+        raise RuntimeError(str(at.exception))
+    return t[0]
+
+
+def _app(user: str, page: str):  # type: ignore[no-untyped-def]
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=900)
+    at.session_state["user_id"] = user
+    at.run()
+    at.switch_page(page)
+    return at
+
+
+def measure(browser_size: int = 10_000, map_sizes: tuple[int, ...] = (1_000, 5_000, 20_000)) -> dict[str, Any]:
+    pin_threads()
+    from dashboard import adapter
+    from timemory import TiMem
+    from timemory.embeddings import LocalEmbedder
+    from timemory.projection import umap_2d
+    from timemory.store import Store
+
+    embedder = LocalEmbedder()
+    texts, vectors = embedded(max(browser_size, *map_sizes), embedder)
+    folder = tempfile.mkdtemp(prefix="bench-dashboard-")
+    store = Store.from_url(f"sqlite:///{folder}/d.db", embedding_model=embedder.name, embedding_dim=embedder.dim)
+    tm = TiMem(store, embedder)
+    adapter.override(memory=tm, info={"database": "SQLite", "llm": "none", "embedder": embedder.name})
+    out: dict[str, Any] = {"browser": {}, "map": {}}
+    try:
+        print(f"  dashboard: memory browser with {browser_size:,} memories", flush=True)
+        _load(store, "browser", texts[:browser_size], vectors[:browser_size])
+        at = _app("browser", "pages/memories.py")
+        out["browser"] = {"n": browser_size, "first_s": _run(at), "rerun_s": _run(at)}
+        at.text_input(key="f_text").set_value("Lisbon")
+        out["browser"]["filter_s"] = _run(at)
+        at.text_input(key="f_text").set_value("")
+        at.text_input(key="f_query").set_value("Where does the user live?")
+        out["browser"]["search_s"] = _run(at)
+
+        with stopwatch() as jit:
+            umap_2d(vectors[:200])  # the first UMAP in a process compiles numba code
+        out["umap_first_call_s"] = jit[0]
+        for n in map_sizes:
+            print(f"  dashboard: embedding map with {n:,} points", flush=True)
+            user = f"map-{n}"
+            _load(store, user, texts[:n], vectors[:n])
+            at = _app(user, "pages/embedding_map.py")
+            row = {"pca_first_s": _run(at), "pca_cached_s": _run(at)}
+            at.radio(key="map_method").set_value("UMAP")
+            row["umap_first_s"] = _run(at)
+            row["umap_cached_s"] = _run(at)
+            out["map"][str(n)] = row
+    finally:
+        adapter.override()
+    return out
+
+
+if __name__ == "__main__":
+    import json
+
+    started = time.perf_counter()
+    print(json.dumps(measure(10_000, (1_000, 5_000)), indent=2))
+    print(f"{time.perf_counter() - started:.0f} s")
