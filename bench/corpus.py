@@ -89,7 +89,21 @@ def embedded(n: int, embedder) -> tuple[list[tuple[str, str]], np.ndarray]:  # t
             vectors = np.load(path, mmap_mode="r")[:n]
             if vectors.shape == (n, embedder.dim):
                 return texts, np.array(vectors, dtype=np.float32)
-    vectors = np.vstack([embedder.embed([t for t, _ in texts[i:i + 2048]]) for i in range(0, n, 2048)])
+    vectors = _embed_all([t for t, _ in texts], embedder)
     RESULTS.mkdir(parents=True, exist_ok=True)
     np.save(RESULTS / f"{stem}-{n}.npy", vectors.astype(np.float32))
     return texts, vectors
+
+
+def _embed_all(texts: list[str], embedder) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """Setup, not a measured figure: a large batch job on an otherwise idle box is ~1.7× faster on every core."""
+    import os
+
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(os.cpu_count() or 1)
+    try:
+        return np.vstack([embedder.embed(texts[i:i + 2048]) for i in range(0, len(texts), 2048)])
+    finally:
+        torch.set_num_threads(threads)

@@ -136,3 +136,19 @@ class FakeOpenAIServer:
     def __exit__(self, *exc: Any) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def merge_or_skip(prompt: str, fact: str, topic: str = "tennis") -> list[dict[str, Any]]:
+    """Consolidation for the two-writers tests: a fact already in memory is NONE; otherwise UPDATE the memory about
+    ``topic`` with a merge of its current text and the fact (so a lost update would show as a lost fact)."""
+    shown = {}  # short id -> content, from the EXISTING MEMORIES section only
+    for line in prompt.split("EXISTING MEMORIES:", 1)[1].splitlines():
+        if "] " in line and line.split(".")[0].isdigit():
+            shown[int(line.split(".")[0])] = line.split("] ", 1)[1]
+    key = fact.removeprefix("The user ").rstrip(".")
+    known = [sid for sid, content in shown.items() if key in content]
+    if known:
+        return [{"fact": 0, "action": "NONE", "memory_id": known[0], "content": None, "reason": "already known"}]
+    sid = next(sid for sid, content in shown.items() if topic in content)
+    merged = f"{shown[sid].rstrip('.')}; {key}."
+    return [{"fact": 0, "action": "UPDATE", "memory_id": sid, "content": merged, "reason": "adds detail"}]
