@@ -152,3 +152,20 @@ def merge_or_skip(prompt: str, fact: str, topic: str = "tennis") -> list[dict[st
     sid = next(sid for sid, content in shown.items() if topic in content)
     merged = f"{shown[sid].rstrip('.')}; {key}."
     return [{"fact": 0, "action": "UPDATE", "memory_id": sid, "content": merged, "reason": "adds detail"}]
+
+
+class HashEmbedderDouble:
+    """Deterministic 384-d unit vectors from word hashes (fast; texts sharing words are similar). Tests only."""
+
+    name = "all-MiniLM-L6-v2"
+    dim = 384
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        import hashlib
+
+        out = np.zeros((len(texts), self.dim), np.float32)
+        for i, t in enumerate(texts):
+            for word in t.lower().split():
+                out[i, int.from_bytes(hashlib.blake2b(word.encode(), digest_size=4).digest(), "little") % self.dim] += 1
+            out[i] /= max(float(np.linalg.norm(out[i])), 1e-9)
+        return out

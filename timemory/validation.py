@@ -51,4 +51,8 @@ def check_content(content: Any, max_chars: int, what: str = "content") -> str:
         raise ValidationError(
             f"{what} is {len(content):,} characters; the limit is {max_chars:,} (TIMEMORY_MAX_CONTENT_CHARS)."
         )
+    try:
+        content.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValidationError(f"{what} is not valid Unicode text (character {exc.start}); decode it first.") from exc
     return content
