@@ -18,6 +18,7 @@ SHOTS = ROOT / "docs" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 
 pytestmark = [pytest.mark.browser, pytest.mark.local_llm]
+EVIL = '<img src=x onerror="window.__pwned=1">'  # in a session title and a memory: must show as text
 
 
 def free_port() -> int:
@@ -34,6 +35,10 @@ def server(tmp_path_factory):  # type: ignore[no-untyped-def]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "TIDB_", "TIMEMORY_"))}
     env.update(TIMEMORY_DATA_DIR=str(data), PYTHONPATH=str(ROOT))
     subprocess.run([sys.executable, "-m", "timemory", "-q", "seed-demo"], cwd=ROOT, env=env, check=True, timeout=300)
+    subprocess.run([sys.executable, "-c", "import sys; from timemory import Settings; from timemory.backends import "
+                    "build_store; from timemory.embeddings import LocalEmbedder; "
+                    "build_store(Settings(), LocalEmbedder()).create_session('aisha', sys.argv[1])", f"Notes {EVIL}"],
+                   cwd=ROOT, env=env, check=True, timeout=300)
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
@@ -127,9 +132,13 @@ def test_every_page_filter_edit_and_chat(page, server: str) -> None:  # type: ig
 
     # add a memory by hand and see it listed
     page.get_by_text("Add a memory by hand").click()
-    page.get_by_label("Content").fill("The user takes the ferry to Cawsand on Sundays.")
+    page.get_by_label("Content").fill(f"The user takes the ferry to Cawsand {EVIL} on Sundays.")
     page.get_by_role("button", name="Add").click()
     page.get_by_text("8 memories match").wait_for()
+    page.get_by_label("Text contains").fill("Cawsand")
+    page.get_by_label("Text contains").press("Enter")
+    page.get_by_text(f"Cawsand {EVIL} on Sundays", exact=False).first.wait_for()  # shown as text in the history
+    assert page.evaluate("window.__pwned") is None
 
     # embedding map
     open_page(page, "Embedding map", "Colour by")
@@ -138,6 +147,8 @@ def test_every_page_filter_edit_and_chat(page, server: str) -> None:  # type: ig
 
     # sessions & users
     open_page(page, "Sessions & users", "Delete all data of")
+    page.get_by_text(f"Notes {EVIL}").first.wait_for()  # a hostile session title, shown as text
+    assert page.evaluate("window.__pwned") is None
     shot(page, "admin")
 
     # chat with the real local model
