@@ -11,7 +11,7 @@ import time
 import urllib.request
 from typing import Any
 
-from .common import ROOT, ONE_THREAD, rss_mb
+from .common import ONE_THREAD, ROOT, rss_mb
 
 
 def _free_port() -> int:

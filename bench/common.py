@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -84,10 +85,8 @@ def machine() -> dict[str, str]:
     versions = []
     for pkg in ("numpy", "SQLAlchemy", "sentence-transformers", "torch", "llama_cpp_python", "streamlit",
                 "umap-learn", "mem0ai", "qdrant-client", "faiss-cpu"):
-        try:
+        with contextlib.suppress(metadata.PackageNotFoundError):
             versions.append(f"{pkg} {metadata.version(pkg)}")
-        except metadata.PackageNotFoundError:
-            pass
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{cpu}, {os.cpu_count()} cores{mem}, {platform.system()} {platform.release()}",

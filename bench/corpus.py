@@ -10,15 +10,16 @@ import numpy as np
 from .common import RESULTS
 
 SUBJECTS = {
-    "personal": ["lives in {place}", "grew up in {place}", "has a {relative} called {name}", "moved to {place} in {year}",
-                 "shares a flat in {place} with {name}", "has a {pet} named {name}"],
+    "personal": ["lives in {place}", "grew up in {place}", "has a {relative} called {name}",
+                 "moved to {place} in {year}", "shares a flat in {place} with {name}", "has a {pet} named {name}"],
     "preference": ["prefers {food} over {food2}", "loves {genre} music", "dislikes {food}", "enjoys {hobby} on {day}s",
                    "likes reading {genre2} novels", "prefers {drink} in the morning"],
-    "activity": ["goes {hobby} every {day}", "started {hobby} lessons in {month}", "runs {km} km on {day}s",
-                 "volunteers at a {place2} in {place}", "is learning {language}", "plays {sport} with {name}"],
-    "plan": ["plans to visit {place} in {month}", "wants to run a marathon in {year}", "is saving for a trip to {place}",
-             "intends to learn {language} before {month}", "will start a new job in {month}",
-             "hopes to adopt a {pet} next {season}"],
+    "activity": ["goes {hobby} every {day}", "started {hobby} lessons in {month}",
+                 "runs {km} km on {day}s", "volunteers at a {place2} in {place}", "is learning {language}",
+                 "plays {sport} with {name}"],
+    "plan": ["plans to visit {place} in {month}", "wants to run a marathon in {year}",
+             "is saving for a trip to {place}", "intends to learn {language} before {month}",
+             "will start a new job in {month}", "hopes to adopt a {pet} next {season}"],
     "health": ["is allergic to {food}", "has {condition}", "takes {med} every morning", "sleeps badly since {month}",
                "avoids {food} for health reasons", "had knee surgery in {year}"],
     "professional": ["works as a {job} in {place}", "is a {job} at a {company}", "manages a team of {km} people",

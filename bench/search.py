@@ -90,7 +90,8 @@ def mem0_config(folder: str, llm_base_url: str = "http://127.0.0.1:9/v1", model:
         "vector_store": {"provider": "qdrant", "config": {
             "collection_name": "bench", "embedding_model_dims": 384, "path": f"{folder}/qdrant"}},
         "embedder": {"provider": "huggingface", "config": {"model": str(local_model_path()), "embedding_dims": 384}},
-        "llm": {"provider": "openai", "config": {"model": model, "api_key": "not-used", "openai_base_url": llm_base_url}},
+        "llm": {"provider": "openai",
+                "config": {"model": model, "api_key": "not-used", "openai_base_url": llm_base_url}},
         "history_db_path": f"{folder}/history.db",
     }
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -166,3 +168,38 @@ def test_delete_user_removes_everything(store: Store, embedder, user: str) -> No
     store.delete_user(user)
     assert tm.list_memories(user) == [] and store.list_sessions(user) == []
     assert user not in {u.id for u in store.list_users()}
+
+
+def test_patched_search_cache_matches_a_fresh_load(store: Store, embedder, user: str) -> None:  # type: ignore[no-untyped-def]
+    """Writes patch the cached matrix instead of reloading it; searches must equal a fresh store's on the same rows."""
+    tm = TiMem(store, embedder)
+    other = Store.from_url(str(store.engine.url.render_as_string(hide_password=False)),
+                           embedding_model=embedder.name, embedding_dim=embedder.dim)
+    queries = embedder.embed(["Where does the user live?", "What does the user eat?", "Which sport?"])
+
+    def same() -> None:
+        fresh = Store.from_url(str(store.engine.url.render_as_string(hide_password=False)),
+                               embedding_model=embedder.name, embedding_dim=embedder.dim)
+        for k, statuses in itertools.product((2, 20), (("active",), ("active", "outdated"), None)):
+            mine, theirs = ([[(m.id, round(s, 5)) for m, s in row] for row in db.search(user, queries, k,
+                                                                                           statuses=statuses)]
+                            for db in (store, fresh))
+            assert mine == theirs
+        fresh.close()
+
+    texts = ["The user lives in Porto.", "The user is vegetarian.", "The user plays tennis.", "The user likes jazz."]
+    ids = [tm.add(user, t, "personal").id for t in texts]
+    same()  # loaded once
+    for i in range(12):  # appends grow the buffer; every kind of change patches it
+        ids.append(tm.add(user, f"The user visited city number {i}.", "activity").id)
+    tm.update_memory(ids[0], user, content="The user lives in Lisbon now.")
+    tm.set_status([ids[1]], user, "outdated")
+    tm.delete_memory(ids[2], user)
+    tm.update_memory(ids[3], user, type="preference")
+    same()
+    TiMem(other, embedder).add(user, "The user eats fish again.", "preference")  # another writer: reload
+    same()
+    tm.delete_memories(ids[4:10], user)
+    tm.set_status([ids[1]], user, "active")
+    same()
+    other.close()

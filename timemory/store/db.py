@@ -95,6 +95,7 @@ class Database:
                 with Session(bind=conn, expire_on_commit=False) as s, s.begin():
                     if user_id is not None:
                         version = self._lock_user(s, user_id)
+                        s.info["locked_version"] = version
                         if expected_version is not None and version != expected_version:
                             raise ConcurrentUpdateError(
                                 "Another writer changed this user's memories meanwhile; plan again."

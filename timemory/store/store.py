@@ -260,8 +260,18 @@ class Store(Conversations):
     ) -> list[AppliedChange]:
         """Apply all operations in one transaction, each with its event row; all or nothing."""
         check_user_id(user_id)
+        before = self._index.peek(user_id) if self.backend != "tidb" else None
         with self._write(user_id, expected_version) as s:
-            return self._writer.apply(s, user_id, ops, utcnow(), run_id)
+            changes = self._writer.apply(s, user_id, ops, utcnow(), run_id)
+            if before is not None:  # the touched rows as this transaction leaves them, to patch the cached matrix
+                touched = [c.memory_id for c in changes] + [c.related_memory_id for c in changes if c.related_memory_id]
+                rows = [(r[0], r[1], r[2], r[3]) for r in s.execute(
+                    select(MemoryRow.id, MemoryRow.type, MemoryRow.status, MemoryRow.embedding).where(
+                        MemoryRow.user_id == user_id, MemoryRow.id.in_(touched)))]
+                locked = int(s.info["locked_version"])
+        if before is not None:
+            self._index.patch(user_id, before, locked, touched, rows)
+        return changes
 
     def memory_texts(self, user_id: str) -> list[tuple[str, str]]:
         """(id, content) of every memory of the user, without vectors (``reembed`` reads these)."""

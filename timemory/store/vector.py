@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from sqlalchemy import Select, func, literal, select
@@ -25,20 +25,38 @@ TYPE_CODE = {t: i for i, t in enumerate(MEMORY_TYPES)}
 STATUS_CODE = {s: i for i, s in enumerate(MEMORY_STATUSES)}
 
 
+DELETED = -2  # status code of a row deleted after its matrix was loaded (rows are not removed until the next load)
+
+
 @dataclass
 class UserVectors:
+    """One version of a user's vectors. Rows ``[:n]`` of ``buffer`` belong to it; a later version made by
+    :meth:`NumpyIndex.patch` may append rows after ``n`` into the same buffer (and the same ``ids``/``rows``), so
+    readers of this version are never disturbed."""
+
     version: int
-    ids: np.ndarray  # object array of memory ids
-    matrix: np.ndarray  # (n, d) float32, unit rows
-    types: np.ndarray  # int8 codes
-    statuses: np.ndarray  # int8 codes
+    n: int
+    ids: list[str]
+    buffer: np.ndarray  # (capacity, d) float32, unit rows
+    types: np.ndarray  # (n,) int8 codes
+    statuses: np.ndarray  # (n,) int8 codes, DELETED for rows deleted since the load
+    rows: dict[str, int]  # memory id -> row
+    masks: dict[tuple[object, object], np.ndarray | None] = field(default_factory=dict)
+
+    @property
+    def matrix(self) -> np.ndarray:
+        return self.buffer[: self.n]
 
 
 Loader = Callable[[str], tuple[list[str], list[str], list[str], list[np.ndarray]]]
+Row = tuple[str, str, str, np.ndarray]  # (id, type, status, unit vector) as read from the database
 
 
 class NumpyIndex:
-    """Exact cosine search over one user's memories, cached in memory (LRU over users)."""
+    """Exact cosine search over one user's memories, cached in memory (LRU over users).
+
+    A write by this process patches the cached matrix (:meth:`patch`) instead of dropping it, so the next search
+    does not reload every vector of the user; a write by another process moves the version and forces a reload."""
 
     def __init__(self, dim: int, max_users: int = 64) -> None:
         self.dim = dim
@@ -53,6 +71,20 @@ class NumpyIndex:
             else:
                 self._cache.pop(user_id, None)
 
+    def peek(self, user_id: str) -> UserVectors | None:
+        with self._lock:
+            return self._cache.get(user_id)
+
+    def _put(self, user_id: str, entry: UserVectors) -> None:
+        with self._lock:
+            cached = self._cache.get(user_id)
+            if cached is not None and cached.version >= entry.version:
+                return
+            self._cache[user_id] = entry
+            self._cache.move_to_end(user_id)
+            while len(self._cache) > self._max_users:
+                self._cache.popitem(last=False)
+
     def vectors(self, user_id: str, version: int, load: Loader) -> UserVectors:
         with self._lock:
             cached = self._cache.get(user_id)
@@ -62,18 +94,49 @@ class NumpyIndex:
         ids, types, statuses, vectors = load(user_id)
         matrix = np.vstack(vectors).astype(np.float32, copy=False) if vectors else np.zeros((0, self.dim), np.float32)
         entry = UserVectors(
-            version=version,
-            ids=np.array(ids, dtype=object),
-            matrix=np.ascontiguousarray(matrix),
+            version=version, n=len(ids), ids=list(ids), buffer=np.ascontiguousarray(matrix),
             types=np.array([TYPE_CODE.get(t, -1) for t in types], dtype=np.int8),
             statuses=np.array([STATUS_CODE.get(s, -1) for s in statuses], dtype=np.int8),
+            rows={mid: i for i, mid in enumerate(ids)},
         )
-        with self._lock:
-            self._cache[user_id] = entry
-            self._cache.move_to_end(user_id)
-            while len(self._cache) > self._max_users:
-                self._cache.popitem(last=False)
+        self._put(user_id, entry)
         return entry
+
+    def patch(self, user_id: str, before: UserVectors, locked_version: int, touched: Sequence[str],
+              rows: Sequence[Row]) -> None:
+        """Turn ``before`` into the version a committed write made (``locked_version`` + 1), given the rows the
+        write ``touched`` as they are now (a touched id without a row was deleted). Does nothing unless ``before``
+        is exactly the version that write started from."""
+        if before.version != locked_version:
+            return
+        found = {r[0]: r for r in rows}
+        new_ids = [mid for mid in dict.fromkeys(touched) if mid in found and mid not in before.rows]
+        n = before.n + len(new_ids)
+        buffer, ids, index = before.buffer, before.ids, before.rows
+        if len(ids) != before.n:  # another version already appended after n: take private copies
+            ids, index = ids[: before.n], {mid: i for i, mid in enumerate(ids[: before.n])}
+            buffer = before.matrix.copy()
+        if n > buffer.shape[0]:  # grow by half again, so appends cost amortised O(1) rows
+            grown = np.empty((max(n, buffer.shape[0] * 3 // 2 + 16), self.dim), np.float32)
+            grown[: before.n] = buffer[: before.n]
+            buffer = grown
+        types = np.concatenate([before.types, np.zeros(len(new_ids), np.int8)])
+        statuses = np.concatenate([before.statuses, np.zeros(len(new_ids), np.int8)])
+        for offset, mid in enumerate(new_ids):
+            ids.append(mid)
+            index[mid] = before.n + offset
+        for mid in touched:
+            row = index.get(mid)
+            if row is None:
+                continue
+            if mid not in found:
+                statuses[row] = DELETED
+                continue
+            _, type_, status, vector = found[mid]
+            types[row], statuses[row] = TYPE_CODE.get(type_, -1), STATUS_CODE.get(status, -1)
+            buffer[row] = vector
+        self._put(user_id, UserVectors(version=locked_version + 1, n=n, ids=ids, buffer=buffer, types=types,
+                                       statuses=statuses, rows=index))
 
     @staticmethod
     def rank(
@@ -84,15 +147,18 @@ class NumpyIndex:
         statuses: Sequence[str] | None,
     ) -> list[list[tuple[str, float]]]:
         """Top-k (memory id, cosine similarity) per query row, best first."""
-        n = entry.matrix.shape[0]
+        n = entry.n
         if n == 0 or k <= 0:
             return [[] for _ in range(len(queries))]
-        mask = None
-        if types is not None:
-            mask = np.isin(entry.types, [TYPE_CODE[t] for t in types if t in TYPE_CODE])
-        if statuses is not None:
-            smask = np.isin(entry.statuses, [STATUS_CODE[s] for s in statuses if s in STATUS_CODE])
-            mask = smask if mask is None else mask & smask
+        key = (tuple(types) if types is not None else None, tuple(statuses) if statuses is not None else None)
+        if key not in entry.masks:
+            mask = entry.statuses != DELETED
+            if types is not None:
+                mask &= np.isin(entry.types, [TYPE_CODE[t] for t in types if t in TYPE_CODE])
+            if statuses is not None:
+                mask &= np.isin(entry.statuses, [STATUS_CODE[s] for s in statuses if s in STATUS_CODE])
+            entry.masks[key] = None if mask.all() else mask
+        mask = entry.masks[key]
         scores = queries @ entry.matrix.T  # (q, n)
         if mask is not None:
             if not mask.any():
