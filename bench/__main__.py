@@ -94,8 +94,9 @@ def dashboard_section(d: dict[str, Any]) -> list[str]:
            f"Memory browser with {b['n']:,} memories for one user: first open {b['first_s']:.2f} s, rerun (cached "
            f"reads) {b['rerun_s']:.2f} s, a text filter {b['filter_s']:.2f} s, a semantic search "
            f"{b['search_s']:.2f} s.", "",
-           f"Embedding map (the first UMAP in a process compiles numba code: {d['umap_first_call_s']:.1f} s, paid once "
-           "per server process and not included below):", "",
+           f"Embedding map. The first UMAPs in a process compile numba code (for small maps and for the "
+           f"nearest-neighbour descent used above 4,096 points): {d['umap_first_call_s']:.1f} s, paid once per server "
+           "process — the page shows PCA meanwhile — and not included below:", "",
            "| points | PCA, first | PCA, cached | UMAP, first | UMAP, cached |", "|---:|---:|---:|---:|---:|"]
     for n, r in d["map"].items():
         out.append(f"| {int(n):,} | {r['pca_first_s']:.2f} s | {r['pca_cached_s']:.2f} s | "
