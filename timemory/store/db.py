@@ -56,7 +56,7 @@ class Database:
     def _create_schema(self) -> None:
         try:
             Base.metadata.create_all(self.engine)
-            for index in MemoryRow.__table__.indexes:  # indexes added since a database was created
+            for index in MemoryRow.__table__.indexes:  # type: ignore[attr-defined]  # indexes added since creation
                 index.create(self.engine, checkfirst=True)
             if self._vector_index:
                 self._ensure_vector_index()
