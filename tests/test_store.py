@@ -203,3 +203,31 @@ def test_patched_search_cache_matches_a_fresh_load(store: Store, embedder, user:
     tm.set_status([ids[1]], user, "active")
     same()
     other.close()
+
+
+def test_float16_preselection_gives_the_exact_float32_ranking(embedder) -> None:  # type: ignore[no-untyped-def]
+    """Large users are pre-selected in float16 and re-ranked in float32; the result must equal the float32 pass,
+    also for near-duplicate rows where the float16 candidates cannot be proven complete (then it falls back)."""
+    from timemory.store.vector import NumpyIndex, UserVectors
+
+    rng = np.random.default_rng(3)
+    base = embedder.embed([f"The user mentioned fact number {i} about travel and food." for i in range(300)])
+    near = base[0] + rng.normal(0, 1e-3, (200, base.shape[1])).astype(np.float32)  # 200 near-duplicates
+    matrix = np.vstack([base, near]).astype(np.float32)
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+    n = len(matrix)
+    statuses = np.where(np.arange(n) % 7 == 0, 1, 0).astype(np.int8)  # some outdated
+    entry = UserVectors(version=1, n=n, ids=[f"m{i}" for i in range(n)], buffer=matrix,
+                        types=np.zeros(n, np.int8), statuses=statuses, rows={})
+    exact_index = NumpyIndex(matrix.shape[1], half_from=10**9)
+    half_index = NumpyIndex(matrix.shape[1], half_from=0)
+    half_index._half_faster = True  # use the float16 path whatever this machine's timing says
+    queries = np.vstack([embedder.embed(["travel and food", "fact number 12"]), matrix[[0, 5, 350]]])
+    for k in (1, 5, 10):
+        for statuses_filter in (None, ("active",)):
+            want = exact_index.rank(entry, queries, k, None, statuses_filter)
+            got = half_index.rank(entry, queries, k, None, statuses_filter)
+            # the same top-k scores (near-duplicates tie within float rounding, so ids may swap among equals) ...
+            assert np.allclose([[s for _, s in row] for row in got], [[s for _, s in row] for row in want], atol=1e-6)
+            for q, row in zip(queries, got, strict=True):  # ... and each returned score is that row's true score
+                assert all(abs(float(matrix[int(i[1:])] @ q) - s) < 1e-6 for i, s in row)

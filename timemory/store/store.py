@@ -218,7 +218,7 @@ class Store(Conversations):
             with self._read() as s:  # one session for the version and the hits: a search is one round trip more
                 current = self._version(s, user_id) if version is None else version
                 entry = self._index.vectors(user_id, current, self._load_user_vectors)
-                ranked = NumpyIndex.rank(entry, queries, k, types, statuses)
+                ranked = self._index.rank(entry, queries, k, types, statuses)
                 found = self._fetch_memories(s, user_id, [mid for row in ranked for mid, _ in row])
         return [[(found[mid], score) for mid, score in row if mid in found] for row in ranked]
 
