@@ -21,8 +21,8 @@ def search_section(rows: list[dict[str, Any]]) -> list[str]:
     out = ["## 1. Search latency, one user, top 5", "",
            "Retrieval = ranking a precomputed query vector and returning the memories; end to end = `search(query)` "
            "including the query embedding (all-MiniLM-L6-v2, local). Times in ms (p50 | p95 | p99); write = add one "
-           "memory, embedding included; RSS = the process after loading and searching (the embedder's ~600 MB "
-           "included), and what loading the memories added.", "",
+           "memory, embedding included; RSS = the whole process after loading and searching (the embedder's model, "
+           "~500 MB, included) and, in brackets, what loading the memories into the system added.", "",
            "| system | memories | retrieval p50 | p95 | p99 | end to end p50 | p95 | p99 | write p50 | RSS MB (data) |",
            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     names = {"timemory": "TiMemory (SQLite + numpy)", "mem0": "mem0 2.2.1 (qdrant local)", "faiss": "FAISS IndexFlatIP"}

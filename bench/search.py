@@ -136,6 +136,7 @@ def main(system: str, n: int) -> None:
     from timemory.embeddings import LocalEmbedder
 
     embedder = LocalEmbedder()
+    embedder.embed(["load the model before any RSS baseline"])
     texts, vectors = embedded(n, embedder)
     result = RUNNERS[system](n, texts, vectors, embedder)
     print(json.dumps({"system": system, "n": n, **result}))
