@@ -41,7 +41,7 @@ test: install-dev
 test-fast: install-dev
 	$(ONE_THREAD) $(PY) -m pytest -m "not local_llm and not browser"
 
-# Benchmarks side by side with mem0 and FAISS; writes docs/benchmarks.md (about 15 minutes on 2 cores).
+# Benchmarks side by side with mem0 and FAISS; writes docs/benchmarks.md (about 7 minutes, 12 on the first run).
 bench: install-bench
 	$(ONE_THREAD) MEM0_TELEMETRY=False $(PY) -m bench
 

@@ -130,7 +130,8 @@ def write_report() -> None:
     lines = ["# Benchmarks", "",
              f"Measured on {info['date']}: {info['machine']}; Python {info['python']}; {info['threads']} for every "
              f"figure. Versions: {info['versions']}.", "",
-             "Reproduce with `make bench` (about 15 minutes on 2 cores; sets up `.venv` and the peers from "
+             "Reproduce with `make bench` (about 7 minutes on 2 cores once the 100k-sentence corpus is embedded; the "
+             "first run embeds and caches it, about 5 minutes more; it sets up `.venv` and the peers from "
              "`requirements-bench.txt`). `make bench-quick` runs a one-minute subset and only prints. Raw results are "
              "written to `data/bench/*.json`. Each figure is a median or percentile over repeated runs on a noisy "
              "2-core box; compare ratios measured side by side in one run rather than absolute numbers.", ""]
