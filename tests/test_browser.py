@@ -121,7 +121,7 @@ def test_every_page_filter_edit_and_chat(page, server: str) -> None:  # type: ig
     # edit the memory in the grid, save, and find it by its new text (persisted and re-read)
     edit_only_content_cell(page, "The user studies kelp forests in Plymouth Sound.")
     page.get_by_role("button", name="💾 Save 1 edit(s)").click()
-    page.get_by_text("Saved 1 edit(s)").wait_for()
+    page.get_by_role("button", name="💾 Save 0 edit(s)").wait_for()  # saved, and the table re-read
     page.get_by_label("Text contains").fill("Plymouth Sound")
     page.get_by_label("Text contains").press("Enter")
     page.get_by_text("1 memories match").wait_for()
@@ -137,8 +137,9 @@ def test_every_page_filter_edit_and_chat(page, server: str) -> None:  # type: ig
     page.get_by_text("8 memories match").wait_for()
     page.get_by_label("Text contains").fill("Cawsand")
     page.get_by_label("Text contains").press("Enter")
-    page.get_by_text(f"Cawsand {EVIL} on Sundays", exact=False).first.wait_for()  # shown as text in the history
-    assert page.evaluate("window.__pwned") is None
+    # shown as text in the history (st.text), not as an image
+    page.locator("[data-testid='stText']").filter(has_text=f"Cawsand {EVIL} on Sundays").first.wait_for()
+    assert page.locator("img[src='x']").count() == 0 and page.evaluate("window.__pwned") is None
 
     # embedding map
     open_page(page, "Embedding map", "Colour by")
@@ -147,8 +148,9 @@ def test_every_page_filter_edit_and_chat(page, server: str) -> None:  # type: ig
 
     # sessions & users
     open_page(page, "Sessions & users", "Delete all data of")
-    page.get_by_text(f"Notes {EVIL}").first.wait_for()  # a hostile session title, shown as text
-    assert page.evaluate("window.__pwned") is None
+    # a hostile session title: present as text (in the sessions table), never as an element
+    page.get_by_text(f"Notes {EVIL}").first.wait_for(state="attached")
+    assert page.locator("img[src='x']").count() == 0 and page.evaluate("window.__pwned") is None
     shot(page, "admin")
 
     # chat with the real local model
