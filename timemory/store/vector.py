@@ -81,10 +81,12 @@ class NumpyIndex:
         with self._lock:
             return self._cache.get(user_id)
 
-    def _put(self, user_id: str, entry: UserVectors) -> None:
+    def _put(self, user_id: str, entry: UserVectors, *, loaded: bool) -> None:
+        """Cache ``entry``. A load from the database always wins (it is what the database says now, even if a
+        user deleted elsewhere started counting versions again); a patch never replaces a newer entry."""
         with self._lock:
             cached = self._cache.get(user_id)
-            if cached is not None and cached.version >= entry.version:
+            if not loaded and cached is not None and cached.version >= entry.version:
                 return
             self._cache[user_id] = entry
             self._cache.move_to_end(user_id)
@@ -105,7 +107,7 @@ class NumpyIndex:
             statuses=np.array([STATUS_CODE.get(s, -1) for s in statuses], dtype=np.int8),
             rows={mid: i for i, mid in enumerate(ids)},
         )
-        self._put(user_id, entry)
+        self._put(user_id, entry, loaded=True)
         return entry
 
     def patch(self, user_id: str, before: UserVectors, locked_version: int, touched: Sequence[str],
@@ -142,7 +144,7 @@ class NumpyIndex:
             types[row], statuses[row] = TYPE_CODE.get(type_, -1), STATUS_CODE.get(status, -1)
             buffer[row] = vector
         self._put(user_id, UserVectors(version=locked_version + 1, n=n, ids=ids, buffer=buffer, types=types,
-                                       statuses=statuses, rows=index))
+                                       statuses=statuses, rows=index), loaded=False)
 
     def rank(
         self,
