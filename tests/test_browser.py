@@ -89,6 +89,15 @@ def open_page(page, label: str, text: str) -> None:  # type: ignore[no-untyped-d
     page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden")
 
 
+def only_one(page, locator):  # type: ignore[no-untyped-def]
+    """The locator once the page has settled on one match (a rerun briefly shows stale copies of elements)."""
+    deadline = time.monotonic() + 60
+    while locator.count() != 1:
+        assert time.monotonic() < deadline, f"{locator} matched {locator.count()} elements"
+        page.wait_for_timeout(200)
+    return locator
+
+
 def edit_only_content_cell(page, text: str) -> None:  # type: ignore[no-untyped-def]
     """The table is a canvas grid: once it shows one row, double-click its Content cell, replace the text, Enter.
 
@@ -120,7 +129,7 @@ def test_every_page_filter_edit_and_chat(page, server: str) -> None:  # type: ig
 
     # edit the memory in the grid, save, and find it by its new text (persisted and re-read)
     edit_only_content_cell(page, "The user studies kelp forests in Plymouth Sound.")
-    page.get_by_role("button", name="💾 Save 1 edit(s)").click()
+    only_one(page, page.get_by_role("button", name="💾 Save 1 edit(s)")).click()
     page.get_by_role("button", name="💾 Save 0 edit(s)").wait_for()  # saved, and the table re-read
     page.get_by_label("Text contains").fill("Plymouth Sound")
     page.get_by_label("Text contains").press("Enter")
@@ -131,9 +140,9 @@ def test_every_page_filter_edit_and_chat(page, server: str) -> None:  # type: ig
     page.get_by_text("7 memories match").wait_for()
 
     # add a memory by hand and see it listed
-    page.get_by_text("Add a memory by hand").click()
+    only_one(page, page.get_by_text("Add a memory by hand")).click()
     page.get_by_label("Content").fill(f"The user takes the ferry to Cawsand {EVIL} on Sundays.")
-    page.get_by_role("button", name="Add").click()
+    only_one(page, page.get_by_role("button", name="Add")).click()
     page.get_by_text("8 memories match").wait_for()
     page.get_by_label("Text contains").fill("Cawsand")
     page.get_by_label("Text contains").press("Enter")
