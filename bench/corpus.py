@@ -108,3 +108,12 @@ def _embed_all(texts: list[str], embedder) -> np.ndarray:  # type: ignore[no-unt
         return np.vstack([embedder.embed(texts[i:i + 2048]) for i in range(0, len(texts), 2048)])
     finally:
         torch.set_num_threads(threads)
+
+
+def load_into(store, user: str, texts: list[tuple[str, str]], vectors: np.ndarray) -> None:  # type: ignore[no-untyped-def]
+    """Store the corpus as one user's memories with their precomputed vectors, 5,000 per transaction."""
+    from timemory.store import AddMemory
+
+    for i in range(0, len(texts), 5_000):
+        store.apply(user, [AddMemory(content=c, type=t, embedding=v, actor="user")
+                           for (c, t), v in zip(texts[i:i + 5_000], vectors[i:i + 5_000], strict=True)])

@@ -7,15 +7,7 @@ import time
 from typing import Any
 
 from .common import ROOT, pin_threads, stopwatch
-from .corpus import embedded
-
-
-def _load(store, user: str, texts, vectors) -> None:  # type: ignore[no-untyped-def]
-    from timemory.store import AddMemory
-
-    for i in range(0, len(texts), 5_000):
-        store.apply(user, [AddMemory(content=c, type=t, embedding=v, actor="user")
-                           for (c, t), v in zip(texts[i:i + 5_000], vectors[i:i + 5_000], strict=True)])
+from .corpus import embedded, load_into
 
 
 def _run(at) -> float:  # type: ignore[no-untyped-def]
@@ -53,7 +45,7 @@ def measure(browser_size: int = 10_000, map_sizes: tuple[int, ...] = (1_000, 5_0
     out: dict[str, Any] = {"browser": {}, "map": {}}
     try:
         print(f"  dashboard: memory browser with {browser_size:,} memories", flush=True)
-        _load(store, "browser", texts[:browser_size], vectors[:browser_size])
+        load_into(store, "browser", texts[:browser_size], vectors[:browser_size])
         at = _app("browser", "pages/memories.py")
         out["browser"] = {"n": browser_size, "first_s": _run(at), "rerun_s": _run(at)}
         at.text_input(key="f_text").set_value("Lisbon")
@@ -69,7 +61,7 @@ def measure(browser_size: int = 10_000, map_sizes: tuple[int, ...] = (1_000, 5_0
         for n in map_sizes:
             print(f"  dashboard: embedding map with {n:,} points", flush=True)
             user = f"map-{n}"
-            _load(store, user, texts[:n], vectors[:n])
+            load_into(store, user, texts[:n], vectors[:n])
             at = _app(user, "pages/embedding_map.py")
             row = {"pca_first_s": _run(at), "pca_cached_s": _run(at)}
             at.radio(key="map_method").set_value("UMAP")

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .common import Stats, pin_threads, rss_mb, stopwatch, timed
-from .corpus import QUERIES, embedded
+from .corpus import QUERIES, embedded, load_into
 
 USER = "bench-user"
 K = 5
@@ -34,16 +34,14 @@ def _repeats(n: int, system: str) -> tuple[int, int]:
 
 def run_timemory(n: int, texts, vectors, embedder) -> dict:  # type: ignore[no-untyped-def]
     from timemory import TiMem
-    from timemory.store import AddMemory, Store
+    from timemory.store import Store
 
     folder = tempfile.mkdtemp(prefix="bench-timemory-")
     store = Store.from_url(f"sqlite:///{folder}/bench.db", embedding_model=embedder.name, embedding_dim=embedder.dim)
     tm = TiMem(store, embedder)
     base = rss_mb()
     with stopwatch() as load:
-        for i in range(0, n, 5_000):
-            store.apply(USER, [AddMemory(content=c, type=t, embedding=v, actor="user")
-                               for (c, t), v in zip(texts[i:i + 5_000], vectors[i:i + 5_000], strict=True)])
+        load_into(store, USER, texts, vectors)
     qvecs = embedder.embed(QUERIES)
     with stopwatch() as first:
         store.search(USER, qvecs[0], K)  # loads the user's matrix from the database

@@ -36,6 +36,10 @@ def machine_for(store: Store) -> type[RuleBasedStateMachine]:
             self.llm = ScriptedLLMDouble(facts=[self.llm_fact])
             self.tm = TiMem(store, HashEmbedderDouble(), self.llm)
 
+        def _pick(self, pick: int) -> str | None:
+            """Any user's memory (so foreign ids are tried as often as own ones), or None before the first add."""
+            return sorted(self.owner)[pick % len(self.owner)] if self.owner else None
+
         def _rows(self, user: str) -> dict[str, str]:
             return {m.id: m.content for m in self.tm.list_memories(user, limit=10_000)}
 
@@ -46,9 +50,8 @@ def machine_for(store: Store) -> type[RuleBasedStateMachine]:
 
         @rule(actor=st.integers(0, 2), pick=st.integers(0, 10_000), content=text)
         def update(self, actor: int, pick: int, content: str) -> None:
-            if not self.owner:
+            if (mid := self._pick(pick)) is None:
                 return
-            mid = sorted(self.owner)[pick % len(self.owner)]
             if self.owner[mid] != self.users[actor]:
                 with pytest.raises(NotFoundError):
                     self.tm.update_memory(mid, self.users[actor], content=content)
@@ -58,9 +61,8 @@ def machine_for(store: Store) -> type[RuleBasedStateMachine]:
 
         @rule(actor=st.integers(0, 2), pick=st.integers(0, 10_000), status=st.sampled_from(["active", "outdated"]))
         def set_status(self, actor: int, pick: int, status: str) -> None:
-            if not self.owner:
+            if (mid := self._pick(pick)) is None:
                 return
-            mid = sorted(self.owner)[pick % len(self.owner)]
             if self.owner[mid] != self.users[actor]:
                 with pytest.raises(NotFoundError):
                     self.tm.set_status([mid], self.users[actor], status)
@@ -69,9 +71,8 @@ def machine_for(store: Store) -> type[RuleBasedStateMachine]:
 
         @rule(actor=st.integers(0, 2), pick=st.integers(0, 10_000))
         def delete(self, actor: int, pick: int) -> None:
-            if not self.owner:
+            if (mid := self._pick(pick)) is None:
                 return
-            mid = sorted(self.owner)[pick % len(self.owner)]
             if self.owner[mid] != self.users[actor]:
                 with pytest.raises(NotFoundError):
                     self.tm.delete_memory(mid, self.users[actor])
