@@ -49,7 +49,7 @@ bench-quick: install-bench
 	$(ONE_THREAD) MEM0_TELEMETRY=False $(PY) -m bench --quick
 
 lint: install-dev
-	$(VENV)/bin/ruff check timemory tests bench
+	$(VENV)/bin/ruff check timemory tests bench dashboard pages streamlit_app.py
 	$(VENV)/bin/mypy
 
 clean:

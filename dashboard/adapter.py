@@ -1,18 +1,22 @@
 """The only module that talks to Streamlit's caches. Pages call these functions and draw.
 
 Backends are built once per server process (``st.cache_resource``); read results are cached with
-``st.cache_data`` and cleared after every write. Per-user state lives in ``st.session_state``.
-Tests inject doubles with :func:`override` before running the app.
+``st.cache_data`` and a write clears only the readers it affects. Per-user state lives in ``st.session_state``
+(keys in :mod:`dashboard.state`); what a reload must keep is also in the URL. Tests inject doubles with
+:func:`override` before running the app.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any, TypeVar
 
 import numpy as np
 import streamlit as st
 
+from dashboard import state
 from timemory import Settings, TiMem, TiMemoryError
 from timemory.backends import describe
 from timemory.chat import ChatService
@@ -26,9 +30,11 @@ _override: dict[str, Any] = {}
 
 def override(*, memory: TiMem | None = None, chat: ChatService | None = None,
              info: dict[str, str] | None = None) -> None:
-    """Use these backends instead of the configured ones (tests pass doubles here)."""
+    """Use these backends instead of the configured ones (tests pass doubles here); cached reads are dropped."""
+    st.cache_data.clear()
     _override.clear()
     if memory is not None:
+        assert memory.llm is not None, "the dashboard needs an LLM"
         _override.update(memory=memory, chat=chat or ChatService(memory, memory.llm), info=info or {
             "database": memory.store.backend, "llm": getattr(memory.llm, "model", "none"),
             "embedder": memory.embedder.name})
@@ -54,10 +60,6 @@ def info() -> dict[str, str]:
     return _override["info"] if _override else _engine()[2]
 
 
-def after_write() -> None:
-    st.cache_data.clear()
-
-
 def guarded(action: Callable[[], T], success: str | None = None) -> T | None:
     """Run a core call; show its error as a readable message instead of a traceback."""
     try:
@@ -70,7 +72,7 @@ def guarded(action: Callable[[], T], success: str | None = None) -> T | None:
     return result
 
 
-# --- cached reads ---------------------------------------------------------------------------------------------------
+# --- cached reads, and what each write clears -------------------------------------------------------------------------
 
 @st.cache_data(ttl=30, show_spinner=False)
 def users() -> list[UserSummary]:
@@ -84,20 +86,21 @@ def sessions(user_id: str) -> list[ChatSession]:
 
 @st.cache_data(ttl=30, show_spinner=False)
 def memory_count(user_id: str, types: tuple[str, ...] | None, statuses: tuple[str, ...] | None, text: str,
-                 session_id: str | None, since: Any, until: Any) -> int:
+                 session_id: str | None, since: datetime | None, until: datetime | None) -> int:
     return memory().count_memories(user_id, types, statuses, text, session_id=session_id, since=since, until=until)
 
 
 @st.cache_data(ttl=30, show_spinner=False)
 def memories_page(user_id: str, types: tuple[str, ...] | None, statuses: tuple[str, ...] | None, text: str,
-                  session_id: str | None, since: Any, until: Any, limit: int, offset: int) -> list[Memory]:
+                  session_id: str | None, since: datetime | None, until: datetime | None, limit: int,
+                  offset: int) -> list[Memory]:
     return memory().list_memories(user_id, types, statuses, text, limit, offset,
                                   session_id=session_id, since=since, until=until)
 
 
 @st.cache_data(ttl=300, show_spinner=False)
 def map_data(user_id: str, version: int, method: Method) -> tuple[list[Memory], np.ndarray, np.ndarray]:
-    """Memories, their vectors and 2-D coordinates; cached by user and data version."""
+    """Memories, their vectors and 2-D coordinates; cached by user and data version (a write moves the version)."""
     mems, matrix = memory().store.memory_embeddings(user_id)
     return mems, matrix, project(matrix, method)
 
@@ -106,40 +109,130 @@ def version(user_id: str) -> int:
     return memory().store.memory_version(user_id)
 
 
-def ensure_router() -> None:
-    """Called first by every page. When a server's first request opens a page URL (/memories), Streamlit runs
-    that pages/ script alone, in its old pages-folder mode, without the router's sidebar. Leave that mode once
-    and run again: the router then opens the same page. Later runs of the session keep their widget events."""
-    from streamlit.runtime.pages_manager import PagesManager
+def after_memory_write() -> None:
+    """Memories changed: the browser's pages and counts, and the sidebar's per-user counts."""
+    memory_count.clear()
+    memories_page.clear()
+    users.clear()
 
-    if PagesManager.uses_pages_directory and not st.session_state.get("_routed"):
-        PagesManager.uses_pages_directory = False
-        st.rerun()
+
+def after_session_write() -> None:
+    """Sessions or messages changed: the session lists and the per-user session counts."""
+    sessions.clear()
+    users.clear()
+
+
+def after_user_write() -> None:
+    """Users were added or deleted: everything keyed by user."""
+    after_memory_write()
+    after_session_write()
+
+
+# --- routing ----------------------------------------------------------------------------------------------------------
+
+PAGES = [
+    ("pages/chat.py", "Chat", "💬"),
+    ("pages/memories.py", "Memories", "🗂️"),
+    ("pages/embedding_map.py", "Embedding map", "🗺️"),
+    ("pages/admin.py", "Sessions & users", "👥"),
+]
+
+_run = threading.local()  # each browser session's script runs in one thread, one run after another
+
+
+def navigation() -> Any:
+    """Declare the app's pages (the first is the default) and return the page to run."""
+    return st.navigation([st.Page(path, title=title, icon=icon, default=i == 0)
+                          for i, (path, title, icon) in enumerate(PAGES)])
 
 
 def mark_routed() -> None:
-    """The router ran in this session."""
-    st.session_state["_routed"] = True
+    """The router is running this script run (it calls this before running the page)."""
+    _run.routed = True
+    st.session_state[state.ROUTED] = True
 
 
-def current_user() -> str | None:
-    return st.session_state.get("user_id")
+def ensure_router() -> None:
+    """Called first by every page: make sure the router runs this page.
 
+    A ``pages/`` folder beside the entry point puts Streamlit in its legacy pages-folder mode until a script calls
+    ``st.navigation``: a server whose first request is a page URL (/memories) runs that page file alone, without
+    the router and its sidebar, and AppTest does so on every run after ``switch_page``. Then the router is run
+    here, in the same script run (so no widget event is lost): it declares the pages, which switches Streamlit to
+    ``st.navigation`` for good, draws the sidebar and runs this page again, routed; the unrouted run stops.
+    """
+    routed = getattr(_run, "routed", False)
+    _run.routed = False  # consumed: the next script run must be routed again
+    if not routed:
+        from dashboard.router import run_app
+
+        run_app()
+        st.stop()
+
+
+def current_user() -> str:
+    return str(st.session_state.get(state.USER) or "demo")
+
+
+def choose_user(known: list[str]) -> str:
+    """The current user: kept in the session, else taken from the URL (?user=), else the first known user."""
+    if not st.session_state.get(state.USER):
+        wanted = st.query_params.get(state.Q_USER)
+        st.session_state[state.USER] = wanted if wanted in known else (known[0] if known else "demo")
+    return current_user()
+
+
+def switch_user(user_id: str) -> None:
+    """Make ``user_id`` current (from a callback or before the picker is drawn); the chat session is per user."""
+    st.session_state[state.USER] = user_id
+    st.session_state.pop(state.CHAT_SESSION, None)
+
+
+def set_url(**params: str | Iterable[str] | None) -> None:
+    """Mirror page state in the URL's query parameters; empty values are removed."""
+    for key, value in params.items():
+        values = [value] if isinstance(value, str) else list(value or [])
+        values = [v for v in values if v]
+        current = st.query_params.get_all(key)
+        if values == current:
+            continue
+        if values:
+            st.query_params[key] = values if len(values) > 1 else values[0]
+        else:
+            del st.query_params[key]
+
+
+def url_values(key: str, allowed: Iterable[str] | None = None) -> list[str]:
+    """A query parameter's values, keeping only allowed ones when a list is given."""
+    values = st.query_params.get_all(key)
+    if allowed is not None:
+        allowed = set(allowed)
+        values = [v for v in values if v in allowed]
+    return values
+
+
+def open_memory(memory_id: str) -> None:
+    """Show one memory in the memory browser, for the current user."""
+    st.session_state[state.FOCUS_MEMORY] = memory_id
+    st.switch_page("pages/memories.py", query_params={state.Q_USER: current_user(), state.Q_MEMORY: memory_id})
+
+
+# --- dialogs ----------------------------------------------------------------------------------------------------------
 
 def ask(name: str, **payload: Any) -> None:
     """Open the confirmation named ``name`` (drawn by :func:`confirmation` on this and later runs)."""
-    st.session_state.confirm = {"name": name, **payload}
+    st.session_state[state.CONFIRM] = {"name": name, **payload}
 
 
 def confirmation(name: str, title: str, message: str, on_confirm: Callable[[dict[str, Any]], Any],
-                 button: str = "Delete") -> None:
+                 button: str = "Delete", after: Callable[[], None] = after_user_write) -> None:
     """Draw the confirm dialog while it is open; it stays open across reruns until confirmed or dismissed."""
-    pending = st.session_state.get("confirm")
+    pending = st.session_state.get(state.CONFIRM)
     if not pending or pending.get("name") != name:
         return
 
     def close() -> None:
-        st.session_state.pop("confirm", None)
+        st.session_state.pop(state.CONFIRM, None)
 
     @st.dialog(title, on_dismiss=close)
     def _dialog() -> None:
@@ -148,10 +241,24 @@ def confirmation(name: str, title: str, message: str, on_confirm: Callable[[dict
         if c1.button(button, type="primary", key=f"confirm-{name}"):
             close()
             guarded(lambda: on_confirm(pending))
-            after_write()
+            after()
             st.rerun()
         if c2.button("Cancel", key=f"cancel-{name}"):
             close()
             st.rerun()
 
     _dialog()
+
+
+def flash(message: str) -> None:
+    """Show ``message`` once, after the next rerun."""
+    st.session_state[state.FLASH] = message
+
+
+def show_flash() -> None:
+    if message := st.session_state.pop(state.FLASH, None):
+        st.success(message)
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    return f"{n} {word if n == 1 else (words or word + 's')}"

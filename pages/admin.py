@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard import adapter
+from dashboard import adapter, state
 
 adapter.ensure_router()
 tm = adapter.memory()
@@ -20,6 +20,8 @@ if not users:
 ids = [u.id for u in users]
 current = adapter.current_user()
 pick = st.selectbox("User", ids, index=ids.index(current) if current in ids else 0, key="admin_user")
+if pick != current:
+    st.button(f"Switch to '{pick}'", key="admin_switch_user", on_click=adapter.switch_user, args=(pick,))
 sessions = adapter.sessions(pick)
 st.dataframe(pd.DataFrame([s.model_dump() for s in sessions],
                           columns=["title", "message_count", "created_at", "updated_at", "id"]),
@@ -32,8 +34,8 @@ def delete_session(p: dict) -> None:
 
 def delete_user(p: dict) -> None:
     tm.store.delete_user(p["user"])
-    if st.session_state.get("user_id") == p["user"]:
-        del st.session_state["user_id"]
+    if st.session_state.get(state.USER) == p["user"]:
+        del st.session_state[state.USER]
 
 
 c1, c2 = st.columns(2)
@@ -46,7 +48,7 @@ if c2.button(f"Delete all data of '{pick}'", key="delete_user_btn"):
     adapter.ask("user", user=pick)
 adapter.confirmation("session", "Delete this session?",
                      "This deletes the session and its messages (memories learnt from it stay). It cannot be undone.",
-                     delete_session)
+                     delete_session, after=adapter.after_session_write)
 adapter.confirmation("user", "Delete this user?",
                      f"This deletes every memory, event, session, message and trace of user '{pick}'. "
                      "It cannot be undone.", delete_user)

@@ -1,72 +1,106 @@
-"""Chat that uses and grows memory, and shows what the pipeline did."""
+"""Chat that uses and grows memory, and shows what the pipeline did for every reply.
+
+A message is handed to the chat service in the chat input's callback, before the script runs: it is saved at once
+and answered in the background, so sending a second message while the first is still being answered (which stops
+this script run) loses nothing; both are answered in order, in the same session, and both are learnt from.
+"""
 
 import pandas as pd
 import streamlit as st
 
-from dashboard import adapter
+from dashboard import adapter, state
 from timemory import TiMemoryError
+from timemory.chat import ChatTurn
 from timemory.schemas import PipelineResult
 
 adapter.ensure_router()
-user = adapter.current_user() or "demo"
+user = adapter.current_user()
 service = adapter.chat()
+tm = adapter.memory()
 
 st.header("💬 Chat")
 sessions = adapter.guarded(lambda: adapter.sessions(user)) or []
-ids = [s.id for s in sessions]
-if st.session_state.get("session_id") not in ids:
-    st.session_state.session_id = None
+titles = {s.id: f"{s.title} · {s.updated_at:%Y-%m-%d}" for s in sessions}
+if state.CHAT_SESSION not in st.session_state:  # first visit in this browser session: a link may name the chat
+    st.session_state[state.CHAT_SESSION] = st.query_params.get(state.Q_SESSION)
+if st.session_state[state.CHAT_SESSION] not in titles:  # deleted, another user's, or a stale link
+    st.session_state[state.CHAT_SESSION] = None
+session_id: str | None = st.session_state[state.CHAT_SESSION]
+adapter.set_url(**{state.Q_SESSION: session_id})
+
+
+def pick_session() -> None:
+    st.session_state[state.CHAT_SESSION] = st.session_state["chat_session_picker"]
+
+
+def send() -> None:
+    """Runs before the next script run: save the message and queue its reply (nothing here can be interrupted)."""
+    text = st.session_state.get("chat_prompt") or ""
+    try:
+        turn = service.submit(user, st.session_state.get(state.CHAT_SESSION), text)
+    except TiMemoryError as exc:
+        st.session_state["chat_error"] = f"Your message was not sent: {exc} (code: {exc.code})"
+        return
+    st.session_state[state.CHAT_SESSION] = turn.session_id
+    st.session_state.setdefault("chat_turns", []).append(turn)
+    adapter.after_session_write()
+
 
 left, mid, right = st.columns([4, 1, 1], vertical_alignment="bottom")
-labels = {s.id: f"{s.title} · {s.updated_at:%Y-%m-%d}" for s in sessions}
-choice = left.selectbox("Session", [None, *ids], format_func=lambda i: "➕ New chat" if i is None else labels[i],
-                        index=[None, *ids].index(st.session_state.session_id))
-if choice != st.session_state.session_id:
-    st.session_state.session_id = choice
-    st.session_state.pop("last_turn", None)
-    st.rerun()
-session_id = st.session_state.session_id
+st.session_state["chat_session_picker"] = session_id
+left.selectbox("Session", [None, *titles], key="chat_session_picker", on_change=pick_session,
+               format_func=lambda i: "➕ New chat" if i is None else titles.get(i, "New chat"))
 
 if session_id:
+    sid: str = session_id
     with mid.popover("Rename"):
-        title = st.text_input("Title", value=next(s.title for s in sessions if s.id == session_id), max_chars=200)
-        if st.button("Save title") and adapter.guarded(
-            lambda: service.rename_session(user, session_id, title), "Renamed"
-        ):
-            adapter.after_write()
-            st.rerun()
+        title = st.text_input("Title", value=next((s.title for s in sessions if s.id == session_id), ""),
+                              max_chars=200)
+        if st.button("Save title"):
+            if adapter.guarded(lambda: service.rename_session(user, sid, title), "Renamed") is not None:
+                adapter.after_session_write()
+                st.rerun()
 
     def delete_chat(p: dict) -> None:
         service.delete_session(user, p["session"])
-        st.session_state.session_id = None
-        st.session_state.pop("last_turn", None)
+        st.session_state[state.CHAT_SESSION] = None
 
     if right.button("Delete", key="delete_session"):
         adapter.ask("chat", session=session_id)
     adapter.confirmation("chat", "Delete this chat?",
-                         "The chat and its messages are deleted. Memories learnt from it stay.", delete_chat)
+                         "The chat and its messages are deleted. Memories learnt from it stay.", delete_chat,
+                         after=adapter.after_session_write)
+
+st.chat_input("Tell me something about yourself…", key="chat_prompt", on_submit=send,
+              max_chars=tm.max_content_chars)
+if error := st.session_state.pop("chat_error", None):
+    st.error(error)
 
 
-def show_trace(trace: PipelineResult) -> None:
+def show_trace(trace: PipelineResult, key: str) -> None:
     cols = st.columns(5)
     cols[0].metric("Facts", len(trace.facts))
     cols[1].metric("Changes", len(trace.changes))
     cols[2].metric("LLM calls", trace.llm_calls)
     cols[3].metric("Tokens", trace.prompt_tokens + trace.completion_tokens)
     cols[4].metric("Seconds", f"{sum(trace.timings.values()):.2f}")
-    if trace.errors:
-        for err in trace.errors:
-            st.warning(err)
+    for err in trace.errors:
+        st.warning(err)
+
+    def fact(i: int) -> str:
+        return trace.facts[i].content if 0 <= i < len(trace.facts) else f"(fact {i})"
+
     if trace.facts:
         st.markdown("**Facts extracted**")
         st.dataframe(pd.DataFrame([f.model_dump() for f in trace.facts]), hide_index=True, width="stretch")
     if trace.candidates:
         st.markdown("**Similar memories found**")
-        st.dataframe(pd.DataFrame([c.model_dump(include={"fact", "short_id", "content", "status", "score"})
-                                   for c in trace.candidates]), hide_index=True, width="stretch")
+        st.dataframe(pd.DataFrame([{"new fact": fact(c.fact), "existing memory": c.content, "status": c.status,
+                                    "similarity": round(c.score, 3)} for c in trace.candidates]),
+                     hide_index=True, width="stretch")
     if trace.decisions:
         st.markdown("**Decisions**")
-        st.dataframe(pd.DataFrame([{"fact": d.fact, "action": d.action, "accepted": d.accepted,
+        st.dataframe(pd.DataFrame([{"fact": fact(d.fact), "action": d.action, "accepted": d.accepted,
                                     "reason": d.reason, "rejected because": d.rejected_because or ""}
                                    for d in trace.decisions]), hide_index=True, width="stretch")
     if trace.changes:
@@ -74,52 +108,84 @@ def show_trace(trace: PipelineResult) -> None:
         for c in trace.changes:
             a, b = st.columns([5, 1])
             a.markdown(f"`{c.event}` {c.content or c.old_content or ''}")
-            if b.button("Open", key=f"open-{trace.run_id}-{c.memory_id}-{c.event}"):
-                st.session_state.focus_memory = c.memory_id
-                st.switch_page("pages/memories.py")
+            if b.button("Open", key=f"open-{key}-{c.memory_id}-{c.event}"):
+                adapter.open_memory(c.memory_id)
     st.caption("Time per stage: " + ", ".join(f"{k} {v:.3f}s" for k, v in trace.timings.items()))
 
 
+def show_turn_extras(turn: ChatTurn) -> None:
+    """What this process knows about a reply beyond the stored trace: memories it was given, notes, failures."""
+    used = turn.memories_used
+    with st.expander(f"🧠 Memories given to this reply ({len(used)})"):
+        if not used:
+            st.caption("None were relevant enough to include.")
+        for hit in used:
+            st.text(f"{hit.memory.content}  · similarity {hit.score:.2f}")
+    for note in turn.notes:
+        st.caption(note)
+
+
+my_turns: list[ChatTurn] = st.session_state.get("chat_turns", [])
 if session_id:
-    for m in adapter.guarded(lambda: service.messages(user, session_id)) or []:
+    open_session: str = session_id
+    messages = adapter.guarded(lambda: service.messages(user, open_session)) or []
+    runs = service.runs_by_message(user, open_session)
+    for m in messages:
         with st.chat_message(m.role):
             st.markdown(m.content)
+            if m.role != "assistant":
+                continue
+            turn = service.recent_turn(m.id)
+            if turn is not None:
+                show_turn_extras(turn)
+            run = runs.get(m.id)
+            if run is not None:
+                label = f"⚙️ What the memory pipeline did ({adapter.plural(len(run.changes), 'change')})"
+                with st.expander(label, expanded=m.id == messages[-1].id):
+                    show_trace(run, m.id)
+            elif turn is not None and turn.state == "processing":
+                st.caption("⏳ Updating memory…")
+            elif turn is not None and turn.state == "failed":
+                st.warning(turn.error or "The memory update failed.")
 
-last = st.session_state.get("last_turn")
-if last and last.get("session_id") == session_id:
-    with st.expander(f"🧠 Memories used for the last answer ({len(last['used'])})"):
-        for content, score in last["used"]:
-            st.markdown(f"- {content} · score {score:.3f}")
-    if last.get("trace") is not None:
-        with st.expander("⚙️ What the memory pipeline did", expanded=True):
-            show_trace(last["trace"])
+    streamed = False
+    for turn in service.pending(session_id):
+        if turn.assistant_message is not None:
+            continue  # answered: shown above from the database
+        with st.chat_message("assistant"):
+            if turn.state == "queued":
+                st.caption("Waiting for the previous reply…")
+            st.write_stream(turn.follow())
+            streamed = True
+    for turn in my_turns:
+        if turn.session_id == session_id and turn.state == "failed" and turn.assistant_message is None:
+            st.error(turn.error or "The reply failed. Your message was saved.")
+    if streamed:
+        st.rerun()  # show the saved replies (and their traces once ready)
+
+    @st.fragment(run_every=1.0)
+    def wait_for_memory() -> None:
+        """Poll while exchanges of this session are still being learnt from; redraw the page when they are done."""
+        if not service.pending(open_session):
+            if st.session_state.pop("chat_waiting", False):
+                st.rerun(scope="app")
+            return
+        st.session_state["chat_waiting"] = True
+        st.caption("⏳ Learning from the conversation…")
+
+    if service.pending(session_id) or st.session_state.get("chat_waiting"):
+        wait_for_memory()
+else:
+    with st.container(border=True):
+        st.markdown(
+            "**Welcome to TiMemory.** It turns conversations into long-term memories about the user: after each "
+            "reply it extracts facts, compares them with what it already knows, and adds, merges or outdates "
+            "memories — every step is shown under the reply.\n\n"
+            "- **Demo chats**: pick one in *Session* above; the demo users (switch in the sidebar) each have a few.\n"
+            "- **Try it**: type something about yourself below, then tell it something that changes it "
+            "(\"I moved to Berlin\") and watch the old memory become outdated.\n"
+            "- **Memories** lists and edits what is remembered; **Embedding map** shows it in 2-D.")
+
 if "small local model" in adapter.info().get("llm", ""):
     st.caption("Replies and facts come from a 135M-parameter local model: expect weak facts. "
                "Set OPENAI_API_KEY or OPENAI_BASE_URL for better ones.")
-
-if prompt := st.chat_input("Tell me something about yourself…"):
-    try:
-        turn = service.chat_with_memory_stream(user, session_id, prompt, process=False)
-    except TiMemoryError as exc:
-        st.error(f"{exc} (code: {exc.code})")
-        st.stop()
-    with st.chat_message("user"):
-        st.markdown(prompt)
-    with st.chat_message("assistant"):
-        try:
-            st.write_stream(turn)
-        except TiMemoryError as exc:
-            st.error(str(exc))
-            st.stop()
-    trace = None
-    with st.status("Updating memory…", expanded=False) as status:
-        try:
-            trace = service.process_turn(turn)
-            status.update(label=f"Memory updated: {len(trace.changes)} change(s)", state="complete")
-        except TiMemoryError as exc:
-            status.update(label=f"Memory update failed: {exc}", state="error")
-    adapter.after_write()
-    st.session_state.session_id = turn.session_id
-    st.session_state.last_turn = {"session_id": turn.session_id, "trace": trace,
-                                  "used": [(h.memory.content, h.score) for h in turn.memories_used]}
-    st.rerun()

@@ -8,7 +8,7 @@ from dashboard import adapter
 from timemory.projection import UMAP_MIN_POINTS, place_query
 
 adapter.ensure_router()
-user = adapter.current_user() or "demo"
+user = adapter.current_user()
 tm = adapter.memory()
 
 st.header("🗺️ Embedding map")
@@ -79,7 +79,7 @@ if picked:
         a, b = st.columns([6, 1])
         a.markdown(f"`{m.type}` `{m.status}` {m.content}")
         if b.button("Edit", key=f"edit-{mid}"):
-            st.session_state.focus_memory = mid
-            st.switch_page("pages/memories.py")
-st.caption(f"{len(mems)} memories · {'UMAP' if method == 'UMAP' and len(mems) >= UMAP_MIN_POINTS else 'PCA'} "
+            adapter.open_memory(mid)
+shown_as = "UMAP" if method == "UMAP" and len(mems) >= UMAP_MIN_POINTS else "PCA"
+st.caption(f"{adapter.plural(len(mems), 'memory', 'memories')} · {shown_as} "
            f"of {matrix.shape[1]}-d embeddings · ✕ = outdated, dotted line → what replaced it")

@@ -1,32 +1,34 @@
 """Memory browser: filter, search, edit inline (re-embeds, writes EDIT events), bulk actions, history, export."""
 
+import hashlib
 from datetime import UTC, date, datetime, time
 
 import pandas as pd
 import streamlit as st
 
-from dashboard import adapter
+from dashboard import adapter, state
 from timemory.ingest import memories_to_csv, memories_to_json
-from timemory.schemas import MEMORY_STATUSES, MEMORY_TYPES
+from timemory.schemas import MEMORY_STATUSES, MEMORY_TYPES, Memory, MemoryEdit
 
 adapter.ensure_router()
-user = adapter.current_user() or "demo"
+user = adapter.current_user()
 tm = adapter.memory()
 PAGE_SIZE = 50
+EDITABLE = ("content", "type", "status")
 
 st.header("🗂️ Memories")
 
 with st.container(border=True):
     c1, c2, c3 = st.columns([2, 2, 3])
-    types = c1.multiselect("Type", MEMORY_TYPES, key="f_types")
-    statuses = c2.multiselect("Status", MEMORY_STATUSES, key="f_statuses")
-    text = c3.text_input("Text contains", key="f_text")
+    types = c1.multiselect("Type", MEMORY_TYPES, key=state.Q_TYPES, bind="query-params")
+    statuses = c2.multiselect("Status", MEMORY_STATUSES, key=state.Q_STATUSES, bind="query-params")
+    text = c3.text_input("Text contains", key=state.Q_TEXT, bind="query-params")
     c4, c5 = st.columns([3, 3])
     sessions = adapter.sessions(user)
-    session_pick = c4.selectbox("Session", [None, *[s.id for s in sessions]], key="f_session",
-                                format_func=lambda i: "All sessions" if i is None
-                                else next(s.title for s in sessions if s.id == i))
-    span = c5.date_input("Created between", value=(), key="f_dates")
+    titles = {s.id: s.title for s in sessions}
+    session_pick = c4.selectbox("Session", [None, *titles], key="f_session",
+                                format_func=lambda i: "All sessions" if i is None else titles[i])
+    span = c5.date_input("Created between", value=[], key="f_dates")
 
 since = until = None
 if isinstance(span, tuple) and len(span) == 2:
@@ -46,17 +48,38 @@ if query.strip():
 filters = (tuple(types) or None, tuple(statuses) or None, text, session_pick, since, until)
 total = adapter.memory_count(user, *filters)
 pages = max(1, -(-total // PAGE_SIZE))
-page = st.number_input(f"Page (of {pages})", 1, pages, 1, key="f_page") if pages > 1 else 1
-st.caption(f"{total} memories match")
+page = st.number_input(f"Page (of {pages})", 1, pages, 1, key=state.Q_PAGE, bind="query-params") if pages > 1 else 1
+st.caption(f"{adapter.plural(total, 'memory', 'memories')} match")
 rows = adapter.memories_page(user, *filters, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+shown = {m.id: m for m in rows}
+replacements = tm.get_memories([m.superseded_by for m in rows if m.superseded_by], user)
 
+
+def replaced_by(m: Memory) -> str:
+    if not m.superseded_by:
+        return ""
+    new = replacements.get(m.superseded_by)
+    return f"{new.content} ({new.status})" if new else "(deleted)"
+
+
+# Rows are indexed by memory id, and the grid's key names exactly the rows (and versions) it shows: when the rows
+# change — a save re-sorts them, a filter or another writer changes them — the grid starts clean, so a pending edit
+# can never be applied to whatever memory moved into its position.
 frame = pd.DataFrame([{
     "select": False, "content": m.content, "type": m.type, "status": m.status,
-    "updated": m.updated_at.strftime("%Y-%m-%d %H:%M"), "superseded by": m.superseded_by or "", "id": m.id,
-} for m in rows], columns=["select", "content", "type", "status", "updated", "superseded by", "id"])
+    "updated": m.updated_at.strftime("%Y-%m-%d %H:%M"), "superseded by": replaced_by(m), "id": m.id,
+} for m in rows], columns=["select", "content", "type", "status", "updated", "superseded by", "id"],
+    index=pd.Index([m.id for m in rows], dtype="object"))
+grid_key = "editor-" + hashlib.sha1(
+    "|".join(f"{m.id}@{m.updated_at.isoformat()}" for m in rows).encode()).hexdigest()[:16]
+
+lost = st.session_state.get("pending_edits")
+if lost and lost["grid"] != grid_key and lost["saved"] is False:
+    st.warning("The list changed before these edits were saved, so they were not applied; make them again: "
+               + "; ".join(f"“{before}” → “{after}”" for before, after in lost["texts"]))
 
 edited = st.data_editor(
-    frame, key="editor", hide_index=True, width="stretch", num_rows="fixed",
+    frame, key=grid_key, hide_index=True, width="stretch", num_rows="fixed",
     disabled=["updated", "superseded by", "id"],
     column_config={
         "select": st.column_config.CheckboxColumn("✓", width="small"),
@@ -66,22 +89,29 @@ edited = st.data_editor(
     },
 )
 
-changes = []
-for before, after in zip(frame.to_dict("records"), edited.to_dict("records"), strict=True):
-    diff = {k: after[k] for k in ("content", "type", "status") if after[k] != before[k]}
+edits: list[MemoryEdit] = []
+for memory_id, after in edited.iterrows():
+    before = frame.loc[memory_id]
+    diff = {k: after[k] for k in EDITABLE if after[k] != before[k]}
     if diff:
-        changes.append((before["id"], diff))
-selected = [r["id"] for r in edited.to_dict("records") if r["select"]]
+        if "content" in diff and not isinstance(diff["content"], str):  # a cleared cell comes back as None
+            diff["content"] = ""
+        edits.append(MemoryEdit(memory_id=str(memory_id), seen_updated_at=shown[str(memory_id)].updated_at, **diff))
+st.session_state["pending_edits"] = {
+    "grid": grid_key, "saved": False,
+    "texts": [(shown[e.memory_id].content[:60], (e.content or "")[:60]) for e in edits if e.content is not None],
+} if edits else None
+selected = [str(i) for i, r in edited.iterrows() if r["select"]]
 
 b1, b2, b3, b4 = st.columns(4)
-if b1.button(f"💾 Save {len(changes)} edit(s)", disabled=not changes, type="primary"):
-    saved = 0
-    for memory_id, diff in changes:
-        if adapter.guarded(lambda m=memory_id, d=diff: tm.update_memory(m, user, **d)) is not None:
-            saved += 1
-    adapter.after_write()
-    st.session_state.flash = f"Saved {saved} edit(s); edited text was re-embedded."
-    st.rerun()
+if b1.button(f"💾 Save {adapter.plural(len(edits), 'edit')}", disabled=not edits, type="primary", key="save_edits"):
+    saved = adapter.guarded(lambda: tm.edit_memories(edits, user))
+    if saved is not None:
+        st.session_state["pending_edits"] = None
+        adapter.after_memory_write()
+        adapter.flash(f"Saved {adapter.plural(len(saved), 'edit')}"
+                      + ("; edited text was re-embedded." if any(e.content is not None for e in edits) else "."))
+        st.rerun()
 
 
 def bulk(p: dict) -> None:
@@ -89,7 +119,7 @@ def bulk(p: dict) -> None:
         tm.delete_memories(p["ids"], user)
     else:
         tm.set_status(p["ids"], user, "outdated" if p["name"] == "outdate" else "active")
-    st.session_state.flash = f"{p['name'].capitalize()}d {len(p['ids'])} memories."
+    adapter.flash(f"{p['name'].capitalize()}d {adapter.plural(len(p['ids']), 'memory', 'memories')}.")
 
 
 if b2.button("Outdate selected", disabled=not selected):
@@ -98,38 +128,62 @@ if b3.button("Reactivate selected", disabled=not selected):
     adapter.ask("reactivate", ids=selected)
 if b4.button("Delete selected", disabled=not selected):
     adapter.ask("delete", ids=selected)
-n = len(st.session_state.get("confirm", {}).get("ids", []))
-adapter.confirmation("outdate", "Outdate memories?", f"Mark {n} memories as outdated?", bulk, "Outdate")
-adapter.confirmation("reactivate", "Reactivate memories?", f"Make {n} memories active again?", bulk, "Reactivate")
-adapter.confirmation("delete", "Delete memories?",
-                     f"Delete {n} memories? Their history events are kept.", bulk, "Delete")
-if flash := st.session_state.pop("flash", None):
-    st.success(flash)
+asked = st.session_state.get(state.CONFIRM, {}).get("ids", [])
+n = adapter.plural(len(asked), "memory", "memories")
+still_replaced = [shown[i] for i in asked if i in shown and shown[i].superseded_by
+                  and getattr(replacements.get(shown[i].superseded_by or ""), "status", None) == "active"]
+reactivate_note = "".join(
+    f"\n\n“{m.content}” was replaced by “{replacements[m.superseded_by or ''].content}”, which is still active: "
+    "both will be active." for m in still_replaced)
+adapter.confirmation("outdate", "Outdate memories?", f"Mark {n} as outdated?", bulk, "Outdate",
+                     after=adapter.after_memory_write)
+adapter.confirmation("reactivate", "Reactivate memories?", f"Make {n} active again?{reactivate_note}", bulk,
+                     "Reactivate", after=adapter.after_memory_write)
+adapter.confirmation("delete", "Delete memories?", f"Delete {n}? Their history events are kept.", bulk,
+                     after=adapter.after_memory_write)
+adapter.show_flash()
 
-e1, e2, e3 = st.columns([1, 1, 4])
-e1.download_button("Export CSV", memories_to_csv(rows), f"memories-{user}.csv", "text/csv")
-e2.download_button("Export JSON", memories_to_json(rows), f"memories-{user}.json", "application/json")
+
+def matching() -> list[Memory]:
+    """Every memory the filters match (all pages), read when a download is clicked."""
+    return tm.list_memories(user, filters[0], filters[1], filters[2], limit=max(total, 1), offset=0,
+                            session_id=session_pick, since=since, until=until)
+
+
+e1, e2, e3 = st.columns([1, 1, 3], vertical_alignment="center")
+with_history = e3.checkbox("JSON with each memory's history", key="export_history")
+e1.download_button(f"Export CSV ({total})", lambda: memories_to_csv(matching()), f"memories-{user}.csv",
+                   "text/csv", on_click="ignore")
+e2.download_button(f"Export JSON ({total})", lambda: memories_to_json(
+    mems := matching(), tm.histories([m.id for m in mems], user) if with_history else None),
+    f"memories-{user}.json", "application/json", on_click="ignore")
 
 with st.expander("➕ Add a memory by hand"), st.form("add_memory", clear_on_submit=True):
     content = st.text_area("Content", max_chars=tm.max_content_chars)
     a1, a2 = st.columns(2)
     new_type = a1.selectbox("Type", MEMORY_TYPES)
     new_status = a2.selectbox("Status", MEMORY_STATUSES)
-    if st.form_submit_button("Add") and adapter.guarded(
-        lambda: tm.add(user, content, new_type, new_status), "Memory added"
-    ):
-        adapter.after_write()
-        st.rerun()
+    if st.form_submit_button("Add"):
+        if adapter.guarded(lambda: tm.add(user, content, new_type, new_status), "Memory added") is not None:
+            adapter.after_memory_write()
+            st.rerun()
 
 st.subheader("History")
-ids = [m.id for m in rows]
-focus = st.session_state.get("focus_memory")
-if focus and focus not in ids:
-    ids = [focus, *ids]
+focus = st.session_state.get(state.FOCUS_MEMORY) or st.query_params.get(state.Q_MEMORY)
+labels = {m.id: m.content[:80] for m in rows}
+ids = list(labels)
+if focus and focus not in labels:
+    found = tm.get_memories([focus], user).get(focus)
+    if found is not None:
+        labels[focus] = found.content[:80]
+        ids = [focus, *ids]
+    else:
+        st.warning(f"No memory '{focus}' for user '{user}'.")
 if ids:
-    labels = {m.id: m.content[:80] for m in rows}
     pick = st.selectbox("Memory", ids, index=ids.index(focus) if focus in ids else 0,
                         format_func=lambda i: labels.get(i, i), key="history_pick")
+    if focus and pick != focus:
+        st.session_state.pop(state.FOCUS_MEMORY, None)
     events = adapter.guarded(lambda: tm.history(pick, user)) or []
     for e in events:
         line = f"**{e.event}** by {e.actor} · {e.created_at:%Y-%m-%d %H:%M}"
@@ -142,6 +196,7 @@ if ids:
             st.text(f"  {e.new_content or e.old_content}")
     chain = tm.supersession_chain(pick, user)
     if len(chain) > 1:
-        st.markdown("**Superseded-by chain:** " + " → ".join(f"{m.content} ({m.status})" for m in chain))
+        st.markdown("**Superseded-by chain:**")
+        st.text(" → ".join(f"{m.content} ({m.status})" for m in chain))
 else:
     st.info("No memories match these filters.")

@@ -8,7 +8,7 @@ import pytest
 from doubles import ScriptedLLMDouble
 from streamlit.testing.v1 import AppTest
 
-from dashboard import adapter
+from dashboard import adapter, state
 from timemory import TiMem
 from timemory.demo import seed_demo
 
@@ -28,7 +28,7 @@ def tm(sqlite_store, embedder):  # type: ignore[no-untyped-def]
 
 def app(page: str | None = None) -> AppTest:
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
-    at.session_state["user_id"] = "maya"
+    at.session_state[state.USER] = "maya"
     at.run()
     if page:
         at.switch_page(page)
@@ -42,7 +42,7 @@ def test_new_user_is_created_and_selected(tm: TiMem) -> None:
     at.text_input(key="new_user_id").set_value("zoe")
     at.button(key="create_user").click().run()
     assert not at.exception, at.exception
-    assert at.session_state["user_id"] == "zoe"
+    assert at.session_state[state.USER] == "zoe"
     assert "zoe" in {u.id for u in tm.store.list_users()}
 
 
@@ -61,24 +61,66 @@ def test_sidebar_shows_user_counts_and_backends(tm: TiMem) -> None:
 def test_filters_change_the_rows(tm: TiMem) -> None:
     at = app("pages/memories.py")
     assert len(table(at)) == 10
-    at.multiselect(key="f_statuses").set_value(["outdated"]).run()
+    at.multiselect(key=state.Q_STATUSES).set_value(["outdated"]).run()
     outdated = table(at)
     assert set(outdated["status"]) == {"outdated"} and len(outdated) == 3
-    at.multiselect(key="f_types").set_value(["preference"]).run()
+    at.multiselect(key=state.Q_TYPES).set_value(["preference"]).run()
     assert list(table(at)["content"]) == ["The user is vegetarian."]
-    at.text_input(key="f_text").set_value("amsterdam").run()
+    at.text_input(key=state.Q_TEXT).set_value("amsterdam").run()
     assert list(table(at)["content"]) == []
+
+
+def settle(at: AppTest) -> AppTest:
+    """Wait for the chat's background turns of this browser session, then draw the page again."""
+    for turn in at.session_state["chat_turns"]:
+        assert turn.wait(timeout=60), turn.state
+    return at.run()
 
 
 def test_chat_turn_streams_reply_and_shows_trace(tm: TiMem) -> None:
     at = app("pages/chat.py")
     at.chat_input[0].set_value("I started keeping bees on my balcony").run()
     assert not at.exception, at.exception
+    settle(at)
     texts = " ".join(m.value for m in at.markdown)
     assert "Bees on a balcony, how lovely!" in texts
     assert "The user keeps bees on the balcony." in str([d.value for d in at.dataframe])
     assert any(m.label == "LLM calls" for m in at.metric)
     assert tm.search("bees", "maya", limit=1)[0].memory.content == "The user keeps bees on the balcony."
+    session = at.session_state[state.CHAT_SESSION]
+    assert at.query_params[state.Q_SESSION] == session and at.query_params[state.Q_USER] == "maya"
+
+
+def test_two_messages_in_a_row_stay_in_one_session_and_each_reply_has_its_trace(tm: TiMem) -> None:
+    at = app("pages/chat.py")
+    at.chat_input[0].set_value("I started keeping bees on my balcony").run()
+    at.chat_input[0].set_value("Also, I moved to Utrecht").run()
+    settle(at)
+    assert not at.exception, at.exception
+    session = at.session_state[state.CHAT_SESSION]
+    messages = tm.store.list_messages("maya", session)
+    assert [m.role for m in messages].count("user") == 2 and [m.role for m in messages].count("assistant") == 2
+    assert sum(s.title == "New chat" or s.message_count == 1 for s in tm.store.list_sessions("maya")) == 0
+    runs = tm.store.list_runs("maya", session_id=session)
+    assert len(runs) == 2  # both exchanges were learnt from
+    # every reply, not only the last, opens the trace of the run it caused
+    expanders = [e.label for e in at.expander if "What the memory pipeline did" in e.label]
+    assert len(expanders) == 2
+
+
+def test_reopening_a_session_shows_the_trace_of_every_reply(tm: TiMem) -> None:
+    at = app("pages/chat.py")
+    at.chat_input[0].set_value("I started keeping bees on my balcony").run()
+    settle(at)
+    session = at.session_state[state.CHAT_SESSION]
+    again = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
+    again.query_params[state.Q_USER] = "maya"
+    again.query_params[state.Q_SESSION] = session
+    again.run()
+    again.switch_page("pages/chat.py").run()
+    assert not again.exception, again.exception
+    assert again.session_state[state.USER] == "maya"
+    assert any("What the memory pipeline did" in e.label for e in again.expander)
 
 
 def test_map_renders_a_plotly_chart(tm: TiMem) -> None:
@@ -98,16 +140,110 @@ def test_admin_delete_asks_for_confirmation(tm: TiMem) -> None:
     assert tm.count_memories("maya") == 0
 
 
+def edit_cell(at: AppTest, row: int, column: str, value: object) -> AppTest:
+    """Type into the memory grid, as the browser sends it: edits by row position, under the grid's own key."""
+    at.session_state[at.dataframe[0].key] = {"edited_rows": {row: {column: value}}, "added_rows": [],
+                                             "deleted_rows": []}
+    return at.run()
+
+
+def save_button(at: AppTest):  # type: ignore[no-untyped-def]
+    return next(b for b in at.button if b.key == "save_edits")
+
+
+def contents(tm: TiMem) -> dict[str, str]:
+    return {m.id: m.content for m in tm.list_memories("maya")}
+
+
 def test_inline_edit_persists_reembeds_and_writes_event(tm: TiMem) -> None:
     at = app("pages/memories.py")
     first = table(at).iloc[0]
-    at.session_state["editor"] = {"edited_rows": {0: {"content": "The user keeps three beehives."}},
-                                  "added_rows": [], "deleted_rows": []}
-    at.run()
-    save = next(b for b in at.button if b.label.startswith("💾 Save 1 edit"))
-    save.click().run()
+    edit_cell(at, 0, "content", "The user keeps three beehives.")
+    assert save_button(at).label == "💾 Save 1 edit"
+    save_button(at).click().run()
     assert not at.exception, at.exception
     assert tm.get_memory(first["id"], "maya").content == "The user keeps three beehives."
     assert tm.history(first["id"], "maya")[-1].event == "EDIT"
     assert tm.search("beehives", "maya", limit=1)[0].memory.id == first["id"]
     assert any("re-embedded" in s.value for s in at.success)
+
+
+def test_an_edit_under_a_filter_lands_on_that_memory_only_and_is_not_offered_again(tm: TiMem) -> None:
+    at = app("pages/memories.py")
+    at.multiselect(key=state.Q_STATUSES).set_value(["outdated"]).run()
+    rows = table(at)
+    target = rows.iloc[1]  # not the first row: saving re-sorts the grid by update time
+    before = contents(tm)
+    edit_cell(at, 1, "content", "The user lived in Amsterdam until last year.")
+    save_button(at).click().run()
+    assert not at.exception, at.exception
+    after = contents(tm)
+    assert {k for k in after if after[k] != before[k]} == {target["id"]}
+    assert after[target["id"]] == "The user lived in Amsterdam until last year."
+    assert save_button(at).disabled and save_button(at).label == "💾 Save 0 edits"
+    assert table(at).iloc[0]["id"] == target["id"]  # it moved to the top; nothing is pending anywhere
+    at.run()
+    assert contents(tm) == after and save_button(at).disabled
+
+
+def test_a_cleared_cell_is_refused_with_the_reason_and_nothing_is_saved(tm: TiMem) -> None:
+    at = app("pages/memories.py")
+    before = contents(tm)
+    at.session_state[at.dataframe[0].key] = {"edited_rows": {0: {"content": None}, 1: {"type": "health"}},
+                                             "added_rows": [], "deleted_rows": []}
+    at.run()
+    save_button(at).click().run()
+    assert any("cannot be blank" in e.value for e in at.error)
+    assert not at.success
+    assert contents(tm) == before
+    assert {m.type for m in tm.list_memories("maya")} == {m.type for m in tm.list_memories("maya")}
+    assert all(e.event != "EDIT" for m in tm.list_memories("maya") for e in tm.history(m.id, "maya"))
+
+
+def test_reactivating_a_replaced_memory_says_its_replacement_stays_active(tm: TiMem) -> None:
+    at = app("pages/memories.py")
+    at.multiselect(key=state.Q_STATUSES).set_value(["outdated"]).run()
+    old = next(m for m in tm.list_memories("maya", statuses=["outdated"]) if m.superseded_by)
+    replacement = tm.get_memory(old.superseded_by or "", "maya")
+    row = list(table(at)["id"]).index(old.id)
+    edit_cell(at, row, "select", True)
+    next(b for b in at.button if b.label == "Reactivate selected").click().run()
+    warning = " ".join(w.value for w in at.warning)
+    assert replacement.content in warning and "still active" in warning
+
+
+def test_superseded_by_shows_the_replacement_text_not_an_id(tm: TiMem) -> None:
+    at = app("pages/memories.py")
+    at.multiselect(key=state.Q_STATUSES).set_value(["outdated"]).run()
+    shown = set(table(at)["superseded by"])
+    expected = {f"{tm.get_memory(m.superseded_by, 'maya').content} (active)"
+                for m in tm.list_memories("maya", statuses=["outdated"]) if m.superseded_by}
+    assert expected and expected <= shown
+
+
+def test_filters_and_user_come_from_the_url(tm: TiMem) -> None:
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
+    at.query_params[state.Q_USER] = "aisha"
+    at.run()
+    at.switch_page("pages/memories.py")
+    at.query_params[state.Q_STATUSES] = "outdated"
+    at.run()
+    assert not at.exception, at.exception
+    assert at.session_state[state.USER] == "aisha"
+    assert set(table(at)["status"]) == {"outdated"}
+    assert len(table(at)) == tm.count_memories("aisha", statuses=["outdated"])
+
+
+def test_open_from_a_chat_trace_keeps_the_user_and_shows_that_memory(tm: TiMem) -> None:
+    at = app("pages/chat.py")
+    at.sidebar.selectbox(key=state.USER_PICKER).set_value("aisha").run()
+    at.chat_input[0].set_value("I started keeping bees on my balcony").run()
+    settle(at)
+    opener = next(b for b in at.button if (b.key or "").startswith("open-"))
+    memory_id = (opener.key or "").rsplit("-", 1)[0][-36:]  # open-<message id>-<memory id>-<event>
+    opener.click().run()
+    assert not at.exception, at.exception
+    assert at.session_state[state.USER] == "aisha"
+    assert at.sidebar.selectbox(key=state.USER_PICKER).value == "aisha"
+    assert at.selectbox(key="history_pick").value == memory_id
+    assert not at.warning

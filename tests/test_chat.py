@@ -27,7 +27,8 @@ def test_turn_streams_saves_and_learns(chat: ChatService, user: str) -> None:
     msgs = chat.messages(user, turn.session_id)
     assert [(m.role, m.content) for m in msgs] == [("user", "I'm training for a marathon in Porto!"),
                                                    ("assistant", "Good luck with the training!")]
-    assert turn.title == "A scripted title" and chat.list_sessions(user)[0].title == "A scripted title"
+    # the title is asked for as plain text (the double answers every plain request with its reply)
+    assert turn.title == "Good luck with the training!" and chat.list_sessions(user)[0].title == turn.title
     assert turn.pipeline is not None and turn.pipeline.status == "ok"
     added = chat.memory.get_memory(turn.pipeline.changes[0].memory_id, user)
     assert added.source_message_ids == [m.id for m in msgs] and added.source_session_id == turn.session_id
@@ -55,3 +56,78 @@ def test_sessions_rename_delete_and_errors(chat: ChatService, user: str) -> None
         chat.chat_with_memory_stream("someone-else", s.id, "hi")
     chat.delete_session(user, s.id)
     assert chat.list_sessions(user) == []
+
+
+def test_background_turns_sent_back_to_back_are_both_answered_and_learnt_in_one_session(
+    chat: ChatService, user: str
+) -> None:
+    first = chat.submit(user, None, "I'm training for a marathon.")
+    second = chat.submit(user, first.session_id, "And I swim on Fridays.")  # before the first is answered
+    assert second.session_id == first.session_id
+    assert [m.content for m in chat.messages(user, first.session_id)][:2] == [
+        "I'm training for a marathon.", "And I swim on Fridays."]  # both saved before any reply
+    for turn in (first, second):
+        assert turn.wait(timeout=60), turn.state
+        assert turn.state == "done" and turn.error is None
+        assert "".join(turn.follow()).strip() == "Good luck with the training!"  # a late reader gets every token
+    msgs = chat.messages(user, first.session_id)
+    assert sorted(m.role for m in msgs) == ["assistant", "assistant", "user", "user"]
+    # the second reply was asked with the first exchange as history, not with its own message twice
+    second_prompt = next(p for p in chat.llm.prompts if p[-1]["content"] == "And I swim on Fridays.")  # type: ignore[attr-defined]
+    assert [m["content"] for m in second_prompt[1:]] == [
+        "I'm training for a marathon.", "Good luck with the training!", "And I swim on Fridays."]
+    runs = chat.runs_by_message(user, first.session_id)
+    for turn in (first, second):
+        assert turn.assistant_message is not None and turn.user_message is not None
+        assert runs[turn.assistant_message.id].source_message_ids == [turn.user_message.id,
+                                                                     turn.assistant_message.id]
+    assert chat.pending(first.session_id) == []
+    assert len(chat.list_sessions(user)) == 1
+
+
+def test_a_failing_reply_keeps_the_message_and_reports_the_error(sqlite_store, embedder, user: str) -> None:  # type: ignore[no-untyped-def]
+    from timemory.errors import LLMError
+
+    class BrokenStream(ScriptedLLMDouble):
+        def stream(self, messages, *, usage=None):  # type: ignore[no-untyped-def]
+            yield "Half"
+            raise LLMError("the model server went away")
+
+    llm = BrokenStream()
+    chat = ChatService(TiMem(sqlite_store, embedder, llm), llm)
+    turn = chat.submit(user, None, "Remember that I like figs.")
+    assert turn.wait(timeout=30) and turn.state == "failed"
+    assert "went away" in (turn.error or "") and "Your message was saved" in (turn.error or "")
+    assert "".join(turn.follow()) == "Half"
+    assert [m.content for m in chat.messages(user, turn.session_id)] == ["Remember that I like figs."]
+
+
+def test_memories_below_the_relevance_floor_are_not_given_to_the_reply(chat: ChatService, user: str) -> None:
+    chat.memory.add(user, "The user lives in Porto.", "personal")
+    chat.memory.add(user, "The user's favourite colour is green.", "preference")
+    chat.memory_min_score = 0.3
+    turn = chat.chat_with_memory_stream(user, None, "What is the weather like in Porto?", process=False)
+    list(turn)
+    assert [h.memory.content for h in turn.memories_used] == ["The user lives in Porto."]
+    assert all(h.score >= 0.3 for h in turn.memories_used)
+    assert "green" not in chat.llm.prompts[-2][0]["content"]  # type: ignore[attr-defined]
+
+
+def test_a_long_message_is_saved_whole_and_says_what_extraction_reads(chat: ChatService, user: str) -> None:
+    text = "I like long walks. " * 1200
+    turn = chat.chat_with_memory_stream(user, None, text, process=False)
+    list(turn)
+    assert chat.messages(user, turn.session_id)[0].content == text.strip()
+    assert any("reads its first 2,000" in n for n in turn.notes)
+
+
+@pytest.mark.parametrize(("raw", "title"), [
+    ("Marathon training in Porto", "Marathon training in Porto"),
+    ('Title: "Bees on the balcony."\nSure, here is more text', "Bees on the balcony"),
+    ("**A very long title that goes on and on forever**", "A very long title that goes"),
+    ("", ""),
+])
+def test_clean_title(raw: str, title: str) -> None:
+    from timemory.chat import clean_title
+
+    assert clean_title(raw) == title

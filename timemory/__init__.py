@@ -3,6 +3,7 @@
 from .errors import (
     ConcurrentUpdateError,
     ConfigurationError,
+    ConflictError,
     DatabaseError,
     EmbeddingError,
     EmbeddingMismatchError,
@@ -19,6 +20,7 @@ from .settings import Settings
 __all__ = [
     "ConcurrentUpdateError",
     "ConfigurationError",
+    "ConflictError",
     "DatabaseError",
     "EmbeddingError",
     "EmbeddingMismatchError",

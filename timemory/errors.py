@@ -34,6 +34,12 @@ class NotFoundError(TiMemoryError):
     code = "not_found"
 
 
+class ConflictError(TiMemoryError):
+    """The memory changed since the caller read it (an edit made on a stale view is refused, never misapplied)."""
+
+    code = "conflict"
+
+
 class DatabaseError(TiMemoryError):
     code = "database"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ValidationError
-from .schemas import Memory
+from .schemas import Memory, MemoryEvent
 
 
 def load_conversations(path: Path) -> list[dict[str, Any]]:
@@ -67,8 +67,15 @@ EXPORT_FIELDS = [
 ]
 
 
-def memories_to_json(memories: list[Memory]) -> str:
-    return json.dumps([m.model_dump(mode="json") for m in memories], ensure_ascii=False, indent=2)
+def memories_to_json(memories: list[Memory], histories: dict[str, list[MemoryEvent]] | None = None) -> str:
+    """A JSON list of memories; with ``histories``, each memory carries its events under "history"."""
+    records = []
+    for m in memories:
+        record = m.model_dump(mode="json")
+        if histories is not None:
+            record["history"] = [e.model_dump(mode="json") for e in histories.get(m.id, [])]
+        records.append(record)
+    return json.dumps(records, ensure_ascii=False, indent=2)
 
 
 def memories_to_csv(memories: list[Memory]) -> str:
@@ -94,6 +101,9 @@ def read_memories(path: Path) -> list[Memory]:
                 rows.append(row)
         else:
             rows = json.loads(raw)
+        for row in rows:
+            if isinstance(row, dict):
+                row.pop("history", None)  # an export with history imports as memories
         return [Memory.model_validate(r) for r in rows]
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
         raise ValidationError(f"Cannot import {path}: {str(exc)[:300]}") from exc

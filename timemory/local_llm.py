@@ -105,15 +105,23 @@ class LocalLLMServer:
     def ensure_running(self) -> str:
         """The base URL of a healthy server: this one, one recorded by another process, or a new one."""
         with self._lock:
-            if self.port is not None and self.healthy():
+            if self.port is not None and self._alive():
+                # A server busy with another request answers health checks late; only an exited one is replaced.
                 return self.base_url
             if self._adopt_recorded():
                 return self.base_url
             if self._proc is not None:
-                log.warning("local LLM server (pid %s) stopped answering; restarting it", self._proc.pid)
+                log.warning("local LLM server (pid %s) exited (code %s); restarting it",
+                            self._proc.pid, self._proc.poll())
                 self._terminate()
             self._start()
             return self.base_url
+
+    def _alive(self) -> bool:
+        """The process this object started, or adopted, is still running."""
+        if self._proc is not None:
+            return self._proc.poll() is None
+        return self.pid is not None and _pid_alive(self.pid)
 
     def _adopt_recorded(self) -> bool:
         try:

@@ -23,7 +23,7 @@ from .embeddings import Embedder
 from .errors import ConcurrentUpdateError, EmbeddingError, LLMError, NotFoundError, TiMemoryError, ValidationError
 from .llm import LLM, Usage
 from .prompts import FACT_EXTRACTION_EXAMPLES, FACT_EXTRACTION_PROMPT, FACT_EXTRACTION_USER
-from .schemas import ExtractedFact, FactExtraction, Memory, MemoryEvent, PipelineResult, SearchHit
+from .schemas import ExtractedFact, FactExtraction, Memory, MemoryEdit, MemoryEvent, PipelineResult, SearchHit
 from .store import AddMemory, ChangeMemory, DeleteMemory, Store
 from .validation import check_content, check_each, check_status, check_type, check_user_id
 
@@ -204,21 +204,49 @@ class TiMem:
         reason: str | None = None,
     ) -> Memory:
         """Edit by hand: new content is re-embedded; one EDIT (or OUTDATE/REACTIVATE) event is written."""
+        edit = MemoryEdit(memory_id=memory_id, content=content, type=type, status=status)
+        return self.edit_memories([edit], user_id, reason=reason)[0]
+
+    def edit_memories(self, edits: Sequence[MemoryEdit], user_id: str, *, reason: str | None = None) -> list[Memory]:
+        """Apply several hand edits in one transaction: all of them or, on any invalid edit or conflict, none.
+
+        Empty content is refused (an edit cannot blank a memory); an edit whose ``seen_updated_at`` no longer matches
+        raises :class:`ConflictError`. Changed text is re-embedded in one batched call.
+        """
         check_user_id(user_id)
-        current = self.store.get_memory(user_id, memory_id)
-        new_content = self.check_content(content) if content is not None else None
-        if new_content == current.content:
-            new_content = None
-        op = ChangeMemory(
-            memory_id=memory_id,
-            content=new_content,
-            type=check_type(type) if type is not None else None,
-            status=check_status(status) if status is not None else None,
-            embedding=self._embed([new_content])[0] if new_content is not None else None,
-            event="EDIT", actor="user", reason=reason or "edited by hand",
-        )
-        self.store.apply(user_id, [op])
-        return self.store.get_memory(user_id, memory_id)
+        if not edits:
+            return []
+        ids = [e.memory_id for e in edits]
+        if len(set(ids)) != len(ids):
+            raise ValidationError("Each memory can be edited once per save.")
+        current = self.store.get_memories(user_id, ids)
+        for e in edits:
+            if e.memory_id not in current:
+                raise NotFoundError(f"No memory '{e.memory_id}' for user '{user_id}'.")
+        contents: dict[str, str] = {}
+        for e in edits:
+            if e.content is not None:
+                label = f"The new text for '{current[e.memory_id].content[:60]}'"
+                if isinstance(e.content, str) and not e.content.strip():
+                    raise ValidationError(f"{label} is empty: a memory cannot be blank (delete it instead). "
+                                          "Nothing was saved.")
+                text = self.check_content(e.content, label)
+                if text != current[e.memory_id].content:
+                    contents[e.memory_id] = text
+        vectors = dict(zip(contents, self._embed(list(contents.values())), strict=True)) if contents else {}
+        ops = [ChangeMemory(
+            memory_id=e.memory_id, content=contents.get(e.memory_id), embedding=vectors.get(e.memory_id),
+            type=check_type(e.type) if e.type is not None else None,
+            status=check_status(e.status) if e.status is not None else None,
+            event="EDIT", actor="user", reason=reason or "edited by hand", expected_updated_at=e.seen_updated_at,
+        ) for e in edits]
+        self.store.apply(user_id, ops)
+        found = self.store.get_memories(user_id, ids)
+        return [found[i] for i in ids]
+
+    def get_memories(self, memory_ids: Sequence[str], user_id: str) -> dict[str, Memory]:
+        """The user's memories among these ids, by id (unknown ids and other users' ids are left out)."""
+        return self.store.get_memories(check_user_id(user_id), list(memory_ids))
 
     def set_status(self, memory_ids: Sequence[str], user_id: str, status: str) -> list[Memory]:
         """Outdate or reactivate several memories at once (one transaction)."""
@@ -240,6 +268,10 @@ class TiMem:
 
     def history(self, memory_id: str, user_id: str) -> list[MemoryEvent]:
         return self.store.history(check_user_id(user_id), memory_id)
+
+    def histories(self, memory_ids: Sequence[str], user_id: str) -> dict[str, list[MemoryEvent]]:
+        """The history of several memories at once, by memory id."""
+        return self.store.histories(check_user_id(user_id), memory_ids)
 
     def supersession_chain(self, memory_id: str, user_id: str) -> list[Memory]:
         """The memory, then what superseded it, and so on (stops on cycles and missing links)."""

@@ -80,7 +80,7 @@ CHAT_MEMORY_BLOCK = """What you remember about the user (most relevant first):
 CHAT_NO_MEMORY = "You do not remember anything about the user yet."
 
 TITLE_PROMPT = """\
-Write a short title (at most 6 words) for a chat that starts like this. Return JSON: {{"title": "..."}}
+Give this chat a short title of at most 6 words. Reply with the title only, on one line, without quotes.
 
 user: {user}
 assistant: {assistant}"""

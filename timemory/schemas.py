@@ -34,6 +34,19 @@ class Memory(BaseModel):
     outdated_at: datetime | None = None
 
 
+class MemoryEdit(BaseModel):
+    """One hand edit. ``None`` leaves a field as it is; ``seen_updated_at`` (the ``updated_at`` the person saw) makes
+    the edit fail with a conflict instead of landing on a memory that changed meanwhile."""
+
+    model_config = ConfigDict(frozen=True)
+
+    memory_id: str
+    content: str | None = None
+    type: str | None = None
+    status: str | None = None
+    seen_updated_at: datetime | None = None
+
+
 class SearchHit(BaseModel):
     memory: Memory
     score: float = Field(description="cosine similarity; higher is closer")
@@ -105,10 +118,6 @@ class ConsolidationDecision(BaseModel):
 
 class ConsolidationPlan(BaseModel):
     decisions: list[ConsolidationDecision]
-
-
-class ChatTitle(BaseModel):
-    title: str
 
 
 # --- the pipeline trace ----------------------------------------------------------------------------------------------

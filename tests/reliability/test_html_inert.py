@@ -9,7 +9,7 @@ import pytest
 from doubles import ScriptedLLMDouble
 from streamlit.testing.v1 import AppTest
 
-from dashboard import adapter
+from dashboard import adapter, state
 from timemory import TiMem
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,7 +38,7 @@ def every_element(node):  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("page", PAGES)
 def test_html_in_content_and_titles_is_never_rendered_as_html(tm: TiMem, page: str) -> None:
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
-    at.session_state["user_id"] = "mallory"
+    at.session_state[state.USER] = "mallory"
     at.run()
     at.switch_page(page).run()
     assert not at.exception, at.exception

@@ -39,6 +39,8 @@ class ChangeMemory:
     actor: Actor = "user"
     reason: str | None = None
     source_message_ids: list[str] = field(default_factory=list)
+    # When set, the change is refused (ConflictError) unless the memory's updated_at is still this value.
+    expected_updated_at: datetime | None = None
 
 
 @dataclass

@@ -302,3 +302,17 @@ class Store(Conversations):
             raise NotFoundError(f"No memory '{memory_id}' for user '{user_id}'.")
         return [event_from(r) for r in rows]
 
+    def histories(self, user_id: str, memory_ids: Sequence[str]) -> dict[str, list[MemoryEvent]]:
+        """The events of each of these memories, oldest first (ids without events are left out)."""
+        out: dict[str, list[MemoryEvent]] = {}
+        ids = list(dict.fromkeys(memory_ids))
+        with self._read() as s:
+            for start in range(0, len(ids), 500):
+                rows = s.scalars(
+                    select(MemoryEventRow)
+                    .where(MemoryEventRow.user_id == user_id, MemoryEventRow.memory_id.in_(ids[start : start + 500]))
+                    .order_by(MemoryEventRow.seq)
+                )
+                for r in rows:
+                    out.setdefault(r.memory_id, []).append(event_from(r))
+        return out

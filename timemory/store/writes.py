@@ -9,7 +9,7 @@ import numpy as np
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from ..errors import EmbeddingMismatchError, NotFoundError, ValidationError
+from ..errors import ConflictError, EmbeddingMismatchError, NotFoundError, ValidationError
 from ..schemas import AppliedChange
 from ..validation import check_status, check_type
 from .models import MemoryEventRow, MemoryRow
@@ -93,6 +93,11 @@ class MemoryWriter:
 
     def _change(self, s: Session, user_id: str, op: ChangeMemory, now: datetime, run_id: str | None) -> AppliedChange:
         row = self.owned(s, user_id, op.memory_id)
+        if op.expected_updated_at is not None and row.updated_at != naive_utc(op.expected_updated_at):
+            raise ConflictError(
+                f"Memory '{row.id}' changed since it was shown (now: {row.content[:80]!r}); nothing was saved. "
+                "Reload and edit again."
+            )
         old_content, old_status, old_type = row.content, row.status, row.type
         check_type(op.type or row.type)
         check_status(op.status or row.status)
