@@ -56,10 +56,11 @@ if session_id:
     with mid.popover("Rename"):
         title = st.text_input("Title", value=next((s.title for s in sessions if s.id == session_id), ""),
                               max_chars=200)
-        if st.button("Save title"):
-            if adapter.guarded(lambda: service.rename_session(user, sid, title), "Renamed") is not None:
-                adapter.after_session_write()
-                st.rerun()
+        saved = st.button("Save title") and adapter.guarded(
+            lambda: service.rename_session(user, sid, title), "Renamed") is not None
+        if saved:
+            adapter.after_session_write()
+            st.rerun()
 
     def delete_chat(p: dict) -> None:
         service.delete_session(user, p["session"])

@@ -49,7 +49,7 @@ filters = (tuple(types) or None, tuple(statuses) or None, text, session_pick, si
 total = adapter.memory_count(user, *filters)
 pages = max(1, -(-total // PAGE_SIZE))
 page = st.number_input(f"Page (of {pages})", 1, pages, 1, key=state.Q_PAGE, bind="query-params") if pages > 1 else 1
-st.caption(f"{adapter.plural(total, 'memory', 'memories')} match")
+st.caption(f"{adapter.plural(total, 'memory', 'memories')} {'matches' if total == 1 else 'match'}")
 rows = adapter.memories_page(user, *filters, PAGE_SIZE, (page - 1) * PAGE_SIZE)
 shown = {m.id: m for m in rows}
 replacements = tm.get_memories([m.superseded_by for m in rows if m.superseded_by], user)
@@ -163,10 +163,11 @@ with st.expander("➕ Add a memory by hand"), st.form("add_memory", clear_on_sub
     a1, a2 = st.columns(2)
     new_type = a1.selectbox("Type", MEMORY_TYPES)
     new_status = a2.selectbox("Status", MEMORY_STATUSES)
-    if st.form_submit_button("Add"):
-        if adapter.guarded(lambda: tm.add(user, content, new_type, new_status), "Memory added") is not None:
-            adapter.after_memory_write()
-            st.rerun()
+    added = st.form_submit_button("Add") and adapter.guarded(
+        lambda: tm.add(user, content, new_type, new_status), "Memory added") is not None
+    if added:
+        adapter.after_memory_write()
+        st.rerun()
 
 st.subheader("History")
 focus = st.session_state.get(state.FOCUS_MEMORY) or st.query_params.get(state.Q_MEMORY)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -28,10 +29,20 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):  # type: ignore[no-untyped-def]
+def data(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+    """The app's data folder: the tests read its SQLite file to check what a click really stored."""
+    return Path(tmp_path_factory.mktemp("app"))
+
+
+def query(data: Path, sql: str, *args: object) -> list[tuple]:  # type: ignore[type-arg]
+    with sqlite3.connect(data / "timemory.db") as db:
+        return db.execute(sql, args).fetchall()
+
+
+@pytest.fixture(scope="module")
+def server(data: Path):  # type: ignore[no-untyped-def]
     if not Path(CHROMIUM).exists():
         pytest.fail("Chromium is missing: `apt-get install chromium` (the CI script installs it)")
-    data = tmp_path_factory.mktemp("app")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "TIDB_", "TIMEMORY_"))}
     env.update(TIMEMORY_DATA_DIR=str(data), PYTHONPATH=str(ROOT))
     subprocess.run([sys.executable, "-m", "timemory", "-q", "seed-demo"], cwd=ROOT, env=env, check=True, timeout=300)
@@ -98,20 +109,41 @@ def only_one(page, locator):  # type: ignore[no-untyped-def]
     return locator
 
 
-def edit_only_content_cell(page, text: str) -> None:  # type: ignore[no-untyped-def]
-    """The table is a canvas grid: once it shows one row, double-click its Content cell, replace the text, Enter.
+def edit_content_cell(page, text: str, row: int = 0, rows: int = 1) -> None:  # type: ignore[no-untyped-def]
+    """The table is a canvas grid: once it shows ``rows`` rows, double-click the Content cell of ``row``, replace
+    the text, Enter.
 
-    Waiting for the one-row height matters: an edit begun while the grid still shows the unfiltered rows is
+    Waiting for the grid's height matters: an edit begun while the grid still shows the unfiltered rows is
     dropped when the filtered data arrives."""
     grid = page.locator("[data-testid='stDataFrame']").first
     deadline = time.monotonic() + 60
-    while (box := grid.bounding_box()) is None or box["height"] > 80:  # 35 px header + one 35 px row
-        assert time.monotonic() < deadline, f"the grid did not shrink to one row: {box}"
+    while (box := grid.bounding_box()) is None or box["height"] > 35 * (rows + 1) + 10:  # header + rows
+        assert time.monotonic() < deadline, f"the grid did not shrink to {rows} rows: {box}"
         page.wait_for_timeout(200)
-    page.mouse.dblclick(box["x"] + 150, box["y"] + 35 + 17)  # below the 35 px header, right of the ✓ column
+    page.mouse.dblclick(box["x"] + 150, box["y"] + 35 + 35 * row + 17)  # below the header, right of the ✓ column
     editor = page.locator("textarea.gdg-input")
     editor.fill(text)
     editor.press("Enter")
+
+
+def pick_option(page, label: str, option: str) -> None:  # type: ignore[no-untyped-def]
+    """Choose an option of a selectbox or multiselect the way a person does: open it, click the option."""
+    page.get_by_label(label, exact=True).first.click()
+    page.get_by_role("option", name=option, exact=True).click()
+    page.keyboard.press("Escape")
+    settled(page)
+
+
+def user_shown(page, user: str) -> None:  # type: ignore[no-untyped-def]
+    """The sidebar's user picker shows ``user``."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("[data-testid='stSidebar'] input[aria-label='User']")).to_have_value(user, timeout=30_000)
+
+
+def settled(page) -> None:  # type: ignore[no-untyped-def]
+    page.wait_for_timeout(300)
+    page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden")
 
 
 def test_every_page_filter_edit_and_chat(page, server: str) -> None:  # type: ignore[no-untyped-def]
@@ -125,15 +157,15 @@ def test_every_page_filter_edit_and_chat(page, server: str) -> None:  # type: ig
     # a filter narrows the table
     page.get_by_label("Text contains").fill("Plymouth")
     page.get_by_label("Text contains").press("Enter")
-    page.get_by_text("1 memories match").wait_for()
+    page.get_by_text("1 memory matches").wait_for()
 
     # edit the memory in the grid, save, and find it by its new text (persisted and re-read)
-    edit_only_content_cell(page, "The user studies kelp forests in Plymouth Sound.")
-    only_one(page, page.get_by_role("button", name="💾 Save 1 edit(s)")).click()
-    page.get_by_role("button", name="💾 Save 0 edit(s)").wait_for()  # saved, and the table re-read
+    edit_content_cell(page, "The user studies kelp forests in Plymouth Sound.")
+    only_one(page, page.get_by_role("button", name="💾 Save 1 edit")).click()
+    page.get_by_role("button", name="💾 Save 0 edits").wait_for()  # saved, and the table re-read
     page.get_by_label("Text contains").fill("Plymouth Sound")
     page.get_by_label("Text contains").press("Enter")
-    page.get_by_text("1 memories match").wait_for()
+    page.get_by_text("1 memory matches").wait_for()
     page.get_by_text("EDIT by user").first.wait_for()
     page.get_by_label("Text contains").fill("")
     page.get_by_label("Text contains").press("Enter")
@@ -169,3 +201,92 @@ def test_every_page_filter_edit_and_chat(page, server: str) -> None:  # type: ig
     page.get_by_text("What the memory pipeline did").wait_for(timeout=240_000)
     assert page.get_by_text("Hi! I just adopted a dog named Pico.").count() >= 1
     shot(page, "chat")
+
+
+def memories_of(data: Path, user: str) -> dict[str, str]:
+    return dict(query(data, "SELECT id, content FROM memories WHERE user_id = ?", user))
+
+
+def test_a_grid_edit_under_a_filter_changes_exactly_that_memory(page, server: str, data: Path) -> None:  # type: ignore[no-untyped-def]
+    page.goto(f"{server}/memories")
+    page.get_by_text("memories match").first.wait_for()
+    pick_option(page, "User", "maya")  # not the first user
+    pick_option(page, "Status", "outdated")
+    outdated = query(data, "SELECT id FROM memories WHERE user_id = 'maya' AND status = 'outdated' "
+                           "ORDER BY updated_at DESC, id")
+    page.get_by_text(f"{len(outdated)} memories match").wait_for()
+    target = outdated[1][0]  # the second row: saving moves it to the top, under another row's position
+    before = memories_of(data, "maya")
+
+    edit_content_cell(page, "The user lived in Amsterdam for six years.", row=1, rows=len(outdated))
+    only_one(page, page.get_by_role("button", name="💾 Save 1 edit")).click()
+    page.get_by_role("button", name="💾 Save 0 edits").wait_for()
+    after = memories_of(data, "maya")
+    assert {k for k in after if after[k] != before[k]} == {target}, "the edit landed on another memory"
+    assert after[target] == "The user lived in Amsterdam for six years."
+    assert page.get_by_role("button", name="💾 Save 0 edits").is_disabled()  # no stale edit is offered again
+    page.wait_for_timeout(1500)
+    assert memories_of(data, "maya") == after
+
+    # clearing a cell is refused with the reason, and nothing is saved
+    edit_content_cell(page, "", row=0, rows=len(outdated))
+    only_one(page, page.get_by_role("button", name="💾 Save 1 edit")).click()
+    page.get_by_text("cannot be blank").first.wait_for()
+    assert memories_of(data, "maya") == after
+
+    # a reload keeps the user and the filter (they are in the URL)
+    assert "user=maya" in page.url and "status=outdated" in page.url
+    page.reload()
+    page.get_by_text(f"{len(outdated)} memories match").wait_for()
+    user_shown(page, "maya")
+
+
+def test_back_to_back_messages_are_both_answered_and_learnt_in_one_session(page, server: str, data: Path) -> None:  # type: ignore[no-untyped-def]
+    page.goto(f"{server}/?user=maya")
+    page.get_by_placeholder("Tell me something about yourself…").wait_for()
+    sessions_before = query(data, "SELECT count(*) FROM sessions WHERE user_id = 'maya'")[0][0]
+    box = page.get_by_placeholder("Tell me something about yourself…")
+    box.fill("I just adopted a dog named Pico.")
+    box.press("Enter")
+    page.wait_for_timeout(300)  # the first reply is streaming when the second message is sent
+    box = page.get_by_placeholder("Tell me something about yourself…")
+    box.fill("I also started learning to play the violin.")
+    box.press("Enter")
+
+    deadline = time.monotonic() + 300
+    while True:
+        rows = query(data, "SELECT session_id, role FROM messages WHERE user_id = 'maya' AND session_id IN "
+                           "(SELECT id FROM sessions WHERE user_id = 'maya' AND created_at = "
+                           "(SELECT max(created_at) FROM sessions WHERE user_id = 'maya'))")
+        runs = query(data, "SELECT count(*) FROM pipeline_runs WHERE user_id = 'maya' AND session_id = ?",
+                     rows[0][0] if rows else "")[0][0]
+        if [r for _, r in rows].count("assistant") == 2 and runs == 2:
+            break
+        assert time.monotonic() < deadline, f"messages {rows}, runs {runs}"
+        page.wait_for_timeout(1000)
+    assert [r for _, r in rows].count("user") == 2, rows  # both messages, in one session
+    assert query(data, "SELECT count(*) FROM sessions WHERE user_id = 'maya'")[0][0] == sessions_before + 1
+    session = rows[0][0]
+    page.get_by_text("I also started learning to play the violin.").first.wait_for()
+    deadline = time.monotonic() + 60
+    while page.get_by_text("What the memory pipeline did").count() < 2:  # every reply opens its own trace
+        assert time.monotonic() < deadline, "a reply has no trace"
+        page.wait_for_timeout(500)
+    assert f"session={session}" in page.url
+    log = (data / "llm-server.log").read_text(errors="replace")
+    assert "restarting" not in log
+
+    # a reload keeps the user and the chat
+    page.reload()
+    page.get_by_text("I just adopted a dog named Pico.").first.wait_for()
+    assert "user=maya" in page.url
+
+    # "Open" on a change of the trace lands on that memory, for the same user
+    openers = page.locator("[data-testid='stButton'] button:visible", has_text="Open")
+    if openers.count():
+        openers.first.click()
+        page.get_by_text("🗂️ Memories").wait_for()
+        settled(page)
+        assert "user=maya" in page.url and "memory=" in page.url
+        assert page.get_by_text("No memory").count() == 0
+        user_shown(page, "maya")

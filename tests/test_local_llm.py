@@ -76,6 +76,29 @@ def test_second_start_reuses_the_running_server(server: LocalLLMServer, data_dir
     assert _pid_alive(server.pid or -1) and server.healthy()
 
 
+def test_a_busy_server_is_shared_not_restarted(server: LocalLLMServer, data_dir: Path) -> None:
+    """Two requests at once (a chat reply while the pipeline extracts): the second waits; nobody restarts it."""
+    import threading
+
+    settings = Settings(_env_file=None, data_dir=data_dir, openai_api_key=None, openai_base_url=None)
+    llm = build_llm(settings)
+    pid = server.pid
+    replies: list[str] = []
+
+    def ask(text: str) -> None:
+        replies.append("".join(llm.stream([{"role": "user", "content": text}])))
+
+    threads = [threading.Thread(target=ask, args=(f"Write two sentences about the number {n}.",)) for n in (3, 7)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    assert server.ensure_running() and server.pid == pid  # asked while both requests are in flight
+    for t in threads:
+        t.join(timeout=120)
+    assert len(replies) == 2 and all(r.strip() for r in replies)
+    assert server.pid == pid and "restarting" not in (data_dir / "llm-server.log").read_text(errors="replace")
+
+
 def test_dead_server_is_restarted(server: LocalLLMServer) -> None:
     old = server.pid
     assert old is not None

