@@ -23,8 +23,18 @@ from .embeddings import Embedder
 from .errors import ConcurrentUpdateError, EmbeddingError, LLMError, NotFoundError, TiMemoryError, ValidationError
 from .llm import LLM, Usage
 from .prompts import FACT_EXTRACTION_EXAMPLES, FACT_EXTRACTION_PROMPT, FACT_EXTRACTION_USER
-from .schemas import ExtractedFact, FactExtraction, Memory, MemoryEdit, MemoryEvent, PipelineResult, SearchHit
+from .schemas import (
+    ExtractedFact,
+    FactExtraction,
+    Memory,
+    MemoryEdit,
+    MemoryEvent,
+    PipelineResult,
+    RunDiff,
+    SearchHit,
+)
 from .store import AddMemory, ChangeMemory, DeleteMemory, Store
+from .timeline import diff_run, state_at
 from .validation import check_content, check_each, check_status, check_type, check_user_id
 
 if TYPE_CHECKING:
@@ -273,6 +283,25 @@ class TiMem:
         """The history of several memories at once, by memory id."""
         return self.store.histories(check_user_id(user_id), memory_ids)
 
+    # ------------------------------------------------------------------ time travel
+    def state_at(self, user_id: str, at: datetime) -> list[Memory]:
+        """The user's memories exactly as they were at ``at``: content, type and status as of then, memories
+        created later absent, memories deleted later present. Naive times are UTC."""
+        check_user_id(user_id)
+        if not isinstance(at, datetime):
+            raise ValidationError("at must be a datetime.")
+        at = at if at.tzinfo else at.replace(tzinfo=UTC)
+        return state_at(user_id, self.store.events(user_id, until=at), at)
+
+    def run_diff(self, run_id: str, user_id: str) -> RunDiff:
+        """What one pipeline run changed: each memory it touched, before and after."""
+        check_user_id(user_id)
+        run = self.store.get_run(user_id, run_id)
+        touched = {e.memory_id for e in self.store.run_events(user_id, run_id)}
+        history = self.store.events(user_id, memory_ids=sorted(touched)) if touched else []
+        return RunDiff(run_id=run_id, user_id=user_id, created_at=run.created_at, status=run.status,
+                       changes=diff_run(user_id, history, run_id))
+
     def supersession_chain(self, memory_id: str, user_id: str) -> list[Memory]:
         """The memory, then what superseded it, and so on (stops on cycles and missing links)."""
         chain: list[Memory] = []
@@ -392,7 +421,10 @@ class TiMem:
         assert self.llm is not None
         lines = [f"{m['role']}: {m['content'][:PROMPT_MESSAGE_CHARS]}" for m in messages]
         conversation = "\n".join(lines)[-PROMPT_CONVERSATION_CHARS:]
-        prompt = [{"role": "system", "content": FACT_EXTRACTION_PROMPT.format(today=self._today().isoformat())}]
+        # A replayed conversation resolves "next week" against its own date, not against the day of the replay.
+        dated = [m["created_at"] for m in messages if isinstance(m.get("created_at"), datetime)]
+        today = max(dated).date() if dated else self._today()
+        prompt = [{"role": "system", "content": FACT_EXTRACTION_PROMPT.format(today=today.isoformat())}]
         for example, example_facts in FACT_EXTRACTION_EXAMPLES:
             prompt.append({"role": "user", "content": FACT_EXTRACTION_USER.format(conversation=example)})
             prompt.append({"role": "assistant", "content": json.dumps({"facts": list(example_facts)})})
@@ -434,5 +466,5 @@ class TiMem:
                 fact, merged = plan.updates[mid]
                 ops.append(ChangeMemory(memory_id=mid, content=merged, embedding=vec, event="UPDATE",
                                         actor="pipeline", reason=plan.reasons.get(fact),
-                                        source_message_ids=list(sources)))
+                                        source_message_ids=list(sources), at=created))
         return ops

@@ -67,7 +67,37 @@ class MemoryEvent(BaseModel):
     reason: str | None = None
     source_message_ids: list[str] = Field(default_factory=list)
     related_memory_id: str | None = None
+    run_id: str | None = None
     created_at: datetime
+
+
+class MemoryChange(BaseModel):
+    """What one pipeline run did to one memory: its state just before and just after the run."""
+
+    memory_id: str
+    events: list[EventType]
+    before: Memory | None = None
+    after: Memory | None = None
+
+    @property
+    def kind(self) -> str:
+        """added, updated, outdated, reactivated, edited or deleted (the most telling of its events)."""
+        for event, kind in (("ADD", "added"), ("DELETE", "deleted"), ("OUTDATE", "outdated"),
+                            ("REACTIVATE", "reactivated"), ("UPDATE", "updated"), ("EDIT", "edited")):
+            if event in self.events:
+                return kind
+        return "changed"
+
+
+class RunDiff(BaseModel):
+    run_id: str
+    user_id: str
+    created_at: datetime | None = None
+    status: str | None = None
+    changes: list[MemoryChange] = Field(default_factory=list)
+
+    def of_kind(self, kind: str) -> list[MemoryChange]:
+        return [c for c in self.changes if c.kind == kind]
 
 
 class ChatSession(BaseModel):

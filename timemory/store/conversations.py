@@ -115,6 +115,13 @@ class Conversations(Database):
                 )
             )
 
+    def get_run(self, user_id: str, run_id: str) -> PipelineResult:
+        with self._read() as s:
+            row = s.get(PipelineRunRow, run_id)
+            if row is None or row.user_id != user_id:
+                raise NotFoundError(f"No pipeline run '{run_id}' for user '{user_id}'.")
+            return PipelineResult.model_validate(row.trace)
+
     def list_runs(self, user_id: str, limit: int = 20, session_id: str | None = None) -> list[PipelineResult]:
         stmt = select(PipelineRunRow).where(PipelineRunRow.user_id == user_id)
         if session_id is not None:
@@ -122,8 +129,6 @@ class Conversations(Database):
         with self._read() as s:
             rows = s.scalars(stmt.order_by(PipelineRunRow.created_at.desc()).limit(limit)).all()
         return [PipelineResult.model_validate(r.trace) for r in rows]
-
-
 
 
 def _clean_title(title: str) -> str:

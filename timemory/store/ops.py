@@ -41,6 +41,7 @@ class ChangeMemory:
     source_message_ids: list[str] = field(default_factory=list)
     # When set, the change is refused (ConflictError) unless the memory's updated_at is still this value.
     expected_updated_at: datetime | None = None
+    at: datetime | None = None  # when it happened (a replayed conversation's date); default: now
 
 
 @dataclass

@@ -47,7 +47,8 @@ def event_from(row: MemoryEventRow) -> MemoryEvent:
         actor=row.actor, old_content=row.old_content, new_content=row.new_content,  # type: ignore[arg-type]
         old_status=row.old_status, new_status=row.new_status, old_type=row.old_type, new_type=row.new_type,
         reason=row.reason, source_message_ids=list(row.source_message_ids or []),
-        related_memory_id=row.related_memory_id, created_at=aware(row.created_at),  # type: ignore[arg-type]
+        related_memory_id=row.related_memory_id, run_id=row.run_id,
+        created_at=aware(row.created_at),  # type: ignore[arg-type]
     )
 
 

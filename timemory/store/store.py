@@ -316,3 +316,26 @@ class Store(Conversations):
                 for r in rows:
                     out.setdefault(r.memory_id, []).append(event_from(r))
         return out
+
+    def events(
+        self, user_id: str, *, until: datetime | None = None, memory_ids: Sequence[str] | None = None
+    ) -> list[MemoryEvent]:
+        """The user's events in the order they happened (time, then write order), optionally up to ``until`` or for
+        some memories only."""
+        stmt = select(MemoryEventRow).where(MemoryEventRow.user_id == user_id)
+        if until is not None:
+            stmt = stmt.where(MemoryEventRow.created_at <= naive_utc(until))
+        if memory_ids is not None:
+            stmt = stmt.where(MemoryEventRow.memory_id.in_(list(memory_ids)))
+        with self._read() as s:
+            rows = s.scalars(stmt.order_by(MemoryEventRow.created_at, MemoryEventRow.seq)).all()
+        return [event_from(r) for r in rows]
+
+    def run_events(self, user_id: str, run_id: str) -> list[MemoryEvent]:
+        with self._read() as s:
+            rows = s.scalars(
+                select(MemoryEventRow)
+                .where(MemoryEventRow.user_id == user_id, MemoryEventRow.run_id == run_id)
+                .order_by(MemoryEventRow.seq)
+            ).all()
+        return [event_from(r) for r in rows]

@@ -99,6 +99,7 @@ class MemoryWriter:
                 "Reload and edit again."
             )
         old_content, old_status, old_type = row.content, row.status, row.type
+        now = naive_utc(op.at) or now
         check_type(op.type or row.type)
         check_status(op.status or row.status)
         if op.content is not None and op.content != row.content:

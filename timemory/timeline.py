@@ -1,0 +1,75 @@
+"""Time travel over the event history: a user's memories as they were at a moment, and what one run changed.
+
+Every change to a memory writes an event with the full new state (content, type, status) and its time, so the
+state at any moment is the replay of the events up to it, in the order they happened. Memories deleted later are
+present before their DELETE; memories created later are absent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from .schemas import Memory, MemoryChange, MemoryEvent
+
+
+def replay_events(user_id: str, events: Iterable[MemoryEvent]) -> dict[str, Memory]:
+    """The memories left by applying ``events`` in order, by id."""
+    state: dict[str, Memory] = {}
+    for e in events:
+        current = state.get(e.memory_id)
+        if e.event == "DELETE":
+            state.pop(e.memory_id, None)
+            continue
+        if current is None:
+            if e.event != "ADD" and e.new_content is None:
+                continue  # a change to a memory whose ADD is not in this history (should not happen)
+            current = Memory(
+                id=e.memory_id, user_id=user_id, content=e.new_content or e.old_content or "",
+                type=e.new_type or e.old_type or "personal",  # type: ignore[arg-type]
+                status=e.new_status or "active",  # type: ignore[arg-type]
+                created_at=e.created_at, updated_at=e.created_at, source_message_ids=list(e.source_message_ids),
+            )
+            if current.status == "outdated":
+                current = current.model_copy(update={"outdated_at": e.created_at})
+            state[e.memory_id] = current
+            if e.event == "ADD":
+                continue
+        update: dict[str, object] = {"updated_at": e.created_at}
+        if e.new_content is not None:
+            update["content"] = e.new_content
+        if e.new_type is not None:
+            update["type"] = e.new_type
+        if e.new_status is not None and e.new_status != current.status:
+            update["status"] = e.new_status
+            update["outdated_at"] = e.created_at if e.new_status == "outdated" else None
+            if e.new_status == "active":
+                update["superseded_by"] = None
+        if e.event == "OUTDATE" and e.related_memory_id:
+            update["superseded_by"] = e.related_memory_id
+        if e.source_message_ids:
+            update["source_message_ids"] = list(dict.fromkeys([*current.source_message_ids, *e.source_message_ids]))
+        state[e.memory_id] = current.model_copy(update=update)
+    return state
+
+
+def state_at(user_id: str, events: Iterable[MemoryEvent], at: datetime) -> list[Memory]:
+    """The memories as they were at ``at`` (events after it ignored), oldest first."""
+    kept = [e for e in events if e.created_at <= at]
+    return sorted(replay_events(user_id, kept).values(), key=lambda m: (m.created_at, m.id))
+
+
+def diff_run(user_id: str, history: list[MemoryEvent], run_id: str) -> list[MemoryChange]:
+    """Before/after of each memory a run touched. ``history`` holds every event of those memories, in order."""
+    positions = [i for i, e in enumerate(history) if e.run_id == run_id]
+    if not positions:
+        return []
+    first, last = positions[0], positions[-1]
+    before = replay_events(user_id, history[:first])
+    after = replay_events(user_id, history[: last + 1])
+    touched: dict[str, list[str]] = {}
+    for e in history[first : last + 1]:
+        if e.run_id == run_id:
+            touched.setdefault(e.memory_id, []).append(e.event)
+    return [MemoryChange(memory_id=mid, events=events, before=before.get(mid), after=after.get(mid))  # type: ignore[arg-type]
+            for mid, events in touched.items()]
