@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -98,6 +98,24 @@ class RunDiff(BaseModel):
 
     def of_kind(self, kind: str) -> list[MemoryChange]:
         return [c for c in self.changes if c.kind == kind]
+
+
+class Experiment(BaseModel):
+    """A replay (and evaluation) of a dataset under one configuration."""
+
+    id: str
+    name: str
+    dataset_path: str
+    dataset_sha256: str
+    dataset_format: str
+    user_prefix: str
+    status: str = "running"
+    config: dict[str, Any] = Field(default_factory=dict)
+    counts: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    wall_seconds: float = 0.0
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
 
 
 class ChatSession(BaseModel):

@@ -10,10 +10,10 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from ..errors import NotFoundError
-from ..schemas import ChatSession, Message, PipelineResult
+from ..schemas import ChatSession, Experiment, Message, PipelineResult
 from .db import Database
-from .models import MessageRow, PipelineRunRow, SessionRow, utcnow
-from .rows import message_from, naive_utc, new_id, session_from
+from .models import ExperimentRow, MessageRow, PipelineRunRow, SessionRow, utcnow
+from .rows import aware, message_from, naive_utc, new_id, session_from
 
 
 class Conversations(Database):
@@ -115,6 +115,46 @@ class Conversations(Database):
                 )
             )
 
+    def find_session(self, user_id: str, title: str) -> ChatSession | None:
+        """The user's oldest session with exactly this title (a replay finds its sessions again this way)."""
+        with self._read() as s:
+            row = s.scalars(select(SessionRow).where(SessionRow.user_id == user_id, SessionRow.title == title)
+                            .order_by(SessionRow.created_at, SessionRow.id).limit(1)).first()
+        return session_from(row, 0) if row is not None else None
+
+    def processed_messages(self, user_id: str) -> dict[str, str]:
+        """Message id → status of the latest pipeline run that read it (ok, empty or failed)."""
+        with self._read() as s:
+            rows = s.execute(select(PipelineRunRow.trace).where(PipelineRunRow.user_id == user_id)
+                             .order_by(PipelineRunRow.created_at)).all()
+        out: dict[str, str] = {}
+        for (trace,) in rows:
+            for mid in trace.get("source_message_ids", []):
+                out[mid] = trace.get("status", "failed")
+        return out
+
+    # ------------------------------------------------------------------ experiments
+    def save_experiment(self, experiment: Experiment) -> None:
+        """Insert or update the experiment with this name."""
+        with self._write() as s:
+            row = s.scalars(select(ExperimentRow).where(ExperimentRow.name == experiment.name)).first()
+            if row is None:
+                row = ExperimentRow(id=experiment.id, name=experiment.name, created_at=utcnow())
+                s.add(row)
+            for key in ("dataset_path", "dataset_sha256", "dataset_format", "user_prefix", "status", "config",
+                        "counts", "metrics", "wall_seconds"):
+                setattr(row, key, getattr(experiment, key))
+            row.updated_at = utcnow()
+
+    def get_experiment(self, name: str) -> Experiment | None:
+        with self._read() as s:
+            row = s.scalars(select(ExperimentRow).where(ExperimentRow.name == name)).first()
+            return _experiment_from(row) if row is not None else None
+
+    def list_experiments(self) -> list[Experiment]:
+        with self._read() as s:
+            return [_experiment_from(r) for r in s.scalars(select(ExperimentRow).order_by(ExperimentRow.created_at))]
+
     def get_run(self, user_id: str, run_id: str) -> PipelineResult:
         with self._read() as s:
             row = s.get(PipelineRunRow, run_id)
@@ -129,6 +169,16 @@ class Conversations(Database):
         with self._read() as s:
             rows = s.scalars(stmt.order_by(PipelineRunRow.created_at.desc()).limit(limit)).all()
         return [PipelineResult.model_validate(r.trace) for r in rows]
+
+
+def _experiment_from(row: ExperimentRow) -> Experiment:
+    return Experiment(
+        id=row.id, name=row.name, dataset_path=row.dataset_path, dataset_sha256=row.dataset_sha256,
+        dataset_format=row.dataset_format, user_prefix=row.user_prefix, status=row.status,
+        config=dict(row.config or {}), counts=dict(row.counts or {}), metrics=dict(row.metrics or {}),
+        wall_seconds=float(row.wall_seconds or 0),
+        created_at=aware(row.created_at), updated_at=aware(row.updated_at),
+    )
 
 
 def _clean_title(title: str) -> str:

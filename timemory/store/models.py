@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import JSON, DateTime, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, DateTime, Float, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -161,6 +161,27 @@ class PipelineRunRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     trace: Mapped[dict[str, Any]] = mapped_column(Json)
+
+
+class ExperimentRow(Base):
+    """One replay/evaluation of a dataset: its configuration, counts and metrics (the lab compares these)."""
+
+    __tablename__ = "experiments"
+    __table_args__ = (Index("ux_experiments_name", "name", unique=True),)
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    dataset_path: Mapped[str] = mapped_column(Text)
+    dataset_sha256: Mapped[str] = mapped_column(String(64))
+    dataset_format: Mapped[str] = mapped_column(String(16))
+    user_prefix: Mapped[str] = mapped_column(UserId)
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    config: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    counts: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    metrics: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    wall_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
 
 
 class MetaRow(Base):

@@ -1,0 +1,249 @@
+"""The lab: dataset readers (own files in each format), replay with dates and resume, experiments, evaluation."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from doubles import ScriptedLLMDouble
+
+from timemory import TiMem, ValidationError
+from timemory.datasets import load_dataset, parse_date
+from timemory.lab import evaluate, record_experiment, replay, units_of
+from timemory.schemas import FactExtraction
+from timemory.store import Store
+
+LOCOMO = [{
+    "sample_id": "conv-1",
+    "conversation": {
+        "speaker_a": "Caroline", "speaker_b": "Mel",
+        "session_1_date_time": "1:56 pm on 8 May, 2023",
+        "session_1": [
+            {"speaker": "Caroline", "dia_id": "D1:1", "text": "I live in Paris and I teach piano."},
+            {"speaker": "Mel", "dia_id": "D1:2", "text": "I paint landscapes on weekends."},
+            {"speaker": "Caroline", "dia_id": "D1:3", "text": "I adopted a cat named Miso.",
+             "img_url": ["http://x/cat.jpg"], "blip_caption": "a grey cat on a sofa"},
+            {"speaker": "Mel", "dia_id": "D1:4", "text": "Lovely (small talk)."},
+        ],
+        "session_2_date_time": "10:00 am on 2 June, 2023",
+        "session_2": [
+            {"speaker": "Caroline", "dia_id": "D2:1", "text": "I moved to Berlin last week."},
+            {"speaker": "Mel", "dia_id": "D2:2", "text": "How exciting (small talk)."},
+        ],
+        "session_3_date_time": "9:30 pm on 3 July, 2023",
+        "session_3": [
+            {"speaker": "Mel", "dia_id": "D3:1", "text": "See you on Friday (small talk)."},
+            {"speaker": "Caroline", "dia_id": "D3:2", "text": "Bye for now (small talk)."},
+        ],
+    },
+    "qa": [
+        {"question": "Where does Caroline live now?", "answer": "Berlin", "evidence": ["D2:1"], "category": 1},
+        {"question": "What does Mel paint?", "answer": "landscapes", "evidence": ["D1:2"], "category": 2},
+        {"question": "What did Mel say about the move?", "answer": "exciting", "evidence": ["D2:2"], "category": 2},
+        {"question": "Where does Caroline live?", "answer": "cat", "evidence": ["D1:3"], "category": 3},
+        {"question": "When do they meet again?", "answer": "Friday", "evidence": ["D3:1"], "category": 4},
+        {"question": "Unanswerable?", "adversarial_answer": "no", "evidence": [], "category": 5},
+    ],
+}]
+
+LONGMEMEVAL = [{
+    "question_id": "q42", "question_type": "single-session-user", "question": "Which instrument does the user play?",
+    "answer": "cello", "question_date": "2023/06/01 (Thu) 10:00",
+    "haystack_session_ids": ["s2", "s1"], "haystack_dates": ["2023/05/21 (Sun) 09:00", "2023/05/20 (Sat) 02:21"],
+    "haystack_sessions": [
+        [{"role": "user", "content": "I play the cello in an orchestra.", "has_answer": True},
+         {"role": "assistant", "content": "Wonderful!"}],
+        [{"role": "user", "content": "Hello there (small talk)."}, {"role": "assistant", "content": "Hi!"}],
+    ],
+    "answer_session_ids": ["s2"],
+}]
+
+
+class FactPerUserTurnDouble(ScriptedLLMDouble):
+    """Extracts one fact per user line of the exchange (none for small talk); consolidation adds every fact."""
+
+    def parse(self, messages, schema, *, usage=None):  # type: ignore[no-untyped-def]
+        if schema is FactExtraction:
+            self.calls.append(schema.__name__)
+            self.prompts.append(messages)
+            if usage is not None:
+                usage.add(100, 20)
+            conversation = messages[-1]["content"]
+            lines = [ln[len("user: "):] for ln in conversation.splitlines() if ln.startswith("user: ")]
+            return FactExtraction.model_validate({"facts": [
+                {"content": f"The user said: {text}", "type": "personal"} for text in lines
+                if "small talk" not in text]})
+        return super().parse(messages, schema, usage=usage)
+
+
+def adds_every_fact(prompt: str) -> list[dict[str, Any]]:
+    facts = re.findall(r"^(\d+)\. \[", prompt.split("EXISTING MEMORIES")[0], flags=re.M)
+    return [{"fact": int(i), "action": "ADD", "memory_id": None, "content": None, "reason": "new"} for i in facts]
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    out = {}
+    for name, data in (("locomo", LOCOMO), ("longmemeval", LONGMEMEVAL)):
+        out[name] = tmp_path / f"{name}.json"
+        out[name].write_text(json.dumps(data))
+    return out
+
+
+def make_tm(store: Store, embedder) -> TiMem:  # type: ignore[no-untyped-def]
+    return TiMem(store, embedder, FactPerUserTurnDouble(consolidate=adds_every_fact))
+
+
+def test_dates_of_each_format() -> None:
+    assert parse_date("1:56 pm on 8 May, 2023") == datetime(2023, 5, 8, 13, 56, tzinfo=UTC)
+    assert parse_date("12:05 am on 1 Jan, 2024") == datetime(2024, 1, 1, 0, 5, tzinfo=UTC)
+    assert parse_date("2023/05/20 (Sat) 02:21") == datetime(2023, 5, 20, 2, 21, tzinfo=UTC)
+    assert parse_date("2023-05-20T02:21:00") == datetime(2023, 5, 20, 2, 21, tzinfo=UTC)
+
+
+def test_locomo_is_read_once_per_speaker_with_dia_ids(files: dict[str, Path]) -> None:
+    ds = load_dataset(files["locomo"], "locomo")
+    assert [c.key for c in ds.conversations] == ["conv-1-a", "conv-1-b"]
+    a, b = ds.conversations
+    assert [(t.id, t.role) for t in a.sessions[0].turns] == [("D1:1", "user"), ("D1:2", "assistant"),
+                                                             ("D1:3", "user"), ("D1:4", "assistant")]
+    assert [t.role for t in b.sessions[0].turns] == ["assistant", "user", "assistant", "user"]
+    assert "a grey cat on a sofa" in a.sessions[0].turns[2].content
+    assert a.sessions[1].date == datetime(2023, 6, 2, 10, 0, tzinfo=UTC)
+    assert [q.evidence for q in a.questions] == [["D2:1"], ["D1:2"], ["D2:2"], ["D1:3"], ["D3:1"], []]
+    assert len(load_dataset(files["locomo"], "locomo", speaker="b").conversations) == 1
+
+
+def test_longmemeval_sessions_are_ordered_by_date_and_evidence_is_the_answer_session(files: dict[str, Path]) -> None:
+    ds = load_dataset(files["longmemeval"], "longmemeval")
+    [conv] = ds.conversations
+    assert [s.key for s in conv.sessions] == ["s1", "s2"]
+    assert conv.questions[0].evidence == ["s2:0", "s2:1"] and conv.questions[0].category == "single-session-user"
+
+
+@pytest.mark.parametrize(("fmt", "data", "message"), [
+    ("locomo", [{"conversation": {"speaker_a": "A", "speaker_b": "B", "session_1": [],
+                                  "session_1_date_time": "yesterday"}}], "sample-0.*session_1_date_time.*yesterday"),
+    ("locomo", [{"sample_id": "c9", "conversation": {"speaker_a": "A", "speaker_b": "B", "session_1_date_time":
+                 "1:56 pm on 8 May, 2023", "session_1": [{"speaker": "Z", "dia_id": "D1:1", "text": "hi"}]}}],
+     r"sample c9\.conversation\.session_1\[0\].*speaker 'Z'"),
+    ("locomo", [{"sample_id": "c9", "conversation": {"speaker_a": "A"}}], "missing field 'speaker_b'"),
+    ("longmemeval", [{"question_id": "q1", "question": "?", "haystack_session_ids": ["s1"], "haystack_dates": [],
+                      "haystack_sessions": [[]]}], "item q1.*differ in length"),
+    ("longmemeval", {"not": "a list"}, "expected a list"),
+    ("timemory", [{"messages": [{"role": "robot", "content": "x"}]}], r"session 0\.messages\[0\].*robot"),
+])
+def test_malformed_files_name_the_file_the_item_and_the_field(tmp_path: Path, fmt: str, data: Any,
+                                                                message: str) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValidationError, match=message) as err:
+        load_dataset(path, fmt)
+    assert str(path) in str(err.value)
+
+
+def test_replay_uses_session_dates_and_evaluation_matches_hand_computed_figures(
+    store: Store, embedder, files: dict[str, Path]  # type: ignore[no-untyped-def]
+) -> None:
+    tm = make_tm(store, embedder)
+    ds = load_dataset(files["locomo"], "locomo")
+    report = replay(tm, ds, user_prefix="exp-")
+    assert report.processed == report.total == len(units_of(ds, "exp-")) and not report.failed
+    paris = next(m for m in tm.list_memories("exp-conv-1-a") if "Paris" in m.content)
+    assert paris.created_at == datetime(2023, 5, 8, 13, 56, tzinfo=UTC) and paris.source_message_ids[0] == "D1:1"
+    assert tm.state_at("exp-conv-1-a", datetime(2023, 5, 31, tzinfo=UTC)) and not any(
+        "Berlin" in m.content for m in tm.state_at("exp-conv-1-a", datetime(2023, 5, 31, tzinfo=UTC)))
+
+    result = evaluate(tm, ds, user_prefix="exp-", ks=[1, 5])
+    by_q = {q["question"]: q for q in result["questions"]}
+    assert result["scored_questions"] == 5  # the question without evidence is not scored
+    assert by_q["Where does Caroline live now?"]["attribution"] == "hit"  # D2:1 was learnt and found
+    assert by_q["What does Mel paint?"]["attribution"] == "hit"  # Mel's own replay learnt D1:2
+    # provenance is per exchange: Caroline's fact from D2:1 was learnt from the exchange that holds D2:2 too
+    assert by_q["What did Mel say about the move?"]["evidence"] == ["D2:2"]
+    assert by_q["When do they meet again?"]["attribution"] == "extraction_miss"  # small talk on both sides
+    assert by_q["Where does Caroline live?"]["hit_at"]["1"] is False  # D1:3 (the cat) is not what the question finds
+    assert result["attribution"]["extraction_miss"] == 1
+    assert result["recall_at"]["5"] == pytest.approx(sum(q["hit_at"]["5"] for q in result["questions"]) / 5)
+    assert result["per_category"]["4"] == {"scored_questions": 1, "recall_at": {"1": 0.0, "5": 0.0},
+                                           "attribution": {"hit": 0, "retrieval_miss": 0, "extraction_miss": 1}}
+    assert result["memories"]["total"] == len(tm.list_memories("exp-conv-1-a")) + len(
+        tm.list_memories("exp-conv-1-b"))
+
+
+def test_an_interrupted_replay_resumes_to_the_same_state(sqlite_store: Store, embedder,  # type: ignore[no-untyped-def]
+                                                         files: dict[str, Path]) -> None:
+    tm = make_tm(sqlite_store, embedder)
+    ds = load_dataset(files["locomo"], "locomo")
+    whole = replay(tm, ds, user_prefix="whole-")
+    calls = iter(range(100))
+    first = replay(tm, ds, user_prefix="cut-", should_stop=lambda: next(calls) >= 2)
+    assert first.stopped and first.processed == 2
+    second = replay(tm, ds, user_prefix="cut-")
+    assert second.skipped == 2 and second.processed == whole.processed - 2
+    assert replay(tm, ds, user_prefix="cut-").processed == 0  # a third run has nothing left to do
+
+    def state(prefix: str) -> list[tuple]:  # type: ignore[type-arg]
+        return sorted((m.user_id.removeprefix(prefix), m.content, m.type, m.status, tuple(m.source_message_ids),
+                       m.created_at) for c in ds.conversations for m in tm.list_memories(f"{prefix}{c.key}"))
+
+    assert state("cut-") == state("whole-")
+    assert len(tm.store.list_sessions("cut-conv-1-a")) == 3  # sessions found again, not duplicated
+
+
+def test_failed_exchanges_are_listed_and_retried(sqlite_store: Store, embedder, files: dict[str, Path]) -> None:  # type: ignore[no-untyped-def]
+    from timemory.errors import LLMError
+
+    class FlakyDouble(FactPerUserTurnDouble):
+        fail = True
+
+        def parse(self, messages, schema, *, usage=None):  # type: ignore[no-untyped-def]
+            if self.fail and "Berlin" in messages[-1]["content"]:
+                raise LLMError("the model looped to the token cap")
+            return super().parse(messages, schema, usage=usage)
+
+    llm = FlakyDouble(consolidate=adds_every_fact)
+    tm = TiMem(sqlite_store, embedder, llm)
+    ds = load_dataset(files["locomo"], "locomo", speaker="a")
+    report = replay(tm, ds, user_prefix="f-")
+    assert len(report.failed) == 1 and "token cap" in report.failed[0][2]
+    again = replay(tm, ds, user_prefix="f-")
+    assert again.processed == 0 and len(again.failed) == 1  # listed, not silently rerun
+    llm.fail = False
+    retried = replay(tm, ds, user_prefix="f-", retry_failed=True)
+    assert retried.processed == 1 and not retried.failed
+    assert any("Berlin" in m.content for m in tm.list_memories("f-conv-1-a"))
+
+
+def test_session_granularity_runs_once_per_session(sqlite_store: Store, embedder, files: dict[str, Path]) -> None:  # type: ignore[no-untyped-def]
+    tm = make_tm(sqlite_store, embedder)
+    ds = load_dataset(files["longmemeval"], "longmemeval")
+    report = replay(tm, ds, user_prefix="s-", granularity="session")
+    assert report.processed == 2
+    assert len(tm.store.list_runs("s-q42")) == 2
+    result = evaluate(tm, ds, user_prefix="s-", ks=[1])
+    assert result["recall_at"] == {"1": 1.0}
+
+
+def test_experiments_record_configuration_and_counts(sqlite_store: Store, embedder, files: dict[str, Path]) -> None:  # type: ignore[no-untyped-def]
+    from timemory.lab import configuration
+
+    tm = make_tm(sqlite_store, embedder)
+    ds = load_dataset(files["locomo"], "locomo")
+    replay(tm, ds, user_prefix="e1-")
+    config = configuration(tm, granularity="exchange", base_url="http://gpu-box:8000/v1")
+    exp = record_experiment(tm, ds, name="baseline", user_prefix="e1-", config=config, status="done",
+                            wall_seconds=1.5)
+    assert exp.config["llm_host"] == "gpu-box" and len(exp.config["prompts_sha256"]) == 16
+    assert exp.counts["exchanges"] == len(units_of(ds, "e1-")) and exp.counts["llm_calls"] > 0
+    assert exp.dataset_sha256 == ds.sha256
+    again = record_experiment(tm, ds, name="baseline", user_prefix="e1-", config=config, status="done",
+                              wall_seconds=2.0)
+    assert again.wall_seconds == pytest.approx(3.5) and again.id == exp.id
+    with pytest.raises(ValidationError, match="another experiment name"):
+        record_experiment(tm, ds, name="baseline", user_prefix="e2-", config=config, status="done")
+    assert [e.name for e in tm.store.list_experiments()] == ["baseline"]

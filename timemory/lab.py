@@ -1,0 +1,249 @@
+"""The research lab: replay a dataset through the pipeline with its own dates, record it as an experiment, and
+score what memory kept (evidence recall@k and why each question was missed).
+
+Replays resume: an exchange whose messages a successful pipeline run already read is skipped, so running the same
+replay again continues where an interrupted one stopped; exchanges whose run failed are listed and run again with
+``retry_failed``. Counts are read back from the stored runs, so they hold for the whole dataset across resumes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlparse
+
+from . import prompts
+from .datasets import Conversation, Dataset, DatasetSession, Turn
+from .errors import ValidationError
+from .pipeline import TiMem
+from .schemas import Experiment, Memory
+from .validation import check_user_id
+
+Granularity = Literal["exchange", "session"]
+
+
+@dataclass
+class Unit:
+    """One pipeline run's worth of a replay: an exchange, or a whole session."""
+
+    user_id: str
+    session: DatasetSession
+    turns: list[Turn]
+
+    @property
+    def message_ids(self) -> list[str]:
+        return [t.id for t in self.turns]
+
+
+@dataclass
+class ReplayReport:
+    total: int = 0
+    skipped: int = 0  # already processed by an earlier run
+    processed: int = 0
+    failed: list[tuple[str, str, str]] = field(default_factory=list)  # (user, first message id, error)
+    stopped: bool = False
+    wall_seconds: float = 0.0
+
+
+def units_of(dataset: Dataset, user_prefix: str, granularity: Granularity = "exchange",
+             limit: int | None = None) -> list[Unit]:
+    """Every unit of work of the dataset, in replay order (conversation by conversation, session by session)."""
+    if granularity not in ("exchange", "session"):
+        raise ValidationError(f"Unknown granularity '{granularity}'. Use exchange or session.")
+    units = []
+    for conv in dataset.conversations:
+        user = check_user_id(dataset.user_id(user_prefix, conv))
+        for session in conv.sessions:
+            if granularity == "session":
+                units.append(Unit(user, session, list(session.turns)))
+            else:
+                units.extend(Unit(user, session, chunk) for chunk in session.exchanges())
+    return units[:limit] if limit is not None else units
+
+
+def replay(
+    tm: TiMem,
+    dataset: Dataset,
+    *,
+    user_prefix: str,
+    granularity: Granularity = "exchange",
+    limit: int | None = None,
+    retry_failed: bool = False,
+    on_progress: Callable[[ReplayReport], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> ReplayReport:
+    """Run every unit not yet processed through ``process_messages`` with its session's date."""
+    started = time.perf_counter()
+    units = units_of(dataset, user_prefix, granularity, limit)
+    report = ReplayReport(total=len(units))
+    done: dict[str, dict[str, str]] = {}
+    sessions: dict[tuple[str, str], str] = {}
+    try:
+        for unit in units:
+            if should_stop is not None and should_stop():
+                report.stopped = True
+                break
+            if unit.user_id not in done:
+                done[unit.user_id] = tm.store.processed_messages(unit.user_id)
+            statuses = done[unit.user_id]
+            seen = [statuses.get(mid) for mid in unit.message_ids]
+            if all(s in ("ok", "empty") for s in seen) or (not retry_failed and all(s is not None for s in seen)):
+                report.skipped += 1
+                if "failed" in seen:
+                    report.failed.append((unit.user_id, unit.message_ids[0], "failed in an earlier run"))
+                if on_progress:
+                    on_progress(report)
+                continue
+            key = (unit.user_id, unit.session.title)
+            if key not in sessions:
+                found = tm.store.find_session(unit.user_id, unit.session.title)
+                sessions[key] = (found or tm.store.create_session(
+                    unit.user_id, unit.session.title, created_at=unit.session.date)).id
+            result = tm.process_messages([t.as_message() for t in unit.turns], unit.user_id, sessions[key])
+            report.processed += 1
+            if result.status == "failed":
+                report.failed.append((unit.user_id, unit.message_ids[0], "; ".join(result.errors)[:300]))
+            if on_progress:
+                on_progress(report)
+    except KeyboardInterrupt:
+        report.stopped = True  # the interrupted run rolled back whole; its exchange is processed on resume
+    report.wall_seconds = time.perf_counter() - started
+    return report
+
+
+# --- experiments ------------------------------------------------------------------------------------------------------
+
+def prompts_hash() -> str:
+    return hashlib.sha256(Path(prompts.__file__).read_bytes()).hexdigest()[:16]
+
+
+def configuration(tm: TiMem, *, granularity: str, base_url: str | None = None) -> dict[str, Any]:
+    """The effective configuration an experiment ran with (no secrets: the LLM server's host only)."""
+    return {
+        "llm_model": getattr(tm.llm, "model", None),
+        "llm_host": urlparse(base_url).hostname if base_url else "local",
+        "embedder": tm.embedder.name,
+        "embedding_dim": tm.embedder.dim,
+        "similar_k": tm.similar_k,
+        "similarity_threshold": tm.similarity_threshold,
+        "search_mode": "vector",
+        "granularity": granularity,
+        "prompts_sha256": prompts_hash(),
+    }
+
+
+def user_ids(dataset: Dataset, user_prefix: str) -> list[str]:
+    return [dataset.user_id(user_prefix, c) for c in dataset.conversations]
+
+
+def replay_counts(tm: TiMem, dataset: Dataset, user_prefix: str) -> dict[str, Any]:
+    """Exchanges run, LLM calls, tokens and failures, from the stored runs of the dataset's users."""
+    runs = [r for u in user_ids(dataset, user_prefix) for r in tm.store.list_runs(u, limit=1_000_000)]
+    latest: dict[tuple[str, ...], str] = {}
+    for r in sorted(runs, key=lambda r: r.created_at or 0):  # type: ignore[arg-type, return-value]
+        latest[tuple(r.source_message_ids)] = r.status
+    n = len(runs) or 1
+    return {
+        "runs": len(runs),
+        "exchanges": len(latest),
+        "failed": sum(1 for s in latest.values() if s == "failed"),
+        "llm_calls": sum(r.llm_calls for r in runs),
+        "prompt_tokens": sum(r.prompt_tokens for r in runs),
+        "completion_tokens": sum(r.completion_tokens for r in runs),
+        "llm_calls_per_run": round(sum(r.llm_calls for r in runs) / n, 3),
+        "tokens_per_run": round(sum(r.prompt_tokens + r.completion_tokens for r in runs) / n, 1),
+        "turns": sum(c.turn_count for c in dataset.conversations),
+    }
+
+
+def record_experiment(tm: TiMem, dataset: Dataset, *, name: str, user_prefix: str, config: dict[str, Any],
+                      status: str, wall_seconds: float = 0.0, metrics: dict[str, Any] | None = None) -> Experiment:
+    """Create or update the experiment ``name``: one name is one dataset under one user prefix."""
+    previous = tm.store.get_experiment(name)
+    if previous is not None and (previous.user_prefix != user_prefix or previous.dataset_sha256 != dataset.sha256):
+        raise ValidationError(
+            f"Experiment '{name}' replayed {previous.dataset_path} with user prefix '{previous.user_prefix}'; "
+            "use another experiment name for another dataset or prefix.")
+    experiment = Experiment(
+        id=previous.id if previous else str(uuid.uuid4()), name=name, dataset_path=str(dataset.path),
+        dataset_sha256=dataset.sha256, dataset_format=dataset.format, user_prefix=user_prefix, status=status,
+        config=config or (previous.config if previous else {}), counts=replay_counts(tm, dataset, user_prefix),
+        metrics=metrics if metrics is not None else (previous.metrics if previous else {}),
+        wall_seconds=(previous.wall_seconds if previous else 0.0) + wall_seconds,
+    )
+    tm.store.save_experiment(experiment)
+    return tm.store.get_experiment(name) or experiment
+
+
+# --- evaluation -------------------------------------------------------------------------------------------------------
+
+def evaluate(tm: TiMem, dataset: Dataset, *, user_prefix: str, ks: Sequence[int] = (1, 5, 10)) -> dict[str, Any]:
+    """Evidence recall@k and failure attribution per question, overall and per category (no LLM needed).
+
+    A question is a hit at k when one of the top-k memories found by ``search`` (the users' own search, with its
+    defaults) was learnt from an evidence message. At the largest k, a miss is an *extraction miss* when no memory
+    of the conversation's users was learnt from the evidence at all, else a *retrieval miss*.
+    """
+    ks = sorted({int(k) for k in ks})
+    if not ks or ks[0] < 1:
+        raise ValidationError("k must be a list of positive integers.")
+    top = ks[-1]
+    groups: dict[str, list[Conversation]] = {}
+    for conv in dataset.conversations:
+        groups.setdefault(conv.group, []).append(conv)
+    all_memories: dict[str, list[Memory]] = {}
+    for uid in user_ids(dataset, user_prefix):
+        all_memories[uid] = tm.list_memories(uid, limit=1_000_000)
+    questions_out = []
+    for convs in groups.values():
+        users = [dataset.user_id(user_prefix, c) for c in convs]
+        for q in convs[0].questions:
+            if not q.evidence:
+                continue  # nothing to find (e.g. adversarial questions): not scored
+            evidence = set(q.evidence)
+            hits = sorted((h for u in users for h in tm.search(q.question, u, limit=top)),
+                          key=lambda h: -h.score)[:top]
+            found = [bool(evidence & set(h.memory.source_message_ids)) for h in hits]
+            hit_at = {str(k): any(found[:k]) for k in ks}
+            if hit_at[str(top)]:
+                attribution = "hit"
+            elif any(evidence & set(m.source_message_ids) for u in users for m in all_memories[u]):
+                attribution = "retrieval_miss"
+            else:
+                attribution = "extraction_miss"
+            questions_out.append({
+                "id": q.id, "question": q.question, "answer": q.answer, "category": q.category,
+                "evidence": q.evidence, "hit_at": hit_at, "attribution": attribution,
+                "retrieved": [{"memory_id": h.memory.id, "user_id": h.memory.user_id, "content": h.memory.content,
+                               "score": round(h.score, 4), "evidence_hit": f}
+                              for h, f in zip(hits, found, strict=True)],
+            })
+    memories = sum(len(v) for v in all_memories.values())
+    turns = sum(c.turn_count for c in dataset.conversations)
+    result: dict[str, Any] = {**_scores(questions_out, ks), "per_category": {}}
+    for category in sorted({str(q["category"]) for q in questions_out}):
+        result["per_category"][category] = _scores([q for q in questions_out if q["category"] == category], ks)
+    counts = replay_counts(tm, dataset, user_prefix)
+    result["memories"] = {"total": memories, "active": sum(m.status == "active" for v in all_memories.values()
+                                                          for m in v),
+                          "per_100_turns": round(100 * memories / turns, 2) if turns else 0.0}
+    result["cost"] = {"llm_calls_per_exchange": counts["llm_calls_per_run"],
+                      "tokens_per_exchange": counts["tokens_per_run"], "runs": counts["runs"]}
+    result["questions"] = questions_out
+    return result
+
+
+def _scores(questions: list[dict[str, Any]], ks: Sequence[int]) -> dict[str, Any]:
+    n = len(questions)
+    attribution = {a: sum(q["attribution"] == a for q in questions) for a in ("hit", "retrieval_miss",
+                                                                             "extraction_miss")}
+    return {
+        "scored_questions": n,
+        "recall_at": {str(k): round(sum(q["hit_at"][str(k)] for q in questions) / n, 4) if n else 0.0 for k in ks},
+        "attribution": attribution,
+    }
