@@ -66,7 +66,7 @@ LONGMEMEVAL = [{
 class FactPerUserTurnDouble(ScriptedLLMDouble):
     """Extracts one fact per user line of the exchange (none for small talk); consolidation adds every fact."""
 
-    def parse(self, messages, schema, *, usage=None):  # type: ignore[no-untyped-def]
+    def parse(self, messages, schema, *, usage=None, max_tokens=None):  # type: ignore[no-untyped-def]
         if schema is FactExtraction:
             self.calls.append(schema.__name__)
             self.prompts.append(messages)
@@ -201,7 +201,7 @@ def test_failed_exchanges_are_listed_and_retried(sqlite_store: Store, embedder, 
     class FlakyDouble(FactPerUserTurnDouble):
         fail = True
 
-        def parse(self, messages, schema, *, usage=None):  # type: ignore[no-untyped-def]
+        def parse(self, messages, schema, *, usage=None, max_tokens=None):  # type: ignore[no-untyped-def]
             if self.fail and "Berlin" in messages[-1]["content"]:
                 raise LLMError("the model looped to the token cap")
             return super().parse(messages, schema, usage=usage)

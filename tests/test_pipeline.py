@@ -215,7 +215,7 @@ def test_counting_per_exchange_over_a_conversation(sqlite_store: Store, embedder
     ])
 
     class Llm(ScriptedLLMDouble):
-        def parse(self, messages, schema, *, usage=None):  # type: ignore[no-untyped-def]
+        def parse(self, messages, schema, *, usage=None, max_tokens=None):  # type: ignore[no-untyped-def]
             if schema.__name__ == "FactExtraction":
                 self.facts = next(facts)
             return super().parse(messages, schema, usage=usage)
@@ -246,3 +246,20 @@ def test_a_copied_prompt_example_is_dropped_unless_the_user_said_it(
     sent = llm.prompts[0]
     assert [m["role"] for m in sent] == ["system", "user", "assistant", "user", "assistant", "user"]
     assert said in sent[-1]["content"]
+
+
+def test_the_consolidation_answer_cap_grows_with_the_facts_asked(sqlite_store: Store, embedder, user: str) -> None:  # type: ignore[no-untyped-def]
+    from timemory.consolidation import consolidation_cap
+
+    facts = [{"content": f"The user has hobby number {n}: {word}.", "type": "activity"}
+             for n, word in enumerate(["chess", "climbing", "baking", "sailing", "pottery", "karate"])]
+    llm = ScriptedLLMDouble(facts=facts, consolidate=lambda p: [
+        {"fact": i, "action": "ADD", "memory_id": None, "content": None, "reason": "new"} for i in range(6)])
+    tm, _ = make(sqlite_store, embedder, llm)
+    for word in ["chess", "climbing", "baking", "sailing", "pottery", "karate"]:
+        tm.add(user, f"The user likes {word}.", "activity")
+    result = tm.process_messages(EXCHANGE, user)
+    assert result.status == "ok", result.errors
+    assert llm.calls == ["FactExtraction", "ConsolidationPlan"]
+    assert llm.caps == [None, consolidation_cap(6)]
+    assert consolidation_cap(1) < consolidation_cap(6) < consolidation_cap(20) and consolidation_cap(20) > 1024

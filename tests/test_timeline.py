@@ -34,14 +34,14 @@ def test_a_replayed_contradiction_keeps_its_dates_and_every_moment_can_be_recall
     assert "Today is 2023-05-08" in llm.prompts[0][0]["content"]  # relative dates resolve against the session
 
     llm.facts = [{"content": "The user lives in Berlin.", "type": "personal"}]
-    llm.consolidate = lambda p: [{"fact": 0, "action": "OUTDATE", "memory_id": short_id_of(p, "The user lives in Paris."),
-                                  "content": None, "reason": "moved"}]
+    llm.consolidate = lambda p: [{"fact": 0, "action": "OUTDATE", "content": None, "reason": "moved",
+                                  "memory_id": short_id_of(p, "The user lives in Paris.")}]
     second = tm.process_messages(dated("I moved to Berlin.", "Welcome!", june, 2), user)
     snap_june = seen(tm.list_memories(user))
 
     llm.facts = [{"content": "The user lives in Berlin-Mitte.", "type": "personal"}]
-    llm.consolidate = lambda p: [{"fact": 0, "action": "UPDATE", "memory_id": short_id_of(p, "The user lives in Berlin."),
-                                  "content": "The user lives in Berlin-Mitte.", "reason": "more precise"}]
+    llm.consolidate = lambda p: [{"fact": 0, "action": "UPDATE", "content": "The user lives in Berlin-Mitte.",
+                                  "memory_id": short_id_of(p, "The user lives in Berlin."), "reason": "precise"}]
     third = tm.process_messages(dated("In Mitte, to be precise.", "Nice area.", july, 3), user)
     snap_july = seen(tm.list_memories(user))
 

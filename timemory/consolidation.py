@@ -105,8 +105,19 @@ def _ask_model(
         ],
         ConsolidationPlan,
         usage=usage,
+        max_tokens=consolidation_cap(len(to_ask)),
     )
     validate_decisions(answer, set(to_ask), {sid: short_ids[sid] for sid in shown}, plan)
+
+
+# One decision with its reason takes 40-80 tokens: the cap grows with the facts asked about, so a long but sound
+# answer is never cut, while a small model that loops stops early.
+DECISION_TOKENS = 96
+PLAN_OVERHEAD_TOKENS = 64
+
+
+def consolidation_cap(facts: int) -> int:
+    return PLAN_OVERHEAD_TOKENS + DECISION_TOKENS * max(1, facts)
 
 
 def validate_decisions(

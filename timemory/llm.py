@@ -45,7 +45,8 @@ class LLM(Protocol):
 
     model: str
 
-    def parse(self, messages: ChatMessages, schema: type[T], *, usage: Usage | None = None) -> T: ...
+    def parse(self, messages: ChatMessages, schema: type[T], *, usage: Usage | None = None,
+              max_tokens: int | None = None) -> T: ...
 
     def stream(self, messages: ChatMessages, *, usage: Usage | None = None) -> Iterator[str]: ...
 
@@ -156,10 +157,14 @@ class OpenAILLM:
 
     # -- structured output --------------------------------------------------------------------------------------------
 
-    def parse(self, messages: ChatMessages, schema: type[T], *, usage: Usage | None = None) -> T:
-        """Ask for JSON matching ``schema``; one repair round if the answer does not validate."""
+    def parse(self, messages: ChatMessages, schema: type[T], *, usage: Usage | None = None,
+              max_tokens: int | None = None) -> T:
+        """Ask for JSON matching ``schema``; one repair round if the answer does not validate.
+
+        ``max_tokens`` sizes the answer's cap to the request (default: ``max_output_tokens``)."""
         json_schema = strict_json_schema(schema)
-        text = self._structured_call(messages, schema.__name__, json_schema, usage)
+        cap = max_tokens or self.max_output_tokens
+        text = self._structured_call(messages, schema.__name__, json_schema, usage, cap)
         try:
             return schema.model_validate_json(_json_payload(text))
         except pydantic.ValidationError as first:
@@ -170,7 +175,7 @@ class OpenAILLM:
             {"role": "assistant", "content": text[:4000]},
             {"role": "user", "content": REPAIR_PROMPT.format(error=error, schema=json.dumps(json_schema))},
         ]
-        text2 = self._structured_call(repair, schema.__name__, json_schema, usage)
+        text2 = self._structured_call(repair, schema.__name__, json_schema, usage, cap)
         try:
             return schema.model_validate_json(_json_payload(text2))
         except pydantic.ValidationError as second:
@@ -180,7 +185,7 @@ class OpenAILLM:
             ) from second
 
     def _structured_call(
-        self, messages: ChatMessages, name: str, json_schema: dict[str, Any], usage: Usage | None
+        self, messages: ChatMessages, name: str, json_schema: dict[str, Any], usage: Usage | None, cap: int
     ) -> str:
         while True:
             mode = self.response_format_mode
@@ -197,7 +202,7 @@ class OpenAILLM:
             try:
                 resp = self.client.chat.completions.create(  # type: ignore[call-overload]
                     model=self.model, messages=messages, temperature=self.temperature,
-                    response_format=response_format, max_tokens=self.max_output_tokens,
+                    response_format=response_format, max_tokens=cap,
                 )
             except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
                 # A rejected response_format costs no tokens and happens once per client: not counted as a call.
