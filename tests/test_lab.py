@@ -247,3 +247,23 @@ def test_experiments_record_configuration_and_counts(sqlite_store: Store, embedd
     with pytest.raises(ValidationError, match="another experiment name"):
         record_experiment(tm, ds, name="baseline", user_prefix="e2-", config=config, status="done")
     assert [e.name for e in tm.store.list_experiments()] == ["baseline"]
+
+
+def test_a_cached_rerun_asks_the_model_nothing_and_gives_the_same_memories(store: Store, embedder,  # type: ignore[no-untyped-def]
+                                                                           files: dict[str, Path]) -> None:
+    from timemory.llm_cache import CachedLLM
+
+    inner = FactPerUserTurnDouble(consolidate=adds_every_fact)
+    cached = CachedLLM(inner, store)
+    tm = TiMem(store, embedder, cached)
+    ds = load_dataset(files["locomo"], "locomo", speaker="a")
+    replay(tm, ds, user_prefix="c1-")
+    asked = len(inner.calls)
+    assert asked > 0 and cached.hits == 0
+    replay(tm, ds, user_prefix="c2-")  # same data, same prompts: every answer comes from the cache
+    assert len(inner.calls) == asked and cached.hits == cached.misses == asked
+
+    def state(user: str) -> list[tuple]:  # type: ignore[type-arg]
+        return sorted((m.content, m.type, m.status, tuple(m.source_message_ids)) for m in tm.list_memories(user))
+
+    assert state("c1-conv-1-a") == state("c2-conv-1-a")

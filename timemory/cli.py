@@ -160,6 +160,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
     dataset = load_dataset(Path(args.file), args.format, speaker=args.speaker)
     name = args.experiment or f"{args.user_prefix}{Path(args.file).stem}"
     config = configuration(tm, granularity=args.granularity, base_url=settings.openai_base_url)
+    cache = None
+    if args.cache:
+        from .llm_cache import CachedLLM
+
+        assert tm.llm is not None
+        tm.llm = cache = CachedLLM(tm.llm, tm.store)
+    config["llm_cache"] = bool(args.cache)
     record_experiment(tm, dataset, name=name, user_prefix=args.user_prefix, config=config, status="running")
     with tqdm(desc=f"replaying {Path(args.file).name}", unit="exchange", disable=args.quiet) as bar:
         def progress(report) -> None:  # type: ignore[no-untyped-def]
@@ -178,7 +185,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     rate = report.processed / report.wall_seconds * 60 if report.wall_seconds else 0.0
     print(f"experiment {experiment.name}: {report.processed} exchanges run, {report.skipped} already done, "
           f"{len(report.failed)} failed, of {report.total} ({rate:.1f}/min); "
-          f"{experiment.counts.get('llm_calls', 0)} LLM calls in all")
+          f"{experiment.counts.get('llm_calls', 0)} LLM calls in all"
+          + (f"; cache: {cache.hits} answers reused, {cache.misses} asked" if cache else ""))
     if report.stopped:
         print("stopped: run the same command again to resume", file=sys.stderr)
         return 130
@@ -266,6 +274,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--experiment", help="experiment name (default: prefix + file name)")
     s.add_argument("--granularity", choices=["exchange", "session"], default="exchange")
     s.add_argument("--retry-failed", action="store_true", help="run exchanges whose run failed again")
+    s.add_argument("--cache", action="store_true", help="reuse the model's answers to identical requests")
     s.set_defaults(func=cmd_replay)
 
     s = sub.add_parser("evaluate", help="evidence recall@k and failure attribution of a replayed dataset")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -9,11 +10,13 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from ..errors import NotFoundError
+from ..errors import DatabaseError, NotFoundError
 from ..schemas import ChatSession, Experiment, Message, PipelineResult
 from .db import Database
-from .models import ExperimentRow, MessageRow, PipelineRunRow, SessionRow, utcnow
+from .models import ExperimentRow, LLMCacheRow, MessageRow, PipelineRunRow, SessionRow, utcnow
 from .rows import aware, message_from, naive_utc, new_id, session_from
+
+log = logging.getLogger(__name__)
 
 
 class Conversations(Database):
@@ -154,6 +157,20 @@ class Conversations(Database):
     def list_experiments(self) -> list[Experiment]:
         with self._read() as s:
             return [_experiment_from(r) for r in s.scalars(select(ExperimentRow).order_by(ExperimentRow.created_at))]
+
+    # ------------------------------------------------------------------ LLM answer cache
+    def cached_answer(self, key: str) -> str | None:
+        with self._read() as s:
+            row = s.get(LLMCacheRow, key)
+            return row.response if row is not None else None
+
+    def keep_answer(self, key: str, model: str, response: str) -> None:
+        try:
+            with self._write() as s:
+                if s.get(LLMCacheRow, key) is None:
+                    s.add(LLMCacheRow(key=key, model=model[:200], response=response, created_at=utcnow()))
+        except DatabaseError:
+            log.info("LLM cache entry %s was written by another process", key[:12])
 
     def get_run(self, user_id: str, run_id: str) -> PipelineResult:
         with self._read() as s:

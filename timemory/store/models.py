@@ -184,6 +184,17 @@ class ExperimentRow(Base):
     updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
 
 
+class LLMCacheRow(Base):
+    """A structured answer kept by the exact request that produced it (the lab's optional ``--cache``)."""
+
+    __tablename__ = "llm_cache"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model: Mapped[str] = mapped_column(String(200))
+    response: Mapped[str] = mapped_column(LongText)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+
 class MetaRow(Base):
     """Database-wide facts, e.g. which embedding model produced the stored vectors."""
 
