@@ -50,6 +50,29 @@ def test_export_import_round_trip(data: Path, tmp_path: Path) -> None:
         assert json.loads(again) == json.loads(original)
 
 
+def test_export_with_history_imports_with_the_same_events(data: Path, tmp_path: Path) -> None:
+    path = tmp_path / "maya.jsonl"
+    run(data, "export", "--format", "jsonl", "--with-history", "--user", "maya", "-o", str(path))
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert lines and all("history" in r and r["history"][0]["event"] == "ADD" for r in lines)
+    target = tmp_path / "db"
+    target.mkdir()
+    assert f"imported {len(lines)} memories" in run(target, "import", str(path)).stdout
+    again = tmp_path / "again.jsonl"
+    run(target, "export", "--format", "jsonl", "--with-history", "--user", "maya", "-o", str(again))
+
+    def without_event_ids(text: str) -> list[dict]:  # type: ignore[type-arg]
+        records = [json.loads(line) for line in text.splitlines()]
+        for r in records:
+            for e in r["history"]:
+                e.pop("id")
+        return sorted(records, key=lambda r: r["id"])
+
+    assert without_event_ids(again.read_text()) == without_event_ids(path.read_text())
+    refused = run(data, "export", "--format", "csv", "--with-history", check=False)
+    assert refused.returncode == 2 and "--with-history needs" in refused.stderr
+
+
 def test_errors_are_one_readable_line(data: Path, tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text('{"not": "a list"}')

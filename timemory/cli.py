@@ -12,10 +12,17 @@ from typing import TypeVar
 from tqdm import tqdm
 
 from .demo import seed_demo
-from .errors import TiMemoryError
-from .ingest import exchanges, load_conversations, memories_to_csv, memories_to_json, read_memories
+from .errors import TiMemoryError, ValidationError
+from .ingest import (
+    exchanges,
+    load_conversations,
+    memories_to_csv,
+    memories_to_json,
+    memories_to_jsonl,
+    read_export,
+)
 from .pipeline import TiMem
-from .schemas import MEMORY_STATUSES, MEMORY_TYPES, Memory
+from .schemas import MEMORY_STATUSES, MEMORY_TYPES, Memory, MemoryEvent
 from .settings import Settings
 from .store import AddMemory
 
@@ -91,7 +98,19 @@ def _all_memories(tm: TiMem, user: str | None) -> list[Memory]:
 def cmd_export(args: argparse.Namespace) -> int:
     tm = _tm(args)
     memories = _all_memories(tm, args.user)
-    text = memories_to_json(memories) if args.format == "json" else memories_to_csv(memories)
+    histories = None
+    if args.with_history:
+        if args.format == "csv":
+            raise ValidationError("--with-history needs --format json or jsonl (CSV has one row per memory).")
+        histories = {}
+        for user in {m.user_id for m in memories}:
+            histories.update(tm.histories([m.id for m in memories if m.user_id == user], user))
+    if args.format == "csv":
+        text = memories_to_csv(memories)
+    elif args.format == "jsonl":
+        text = memories_to_jsonl(memories, histories)
+    else:
+        text = memories_to_json(memories, histories)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
         print(f"exported {len(memories)} memories to {args.output}", file=sys.stderr)
@@ -101,25 +120,30 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    """Memories with their history are restored as they were (ids, times, links, events); others are added."""
     tm = _tm(args)
-    memories = read_memories(Path(args.file))
-    by_user: dict[str, list[Memory]] = {}
-    for m in memories:
-        by_user.setdefault(args.user or m.user_id, []).append(m)
+    records = read_export(Path(args.file))
+    by_user: dict[str, list[tuple[Memory, list[MemoryEvent] | None]]] = {}
+    for m, events in records:
+        by_user.setdefault(args.user or m.user_id, []).append((m, events))
     done = 0
     for user, items in by_user.items():
-        existing = set(tm.store.get_memories(user, [m.id for m in items]))
-        todo = [m for m in items if m.id not in existing]
+        existing = set(tm.store.get_memories(user, [m.id for m, _ in items]))
+        todo = [(m, e) for m, e in items if m.id not in existing]
         for chunk in _batches(todo, f"importing {user}", args.quiet):
-            vectors = tm.embedder.embed([m.content for m in chunk])
+            vectors = tm.embedder.embed([m.content for m, _ in chunk])
+            restored = [(m, v, e) for (m, e), v in zip(chunk, vectors, strict=True) if e is not None]
             ops = [AddMemory(content=m.content, type=m.type, status=m.status, embedding=v, actor="user",
                              reason="imported", source_message_ids=m.source_message_ids,
                              source_session_id=m.source_session_id, created_at=m.created_at,
                              updated_at=m.updated_at, memory_id=m.id, superseded_by=m.superseded_by)
-                   for m, v in zip(chunk, vectors, strict=True)]
-            tm.store.apply(user, ops)
-            done += len(ops)
-    print(f"imported {done} memories ({len(memories) - done} already present)")
+                   for (m, e), v in zip(chunk, vectors, strict=True) if e is None]
+            if restored:
+                tm.store.restore(user, restored)
+            if ops:
+                tm.store.apply(user, ops)
+            done += len(chunk)
+    print(f"imported {done} memories ({len(records) - done} already present)")
     return 0
 
 
@@ -246,13 +270,14 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--limit", type=int, default=100)
     s.set_defaults(func=cmd_list)
 
-    s = sub.add_parser("export", help="export memories as JSON or CSV")
-    s.add_argument("--format", choices=["json", "csv"], default="json")
+    s = sub.add_parser("export", help="export memories as JSON, JSON lines or CSV")
+    s.add_argument("--format", choices=["json", "jsonl", "csv"], default="json")
+    s.add_argument("--with-history", action="store_true", help="each memory with its events (import restores them)")
     s.add_argument("--user")
     s.add_argument("-o", "--output")
     s.set_defaults(func=cmd_export)
 
-    s = sub.add_parser("import", help="import memories from an export (JSON or CSV)")
+    s = sub.add_parser("import", help="import memories from an export (JSON, JSON lines or CSV)")
     s.add_argument("file")
     s.add_argument("--user", help="import into this user instead of the file's user ids")
     s.set_defaults(func=cmd_import)

@@ -89,6 +89,37 @@ def memories_to_csv(memories: list[Memory]) -> str:
     return buf.getvalue()
 
 
+def memories_to_jsonl(memories: list[Memory], histories: dict[str, list[MemoryEvent]] | None = None) -> str:
+    """One memory per line; with ``histories``, each with its events under "history" (``import`` restores them)."""
+    lines = []
+    for m in memories:
+        record = m.model_dump(mode="json")
+        if histories is not None:
+            record["history"] = [e.model_dump(mode="json") for e in histories.get(m.id, [])]
+        lines.append(json.dumps(record, ensure_ascii=False))
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def read_export(path: Path) -> list[tuple[Memory, list[MemoryEvent] | None]]:
+    """Memories from an export (JSON, JSON lines or CSV, by extension), each with its history when it has one."""
+    try:
+        raw = Path(path).read_text(encoding="utf-8")
+        if Path(path).suffix.lower() == ".jsonl":
+            records = [json.loads(line) for line in raw.splitlines() if line.strip()]
+        elif Path(path).suffix.lower() == ".csv":
+            return [(m, None) for m in read_memories(path)]
+        else:
+            records = json.loads(raw)
+        out = []
+        for r in records:
+            history = r.pop("history", None) if isinstance(r, dict) else None
+            events = [MemoryEvent.model_validate(e) for e in history] if history is not None else None
+            out.append((Memory.model_validate(r), events))
+        return out
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, ValueError, AttributeError) as exc:
+        raise ValidationError(f"Cannot import {path}: {str(exc)[:300]}") from exc
+
+
 def read_memories(path: Path) -> list[Memory]:
     """Memories from an export (JSON or CSV, chosen by the file's extension)."""
     try:

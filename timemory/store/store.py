@@ -273,6 +273,13 @@ class Store(Conversations):
             self._index.patch(user_id, before, locked, touched, rows)
         return changes
 
+    def restore(self, user_id: str, items: Sequence[tuple[Memory, np.ndarray, Sequence[MemoryEvent]]]) -> None:
+        """Write exported memories back with their own ids, times, links and events, in one transaction."""
+        check_user_id(user_id)
+        with self._write(user_id) as s:
+            for memory, vector, events in items:
+                self._writer.restore(s, user_id, memory, vector, events)
+
     def memory_texts(self, user_id: str) -> list[tuple[str, str]]:
         """(id, content) of every memory of the user, without vectors (``reembed`` reads these)."""
         with self._read() as s:

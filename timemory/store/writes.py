@@ -10,7 +10,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from ..errors import ConflictError, EmbeddingMismatchError, NotFoundError, ValidationError
-from ..schemas import AppliedChange
+from ..schemas import AppliedChange, Memory, MemoryEvent
 from ..validation import check_status, check_type
 from .models import MemoryEventRow, MemoryRow
 from .ops import AddMemory, ChangeMemory, DeleteMemory, Op
@@ -90,6 +90,28 @@ class MemoryWriter:
             changes.append(AppliedChange(event="OUTDATE", memory_id=old_id, content=old.content,
                                          related_memory_id=mid, reason=op.reason))
         return changes
+
+    def restore(self, s: Session, user_id: str, memory: Memory, embedding: np.ndarray,
+                events: Sequence[MemoryEvent]) -> None:
+        """Write an exported memory back as it was: its row (id, times, status, links) and its events as recorded."""
+        if s.get(MemoryRow, memory.id) is not None:
+            raise ValidationError(f"A memory with id '{memory.id}' already exists.")
+        s.add(MemoryRow(
+            id=memory.id, user_id=user_id, content=memory.content, type=check_type(memory.type),
+            status=check_status(memory.status), embedding=self.check_vector(embedding),
+            created_at=naive_utc(memory.created_at), updated_at=naive_utc(memory.updated_at),
+            source_message_ids=list(memory.source_message_ids), source_session_id=memory.source_session_id,
+            superseded_by=memory.superseded_by, outdated_at=naive_utc(memory.outdated_at),
+        ))
+        for e in events:
+            if e.memory_id != memory.id:
+                raise ValidationError(f"An event of memory '{e.memory_id}' is listed under memory '{memory.id}'.")
+            s.add(MemoryEventRow(
+                memory_id=memory.id, user_id=user_id, event=e.event, actor=e.actor, old_content=e.old_content,
+                new_content=e.new_content, old_status=e.old_status, new_status=e.new_status, old_type=e.old_type,
+                new_type=e.new_type, reason=e.reason, source_message_ids=list(e.source_message_ids),
+                related_memory_id=e.related_memory_id, run_id=e.run_id, created_at=naive_utc(e.created_at),
+            ))
 
     def _change(self, s: Session, user_id: str, op: ChangeMemory, now: datetime, run_id: str | None) -> AppliedChange:
         row = self.owned(s, user_id, op.memory_id)
