@@ -92,3 +92,37 @@ def test_ingest_then_search_with_the_local_model(tmp_path: Path) -> None:
     exported = json.loads(run(tmp_path, "export", "--user", "leo").stdout)
     ids = {i for m in exported for i in m["source_message_ids"]}
     assert ids <= {"s1-m1", "s1-m2", "s1-m3", "s1-m4", "s2-m1", "s2-m2"} and ids
+
+
+@pytest.mark.local_llm
+def test_replay_and_evaluate_a_locomo_file_with_the_local_model(tmp_path: Path) -> None:
+    sample = [{
+        "sample_id": "c1",
+        "conversation": {
+            "speaker_a": "Ana", "speaker_b": "Ben",
+            "session_1_date_time": "1:56 pm on 8 May, 2023",
+            "session_1": [{"speaker": "Ana", "dia_id": "D1:1", "text": "I work as a nurse and I love hiking."},
+                          {"speaker": "Ben", "dia_id": "D1:2", "text": "Nice! I am a carpenter."}],
+            "session_2_date_time": "10:00 am on 2 June, 2023",
+            "session_2": [{"speaker": "Ana", "dia_id": "D2:1", "text": "Next week I start a new job as a teacher."},
+                          {"speaker": "Ben", "dia_id": "D2:2", "text": "Good luck with it!"}],
+        },
+        "qa": [{"question": "What is Ana's job?", "answer": "teacher", "evidence": ["D2:1"], "category": 1}],
+    }]
+    path = tmp_path / "tiny-locomo.json"
+    path.write_text(json.dumps(sample))
+    first = run(tmp_path, "replay", str(path), "--format", "locomo", "--user-prefix", "t-", "--speaker", "a",
+                "--limit", "1", "--experiment", "tiny")
+    assert "1 exchanges run" in first.stdout and "of 1" in first.stdout
+    rest = run(tmp_path, "replay", str(path), "--format", "locomo", "--user-prefix", "t-", "--speaker", "a",
+               "--experiment", "tiny")
+    assert "1 already done" in rest.stdout and "of 2" in rest.stdout  # resumed, not redone
+    out = tmp_path / "eval.json"
+    run(tmp_path, "evaluate", str(path), "--format", "locomo", "--user-prefix", "t-", "--speaker", "a",
+        "--k", "1", "5", "--json", str(out), "--experiment", "tiny")
+    result = json.loads(out.read_text())
+    assert set(result["recall_at"]) == {"1", "5"} and result["scored_questions"] == 1
+    assert set(result) >= {"attribution", "per_category", "questions", "memories"}
+    assert sum(result["attribution"].values()) == 1
+    listed = run(tmp_path, "list", "--user", "t-c1-a").stdout
+    assert "2023-0" in listed  # memories carry the sessions' dates, not today's

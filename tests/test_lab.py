@@ -267,3 +267,36 @@ def test_a_cached_rerun_asks_the_model_nothing_and_gives_the_same_memories(store
         return sorted((m.content, m.type, m.status, tuple(m.source_message_ids)) for m in tm.list_memories(user))
 
     assert state("c1-conv-1-a") == state("c2-conv-1-a")
+
+
+def test_answers_are_graded_by_the_judge_and_reported_with_its_model(sqlite_store: Store, embedder,  # type: ignore[no-untyped-def]
+                                                                     files: dict[str, Path]) -> None:
+    from timemory.schemas import Judgement
+
+    class AnswerAndJudgeDouble(FactPerUserTurnDouble):
+        model = "judge-double"
+
+        def stream(self, messages, *, usage=None):  # type: ignore[no-untyped-def]
+            prompt = messages[-1]["content"]
+            yield "Berlin" if "Berlin" in prompt.split("Question:")[0] else "I don't know"
+
+        def parse(self, messages, schema, *, usage=None, max_tokens=None):  # type: ignore[no-untyped-def]
+            if schema is Judgement:
+                prompt = messages[-1]["content"]
+                gold = prompt.split("Gold answer: ")[1].split("\n")[0]
+                answer = prompt.split("Answer: ")[-1].strip()
+                return Judgement(correct=gold.lower() in answer.lower(), reason="compared")
+            return super().parse(messages, schema, usage=usage, max_tokens=max_tokens)
+
+    llm = AnswerAndJudgeDouble(consolidate=adds_every_fact)
+    tm = TiMem(sqlite_store, embedder, llm)
+    ds = load_dataset(files["locomo"], "locomo")
+    replay(tm, ds, user_prefix="j-")
+    result = evaluate(tm, ds, user_prefix="j-", ks=[5], answer_with=llm)
+    acc = result["answer_accuracy"]
+    by_q = {q["question"]: q for q in result["questions"]}
+    assert by_q["Where does Caroline live now?"]["correct"] is True
+    assert by_q["What does Mel paint?"]["correct"] is False  # the double answers "I don't know"
+    assert acc["graded"] == result["scored_questions"] and acc["judge_model"] == "judge-double"
+    assert acc["accuracy"] == pytest.approx(sum(q["correct"] for q in result["questions"]) / acc["graded"])
+    assert "capable" in acc["note"]

@@ -227,7 +227,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     tm = _tm(args)
     dataset = load_dataset(Path(args.file), args.format, speaker=args.speaker)
-    result = evaluate(tm, dataset, user_prefix=args.user_prefix, ks=args.k)
+    result = evaluate(tm, dataset, user_prefix=args.user_prefix, ks=args.k,
+                      answer_with=tm.llm if args.answer else None)
     name = args.experiment or f"{args.user_prefix}{Path(args.file).stem}"
     experiment = tm.store.get_experiment(name)
     if experiment is not None:
@@ -237,6 +238,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         Path(args.json).write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
     recall = ", ".join(f"@{k} {v:.3f}" for k, v in result["recall_at"].items())
     print(f"{result['scored_questions']} questions · evidence recall {recall} · {result['attribution']}")
+    if "answer_accuracy" in result:
+        acc = result["answer_accuracy"]
+        print(f"answer accuracy {acc['accuracy']} over {acc['graded']} questions (judge: {acc['judge_model']}; "
+              "only meaningful with a capable model)")
     for category, scores in result["per_category"].items():
         print(f"  category {category}: {scores['scored_questions']} questions, recall "
               + ", ".join(f"@{k} {v:.3f}" for k, v in scores["recall_at"].items()))
@@ -310,6 +315,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--k", type=int, nargs="+", default=[1, 5, 10])
     s.add_argument("--json", help="write the full result (every question) to this file")
     s.add_argument("--experiment", help="save the figures on this experiment (default: prefix + file name)")
+    s.add_argument("--answer", action="store_true",
+                   help="also answer each question from its memories with the configured LLM, graded by it")
     s.set_defaults(func=cmd_evaluate)
     return p
 

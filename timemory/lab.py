@@ -19,9 +19,11 @@ from urllib.parse import urlparse
 
 from . import prompts
 from .datasets import Conversation, Dataset, DatasetSession, Turn
-from .errors import ValidationError
+from .errors import TiMemoryError, ValidationError
+from .llm import LLM
 from .pipeline import TiMem
-from .schemas import Experiment, Memory
+from .prompts import ANSWER_PROMPT, JUDGE_PROMPT
+from .schemas import Experiment, Judgement, Memory
 from .validation import check_user_id
 
 Granularity = Literal["exchange", "session"]
@@ -182,7 +184,8 @@ def record_experiment(tm: TiMem, dataset: Dataset, *, name: str, user_prefix: st
 
 # --- evaluation -------------------------------------------------------------------------------------------------------
 
-def evaluate(tm: TiMem, dataset: Dataset, *, user_prefix: str, ks: Sequence[int] = (1, 5, 10)) -> dict[str, Any]:
+def evaluate(tm: TiMem, dataset: Dataset, *, user_prefix: str, ks: Sequence[int] = (1, 5, 10),
+             answer_with: LLM | None = None, judge: LLM | None = None) -> dict[str, Any]:
     """Evidence recall@k and failure attribution per question, overall and per category (no LLM needed).
 
     A question is a hit at k when one of the top-k memories found by ``search`` (the users' own search, with its
@@ -235,7 +238,36 @@ def evaluate(tm: TiMem, dataset: Dataset, *, user_prefix: str, ks: Sequence[int]
     result["cost"] = {"llm_calls_per_exchange": counts["llm_calls_per_run"],
                       "tokens_per_exchange": counts["tokens_per_run"], "runs": counts["runs"]}
     result["questions"] = questions_out
+    if answer_with is not None:
+        result["answer_accuracy"] = answer_and_grade(questions_out, answer_with, judge or answer_with)
     return result
+
+
+def answer_and_grade(questions: list[dict[str, Any]], answer_with: LLM, judge: LLM) -> dict[str, Any]:
+    """Answer each question from its retrieved memories, and have ``judge`` grade it against the gold answer.
+
+    Only as meaningful as the models: with a small local model the figure says little."""
+    for q in questions:
+        memories = "\n".join(f"- {r['content']}" for r in q["retrieved"]) or "(none)"
+        try:
+            answer = "".join(answer_with.stream([{"role": "user", "content": ANSWER_PROMPT.format(
+                memories=memories, question=q["question"])}])).strip()
+            verdict = judge.parse([{"role": "user", "content": JUDGE_PROMPT.format(
+                question=q["question"], gold=q["answer"], answer=answer)}], Judgement, max_tokens=256)
+            q["model_answer"], q["correct"], q["judge_reason"] = answer, verdict.correct, verdict.reason
+        except TiMemoryError as exc:
+            q["model_answer"], q["correct"], q["judge_reason"] = None, None, f"failed: {exc}"
+    graded = [q for q in questions if q.get("correct") is not None]
+    per_category: dict[str, float] = {}
+    for category in sorted({str(q["category"]) for q in graded}):
+        mine = [q for q in graded if str(q["category"]) == category]
+        per_category[category] = round(sum(q["correct"] for q in mine) / len(mine), 4)
+    return {
+        "accuracy": round(sum(q["correct"] for q in graded) / len(graded), 4) if graded else None,
+        "graded": len(graded), "failed": len(questions) - len(graded), "per_category": per_category,
+        "answer_model": answer_with.model, "judge_model": judge.model,
+        "note": "LLM-judged; only meaningful with a capable answer and judge model.",
+    }
 
 
 def _scores(questions: list[dict[str, Any]], ks: Sequence[int]) -> dict[str, Any]:

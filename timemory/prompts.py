@@ -84,3 +84,23 @@ Give this chat a short title of at most 6 words. Reply with the title only, on o
 
 user: {user}
 assistant: {assistant}"""
+
+# --- the lab: answer a benchmark question from memories, and grade the answer -----------------------------------------
+
+ANSWER_PROMPT = """\
+Answer the question using only these memories about the people in a conversation. Reply with a short answer
+(a few words). If the memories do not say, reply "I don't know".
+
+Memories:
+{memories}
+
+Question: {question}"""
+
+JUDGE_PROMPT = """\
+You grade an answer against the gold answer to a question. The answer is correct when it means the same as the
+gold answer (wording, extra detail and date formats may differ); otherwise it is wrong.
+Return JSON: {{"correct": true or false, "reason": "..."}}
+
+Question: {question}
+Gold answer: {gold}
+Answer: {answer}"""

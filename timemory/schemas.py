@@ -168,6 +168,11 @@ class ConsolidationPlan(BaseModel):
     decisions: list[ConsolidationDecision]
 
 
+class Judgement(BaseModel):
+    correct: bool
+    reason: str
+
+
 # --- the pipeline trace ----------------------------------------------------------------------------------------------
 
 
