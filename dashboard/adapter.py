@@ -11,17 +11,19 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 import streamlit as st
 
 from dashboard import state
-from timemory import Settings, TiMem, TiMemoryError
+from timemory import Settings, TiMem, TiMemoryError, timeline
 from timemory.backends import describe
 from timemory.chat import ChatService
+from timemory.lab import ReplayJobs
 from timemory.projection import Method, project
-from timemory.schemas import ChatSession, Memory, UserSummary
+from timemory.schemas import ChatSession, Experiment, Memory, MemoryEvent, PipelineResult, RunDiff, UserSummary
 
 T = TypeVar("T")
 
@@ -29,10 +31,12 @@ _override: dict[str, Any] = {}
 
 
 def override(*, memory: TiMem | None = None, chat: ChatService | None = None,
-             info: dict[str, str] | None = None) -> None:
+             info: dict[str, str] | None = None, data_dir: Path | None = None) -> None:
     """Use these backends instead of the configured ones (tests pass doubles here); cached reads are dropped."""
     st.cache_data.clear()
     _override.clear()
+    if data_dir is not None:
+        _override["data_dir"] = data_dir
     if memory is not None:
         assert memory.llm is not None, "the dashboard needs an LLM"
         _override.update(memory=memory, chat=chat or ChatService(memory, memory.llm), info=info or {
@@ -49,15 +53,20 @@ def _engine() -> tuple[TiMem, ChatService, dict[str, str]]:
 
 
 def memory() -> TiMem:
-    return _override["memory"] if _override else _engine()[0]
+    return _override["memory"] if "memory" in _override else _engine()[0]
 
 
 def chat() -> ChatService:
-    return _override["chat"] if _override else _engine()[1]
+    return _override["chat"] if "chat" in _override else _engine()[1]
 
 
 def info() -> dict[str, str]:
-    return _override["info"] if _override else _engine()[2]
+    return _override["info"] if "info" in _override else _engine()[2]
+
+
+def datasets_dir() -> Path:
+    """Where uploaded datasets are kept (so a replay can be resumed from the same file)."""
+    return Path(_override.get("data_dir") or Settings().data_dir) / "datasets"
 
 
 def guarded(action: Callable[[], T], success: str | None = None) -> T | None:
@@ -109,6 +118,45 @@ def version(user_id: str) -> int:
     return memory().store.memory_version(user_id)
 
 
+@st.cache_data(ttl=300, show_spinner=False, max_entries=8)
+def user_events(user_id: str, version: int) -> list[MemoryEvent]:
+    """Every event of the user in the order they happened; cached by data version."""
+    return memory().store.events(user_id)
+
+
+@st.cache_data(ttl=300, show_spinner=False, max_entries=64)
+def state_at(user_id: str, at: datetime, version: int) -> list[Memory]:
+    return timeline.state_at(user_id, user_events(user_id, version), at)
+
+
+@st.cache_data(ttl=300, show_spinner=False, max_entries=8)
+def counts_over_time(user_id: str, version: int) -> list[dict[str, Any]]:
+    return timeline.counts_over_time(user_events(user_id, version))
+
+
+@st.cache_data(ttl=10, show_spinner=False, max_entries=8)
+def runs(user_id: str, version: int, limit: int = 500) -> list[PipelineResult]:
+    """The user's pipeline runs, oldest first (a run that changed nothing moves no version: the short ttl
+    picks it up)."""
+    return list(reversed(memory().store.list_runs(user_id, limit=limit)))
+
+
+@st.cache_data(ttl=300, show_spinner=False, max_entries=256)
+def run_diff(run_id: str, user_id: str, version: int) -> RunDiff:
+    return memory().run_diff(run_id, user_id)
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def experiments() -> list[Experiment]:
+    return memory().store.list_experiments()
+
+
+@st.cache_resource
+def replay_jobs() -> ReplayJobs:
+    """The server process's background replays (they outlive page switches, reloads and browser sessions)."""
+    return ReplayJobs()
+
+
 def after_memory_write() -> None:
     """Memories changed: the browser's pages and counts, and the sidebar's per-user counts."""
     memory_count.clear()
@@ -134,6 +182,8 @@ PAGES = [
     ("pages/chat.py", "Chat", "💬"),
     ("pages/memories.py", "Memories", "🗂️"),
     ("pages/embedding_map.py", "Embedding map", "🗺️"),
+    ("pages/timeline.py", "Timeline", "🕰️"),
+    ("pages/lab.py", "Lab", "🧪"),
     ("pages/admin.py", "Sessions & users", "👥"),
 ]
 

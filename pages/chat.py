@@ -5,13 +5,11 @@ and answered in the background, so sending a second message while the first is s
 this script run) loses nothing; both are answered in order, in the same session, and both are learnt from.
 """
 
-import pandas as pd
 import streamlit as st
 
-from dashboard import adapter, state
+from dashboard import adapter, state, views
 from timemory import TiMemoryError
 from timemory.chat import ChatTurn
-from timemory.schemas import PipelineResult
 
 adapter.ensure_router()
 user = adapter.current_user()
@@ -78,42 +76,6 @@ if error := st.session_state.pop("chat_error", None):
     st.error(error)
 
 
-def show_trace(trace: PipelineResult, key: str) -> None:
-    cols = st.columns(5)
-    cols[0].metric("Facts", len(trace.facts))
-    cols[1].metric("Changes", len(trace.changes))
-    cols[2].metric("LLM calls", trace.llm_calls)
-    cols[3].metric("Tokens", trace.prompt_tokens + trace.completion_tokens)
-    cols[4].metric("Seconds", f"{sum(trace.timings.values()):.2f}")
-    for err in trace.errors:
-        st.warning(err)
-
-    def fact(i: int) -> str:
-        return trace.facts[i].content if 0 <= i < len(trace.facts) else f"(fact {i})"
-
-    if trace.facts:
-        st.markdown("**Facts extracted**")
-        st.dataframe(pd.DataFrame([f.model_dump() for f in trace.facts]), hide_index=True, width="stretch")
-    if trace.candidates:
-        st.markdown("**Similar memories found**")
-        st.dataframe(pd.DataFrame([{"new fact": fact(c.fact), "existing memory": c.content, "status": c.status,
-                                    "similarity": round(c.score, 3)} for c in trace.candidates]),
-                     hide_index=True, width="stretch")
-    if trace.decisions:
-        st.markdown("**Decisions**")
-        st.dataframe(pd.DataFrame([{"fact": fact(d.fact), "action": d.action, "accepted": d.accepted,
-                                    "reason": d.reason, "rejected because": d.rejected_because or ""}
-                                   for d in trace.decisions]), hide_index=True, width="stretch")
-    if trace.changes:
-        st.markdown("**What changed**")
-        for c in trace.changes:
-            a, b = st.columns([5, 1])
-            a.markdown(f"`{c.event}` {c.content or c.old_content or ''}")
-            if b.button("Open", key=f"open-{key}-{c.memory_id}-{c.event}"):
-                adapter.open_memory(c.memory_id)
-    st.caption("Time per stage: " + ", ".join(f"{k} {v:.3f}s" for k, v in trace.timings.items()))
-
-
 def show_turn_extras(turn: ChatTurn) -> None:
     """What this process knows about a reply beyond the stored trace: memories it was given, notes, failures."""
     used = turn.memories_used
@@ -143,7 +105,7 @@ if session_id:
             if run is not None:
                 label = f"⚙️ What the memory pipeline did ({adapter.plural(len(run.changes), 'change')})"
                 with st.expander(label, expanded=m.id == messages[-1].id):
-                    show_trace(run, m.id)
+                    views.show_trace(run, m.id)
             elif turn is not None and turn.state == "processing":
                 st.caption("⏳ Updating memory…")
             elif turn is not None and turn.state == "failed":

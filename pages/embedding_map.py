@@ -13,7 +13,7 @@ tm = adapter.memory()
 
 st.header("🗺️ Embedding map")
 c1, c2, c3 = st.columns([2, 2, 4])
-color_by = c1.selectbox("Colour by", ["type", "status", "session"], key="map_color")
+color_by = c1.selectbox("Colour by", ["type", "status", "session", "created"], key="map_color")
 method = c2.radio("Projection", ["PCA", "UMAP"], horizontal=True, key="map_method")
 query = c3.text_input("Place a query on the map", key="map_query")
 
@@ -34,32 +34,55 @@ df = pd.DataFrame({
     "x": coords[:, 0], "y": coords[:, 1], "id": [m.id for m in mems], "content": [m.content for m in mems],
     "type": [m.type for m in mems], "status": [m.status for m in mems],
     "session": [sessions.get(m.source_session_id or "", "(none)") for m in mems],
+    "created": [m.created_at for m in mems], "superseded_by": [m.superseded_by for m in mems],
 })
 index = {m.id: i for i, m in enumerate(mems)}
 
+first, last = min(df.created), max(df.created)
+if st.toggle("Show the map as of a moment", key="map_as_of_on") and last > first:
+    moment = st.slider("As of", min_value=first.to_pydatetime(), max_value=last.to_pydatetime(),
+                       value=last.to_pydatetime(), format="YYYY-MM-DD HH:mm", key="map_as_of")
+    then = {m.id: m for m in adapter.state_at(user, moment, ver)}
+    df = df[df.id.isin(then)].copy()  # not yet created: hidden; outdated as they were then
+    df["status"] = [then[i].status for i in df.id]
+    df["superseded_by"] = [then[i].superseded_by for i in df.id]
+    st.caption(f"{adapter.plural(len(df), 'memory', 'memories')} existed at {moment:%Y-%m-%d %H:%M}.")
+
 fig = go.Figure()
-links = [(index[m.id], index[m.superseded_by]) for m in mems if m.superseded_by in index]
+at = {i: (x, y) for i, x, y in zip(df.id, df.x, df.y, strict=True)}
+links = [(at[a], at[b]) for a, b in zip(df.id, df.superseded_by, strict=True) if b in at]
 if links:  # one trace for every line from an outdated memory to what superseded it (None breaks the line)
     fig.add_trace(go.Scattergl(
-        x=[v for a, b in links for v in (df.x[a], df.x[b], None)],
-        y=[v for a, b in links for v in (df.y[a], df.y[b], None)],
+        x=[v for a, b in links for v in (a[0], b[0], None)],
+        y=[v for a, b in links for v in (a[1], b[1], None)],
         mode="lines", hoverinfo="skip", name="superseded by", showlegend=False,
         line={"color": "rgba(120,120,120,0.5)", "dash": "dot"},
     ))
 symbols = {"active": "circle", "outdated": "x"}
-for value, group in df.groupby(color_by):
+if color_by == "created":  # one trace, coloured by creation time
+    stamps = [t.timestamp() for t in df.created]
     fig.add_trace(go.Scattergl(
-        x=group.x, y=group.y, mode="markers", name=str(value), customdata=group[["id"]].values,
-        text=group.content, hovertemplate="%{text}<extra>" + str(value) + "</extra>",
-        marker={"size": 11, "symbol": [symbols[s] for s in group.status], "line": {"width": 1}},
+        x=df.x, y=df.y, mode="markers", name="memories", customdata=df[["id"]].values, text=df.content,
+        hovertemplate="%{text}<extra></extra>",
+        marker={"size": 11, "symbol": [symbols[s] for s in df.status], "line": {"width": 1}, "color": stamps,
+                "colorscale": "Viridis", "colorbar": {
+                    "title": "created", "tickvals": [min(stamps), max(stamps)],
+                    "ticktext": [f"{min(df.created):%Y-%m-%d}", f"{max(df.created):%Y-%m-%d}"]}},
     ))
+else:
+    for value, group in df.groupby(color_by):
+        fig.add_trace(go.Scattergl(
+            x=group.x, y=group.y, mode="markers", name=str(value), customdata=group[["id"]].values,
+            text=group.content, hovertemplate="%{text}<extra>" + str(value) + "</extra>",
+            marker={"size": 11, "symbol": [symbols[s] for s in group.status], "line": {"width": 1}},
+        ))
 if query.strip():
     vec = adapter.guarded(lambda: tm.embedder.embed([query]))
     if vec is not None:
         xy, nearest = place_query(vec[0], matrix, coords)
         fig.add_trace(go.Scattergl(x=[xy[0]], y=[xy[1]], mode="markers+text", text=["query"], name="query",
                                    textposition="top center", marker={"size": 18, "symbol": "star", "color": "black"}))
-        fig.add_trace(go.Scattergl(x=df.x.iloc[nearest], y=df.y.iloc[nearest], mode="markers", name="nearest",
+        fig.add_trace(go.Scattergl(x=coords[nearest, 0], y=coords[nearest, 1], mode="markers", name="nearest",
                                    hoverinfo="skip", marker={"size": 20, "color": "rgba(0,0,0,0)",
                                                              "line": {"width": 2, "color": "black"}}))
         st.caption("Nearest: " + " · ".join(f"{mems[i].content} ({float(matrix[i] @ vec[0]):.2f})" for i in nearest))

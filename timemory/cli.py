@@ -232,7 +232,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     name = args.experiment or f"{args.user_prefix}{Path(args.file).stem}"
     experiment = tm.store.get_experiment(name)
     if experiment is not None:
-        experiment.metrics = {k: v for k, v in result.items() if k != "questions"}
+        experiment.metrics = result
         tm.store.save_experiment(experiment)
     if args.json:
         Path(args.json).write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")

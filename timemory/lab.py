@@ -8,7 +8,9 @@ replay again continues where an interrupted one stopped; exchanges whose run fai
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -279,3 +281,113 @@ def _scores(questions: list[dict[str, Any]], ks: Sequence[int]) -> dict[str, Any
         "recall_at": {str(k): round(sum(q["hit_at"][str(k)] for q in questions) / n, 4) if n else 0.0 for k in ks},
         "attribution": attribution,
     }
+
+
+# --- replays in the background (the dashboard's Lab page) -------------------------------------------------------------
+
+@dataclass
+class ReplayJob:
+    """A replay running in a worker thread of this process; its progress can be read from any thread."""
+
+    experiment: str
+    dataset: Dataset
+    user_prefix: str
+    granularity: Granularity
+    limit: int | None = None
+    retry_failed: bool = False
+    status: str = "starting"  # running, stopping, stopped, done, failed
+    done: int = 0
+    total: int = 0
+    failures: int = 0
+    processed: int = 0
+    error: str | None = None
+    started_at: float = field(default_factory=time.monotonic)
+    finished_at: float | None = None
+    metrics: dict[str, Any] | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def running(self) -> bool:
+        return self.status in ("starting", "running", "stopping")
+
+    @property
+    def rate_per_min(self) -> float:
+        elapsed = (self.finished_at or time.monotonic()) - self.started_at
+        return self.processed / elapsed * 60 if elapsed > 0 else 0.0
+
+    @property
+    def eta_seconds(self) -> float | None:
+        rate = self.rate_per_min / 60
+        return (self.total - self.done) / rate if rate > 0 and self.running else None
+
+    def stop(self) -> None:
+        if self.running:
+            self.status = "stopping"
+            self._stop.set()
+
+
+class ReplayJobs:
+    """The replays of one server process: at most one per experiment at a time."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: dict[str, ReplayJob] = {}
+
+    def get(self, experiment: str) -> ReplayJob | None:
+        with self._lock:
+            return self._jobs.get(experiment)
+
+    def all(self) -> list[ReplayJob]:
+        with self._lock:
+            return list(self._jobs.values())
+
+    def start(self, tm: TiMem, dataset: Dataset, *, experiment: str, user_prefix: str,
+              granularity: Granularity = "exchange", limit: int | None = None, retry_failed: bool = False,
+              config: dict[str, Any] | None = None) -> ReplayJob:
+        """Start (or resume) the replay of ``experiment`` in a worker thread; refused while it is running."""
+        if not experiment.strip():
+            raise ValidationError("Name the experiment.")
+        job = ReplayJob(experiment=experiment, dataset=dataset, user_prefix=user_prefix, granularity=granularity,
+                        limit=limit, retry_failed=retry_failed, total=len(units_of(dataset, user_prefix,
+                                                                                   granularity, limit)))
+        config = config or configuration(tm, granularity=granularity)
+        with self._lock:
+            current = self._jobs.get(experiment)
+            if current is not None and current.running:
+                raise ValidationError(f"Experiment '{experiment}' is already replaying ({current.done} of "
+                                      f"{current.total}); stop it first or wait for it to end.")
+            # checked before the thread starts: a clash of dataset or prefix is reported to the caller
+            record_experiment(tm, dataset, name=experiment, user_prefix=user_prefix, config=config, status="running")
+            self._jobs[experiment] = job
+        threading.Thread(target=self._run, args=(tm, job, config), daemon=True,
+                         name=f"replay-{experiment[:20]}").start()
+        return job
+
+    @staticmethod
+    def _run(tm: TiMem, job: ReplayJob, config: dict[str, Any]) -> None:
+        def progress(report: ReplayReport) -> None:
+            job.done, job.processed, job.failures = report.skipped + report.processed, report.processed, len(
+                report.failed)
+            if job.status == "starting":
+                job.status = "running"
+
+        report = ReplayReport()
+        try:
+            job.status = "running"
+            report = replay(tm, job.dataset, user_prefix=job.user_prefix, granularity=job.granularity,
+                            limit=job.limit, retry_failed=job.retry_failed, on_progress=progress,
+                            should_stop=job._stop.is_set)
+            metrics = None
+            if not report.stopped and any(c.questions for c in job.dataset.conversations):
+                metrics = evaluate(tm, job.dataset, user_prefix=job.user_prefix)
+            status = "stopped" if report.stopped else ("done" if not report.failed else "done_with_failures")
+            record_experiment(tm, job.dataset, name=job.experiment, user_prefix=job.user_prefix, config=config,
+                              status=status, wall_seconds=report.wall_seconds, metrics=metrics)
+            job.metrics, job.status = metrics, "stopped" if report.stopped else "done"
+        except Exception as exc:  # reported on the page; the replay can be resumed
+            job.status, job.error = "failed", f"{type(exc).__name__}: {exc}"
+            with contextlib.suppress(Exception):  # the database itself may be what failed
+                record_experiment(tm, job.dataset, name=job.experiment, user_prefix=job.user_prefix, config=config,
+                                  status="failed", wall_seconds=report.wall_seconds)
+        finally:
+            job.finished_at = time.monotonic()

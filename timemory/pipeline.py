@@ -335,6 +335,8 @@ class TiMem:
                     created = datetime.fromisoformat(created)
                 except ValueError as exc:
                     raise ValidationError(f"Message {i} has created_at {created!r}, not an ISO time.") from exc
+            if isinstance(created, datetime) and created.tzinfo is None:
+                created = created.replace(tzinfo=UTC)  # naive times are UTC
             mid = m.get("id")
             if mid is not None and (not str(mid).strip() or len(str(mid)) > 128):
                 raise ValidationError(f"Message {i} has an empty or too long id (at most 128 characters).")
@@ -351,10 +353,13 @@ class TiMem:
         if self.llm is None:
             raise LLMError("No LLM is configured, so memories cannot be extracted. Use add() to store them directly.")
         saved = self.store.save_messages(user_id, session_id, clean)
+        dated = [m["created_at"] for m in clean if isinstance(m.get("created_at"), datetime)]
         result = PipelineResult(
             run_id=str(uuid.uuid4()), user_id=user_id, session_id=session_id,
             source_message_ids=[m.id for m in saved], llm_model=getattr(self.llm, "model", None),
-            embedding_model=self.embedder.name, created_at=datetime.now(UTC),
+            embedding_model=self.embedder.name,
+            # a replayed exchange's run is dated like its messages, so the timeline places it where it happened
+            created_at=max(dated) if dated else datetime.now(UTC),
         )
         usage = Usage()
         try:

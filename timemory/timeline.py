@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from .schemas import Memory, MemoryChange, MemoryEvent
 
 
 def replay_events(user_id: str, events: Iterable[MemoryEvent]) -> dict[str, Memory]:
-    """The memories left by applying ``events`` in order, by id."""
-    state: dict[str, Memory] = {}
+    """The memories left by applying ``events`` in order, by id (plain dicts while replaying: one model each at the
+    end, not one copy per event)."""
+    state: dict[str, dict[str, Any]] = {}
     for e in events:
         current = state.get(e.memory_id)
         if e.event == "DELETE":
@@ -24,33 +26,32 @@ def replay_events(user_id: str, events: Iterable[MemoryEvent]) -> dict[str, Memo
         if current is None:
             if e.event != "ADD" and e.new_content is None:
                 continue  # a change to a memory whose ADD is not in this history (should not happen)
-            current = Memory(
-                id=e.memory_id, user_id=user_id, content=e.new_content or e.old_content or "",
-                type=e.new_type or e.old_type or "personal",  # type: ignore[arg-type]
-                status=e.new_status or "active",  # type: ignore[arg-type]
-                created_at=e.created_at, updated_at=e.created_at, source_message_ids=list(e.source_message_ids),
-            )
-            if current.status == "outdated":
-                current = current.model_copy(update={"outdated_at": e.created_at})
-            state[e.memory_id] = current
+            status = e.new_status or "active"
+            state[e.memory_id] = {
+                "id": e.memory_id, "user_id": user_id, "content": e.new_content or e.old_content or "",
+                "type": e.new_type or e.old_type or "personal", "status": status, "created_at": e.created_at,
+                "updated_at": e.created_at, "source_message_ids": list(e.source_message_ids),
+                "superseded_by": None, "outdated_at": e.created_at if status == "outdated" else None,
+            }
             if e.event == "ADD":
                 continue
-        update: dict[str, object] = {"updated_at": e.created_at}
+            current = state[e.memory_id]
+        current["updated_at"] = e.created_at
         if e.new_content is not None:
-            update["content"] = e.new_content
+            current["content"] = e.new_content
         if e.new_type is not None:
-            update["type"] = e.new_type
-        if e.new_status is not None and e.new_status != current.status:
-            update["status"] = e.new_status
-            update["outdated_at"] = e.created_at if e.new_status == "outdated" else None
+            current["type"] = e.new_type
+        if e.new_status is not None and e.new_status != current["status"]:
+            current["status"] = e.new_status
+            current["outdated_at"] = e.created_at if e.new_status == "outdated" else None
             if e.new_status == "active":
-                update["superseded_by"] = None
+                current["superseded_by"] = None
         if e.event == "OUTDATE" and e.related_memory_id:
-            update["superseded_by"] = e.related_memory_id
+            current["superseded_by"] = e.related_memory_id
         if e.source_message_ids:
-            update["source_message_ids"] = list(dict.fromkeys([*current.source_message_ids, *e.source_message_ids]))
-        state[e.memory_id] = current.model_copy(update=update)
-    return state
+            current["source_message_ids"] = list(dict.fromkeys([*current["source_message_ids"],
+                                                                *e.source_message_ids]))
+    return {mid: Memory.model_construct(**fields) for mid, fields in state.items()}
 
 
 def state_at(user_id: str, events: Iterable[MemoryEvent], at: datetime) -> list[Memory]:
@@ -73,3 +74,29 @@ def diff_run(user_id: str, history: list[MemoryEvent], run_id: str) -> list[Memo
             touched.setdefault(e.memory_id, []).append(e.event)
     return [MemoryChange(memory_id=mid, events=events, before=before.get(mid), after=after.get(mid))  # type: ignore[arg-type]
             for mid, events in touched.items()]
+
+
+def counts_over_time(events: list[MemoryEvent], points: int = 200) -> list[dict[str, object]]:
+    """Active and outdated memories per type at up to ``points`` moments spread over the events' span (one pass)."""
+    if not events:
+        return []
+    first, last = events[0].created_at, events[-1].created_at
+    span = (last - first) / max(points - 1, 1)
+    moments = [first + span * i for i in range(points)] if span.total_seconds() > 0 else [last]
+    state: dict[str, tuple[str, str]] = {}  # memory id -> (type, status)
+    rows: list[dict[str, object]] = []
+    i = 0
+    for moment in moments:
+        while i < len(events) and events[i].created_at <= moment:
+            e = events[i]
+            i += 1
+            if e.event == "DELETE":
+                state.pop(e.memory_id, None)
+                continue
+            old_type, old_status = state.get(e.memory_id, (e.old_type or "personal", "active"))
+            state[e.memory_id] = (e.new_type or old_type, e.new_status or old_status)
+        tally: dict[tuple[str, str], int] = {}
+        for key in state.values():
+            tally[key] = tally.get(key, 0) + 1
+        rows += [{"at": moment, "type": t, "status": s, "memories": n} for (t, s), n in sorted(tally.items())]
+    return rows

@@ -52,6 +52,20 @@ def event_from(row: MemoryEventRow) -> MemoryEvent:
     )
 
 
+EVENT_COLUMNS = list(MemoryEventRow.__table__.columns)
+
+
+def event_from_columns(m: Any) -> MemoryEvent:
+    """A MemoryEvent from a row mapping over :data:`EVENT_COLUMNS`, without re-validating what the database holds."""
+    return MemoryEvent.model_construct(
+        id=str(m["seq"]), memory_id=m["memory_id"], user_id=m["user_id"], event=m["event"], actor=m["actor"],
+        old_content=m["old_content"], new_content=m["new_content"], old_status=m["old_status"],
+        new_status=m["new_status"], old_type=m["old_type"], new_type=m["new_type"], reason=m["reason"],
+        source_message_ids=list(m["source_message_ids"] or []), related_memory_id=m["related_memory_id"],
+        run_id=m["run_id"], created_at=aware(m["created_at"]),
+    )
+
+
 def message_from(row: MessageRow) -> Message:
     return Message(
         id=row.message_id, user_id=row.user_id, session_id=row.session_id, role=row.role,  # type: ignore[arg-type]

@@ -20,7 +20,7 @@ from .conversations import Conversations
 from .engine import make_engine
 from .models import MemoryEventRow, MemoryRow, MetaRow, utcnow
 from .ops import Op
-from .rows import MEMORY_COLUMNS, event_from, memory_from, naive_utc
+from .rows import EVENT_COLUMNS, MEMORY_COLUMNS, event_from, event_from_columns, memory_from, naive_utc
 from .vector import NumpyIndex, tidb_search_statement
 from .writes import MemoryWriter
 
@@ -329,14 +329,14 @@ class Store(Conversations):
     ) -> list[MemoryEvent]:
         """The user's events in the order they happened (time, then write order), optionally up to ``until`` or for
         some memories only."""
-        stmt = select(MemoryEventRow).where(MemoryEventRow.user_id == user_id)
+        stmt = select(*EVENT_COLUMNS).where(MemoryEventRow.user_id == user_id)
         if until is not None:
             stmt = stmt.where(MemoryEventRow.created_at <= naive_utc(until))
         if memory_ids is not None:
             stmt = stmt.where(MemoryEventRow.memory_id.in_(list(memory_ids)))
         with self._read() as s:
-            rows = s.scalars(stmt.order_by(MemoryEventRow.created_at, MemoryEventRow.seq)).all()
-        return [event_from(r) for r in rows]
+            rows = s.execute(stmt.order_by(MemoryEventRow.created_at, MemoryEventRow.seq)).all()
+        return [event_from_columns(r._mapping) for r in rows]  # columns, not ORM objects: 10k events load fast
 
     def run_events(self, user_id: str, run_id: str) -> list[MemoryEvent]:
         with self._read() as s:

@@ -1,0 +1,78 @@
+"""Drawing helpers shared by pages: a pipeline run's trace, a run's diff, a table of memories."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import adapter
+from timemory.schemas import Memory, PipelineResult, RunDiff
+
+
+def show_trace(trace: PipelineResult, key: str) -> None:
+    cols = st.columns(5)
+    cols[0].metric("Facts", len(trace.facts))
+    cols[1].metric("Changes", len(trace.changes))
+    cols[2].metric("LLM calls", trace.llm_calls)
+    cols[3].metric("Tokens", trace.prompt_tokens + trace.completion_tokens)
+    cols[4].metric("Seconds", f"{sum(trace.timings.values()):.2f}")
+    for err in trace.errors:
+        st.warning(err)
+
+    def fact(i: int) -> str:
+        return trace.facts[i].content if 0 <= i < len(trace.facts) else f"(fact {i})"
+
+    if trace.facts:
+        st.markdown("**Facts extracted**")
+        st.dataframe(pd.DataFrame([f.model_dump() for f in trace.facts]), hide_index=True, width="stretch")
+    if trace.candidates:
+        st.markdown("**Similar memories found**")
+        st.dataframe(pd.DataFrame([{"new fact": fact(c.fact), "existing memory": c.content, "status": c.status,
+                                    "similarity": round(c.score, 3)} for c in trace.candidates]),
+                     hide_index=True, width="stretch")
+    if trace.decisions:
+        st.markdown("**Decisions**")
+        st.dataframe(pd.DataFrame([{"fact": fact(d.fact), "action": d.action, "accepted": d.accepted,
+                                    "reason": d.reason, "rejected because": d.rejected_because or ""}
+                                   for d in trace.decisions]), hide_index=True, width="stretch")
+    if trace.changes:
+        st.markdown("**What changed**")
+        for c in trace.changes:
+            a, b = st.columns([5, 1])
+            a.markdown(f"`{c.event}` {c.content or c.old_content or ''}")
+            if b.button("Open", key=f"open-{key}-{c.memory_id}-{c.event}"):
+                adapter.open_memory(c.memory_id)
+    st.caption("Time per stage: " + ", ".join(f"{k} {v:.3f}s" for k, v in trace.timings.items()))
+
+
+def show_diff(diff: RunDiff, key: str) -> None:
+    """What a run changed: added, updated (before → after), outdated (with what replaced it), and the rest."""
+    if not diff.changes:
+        st.caption("This run changed no memory.")
+    after = {c.memory_id: c.after for c in diff.changes}
+    for c in diff.changes:
+        before, now = c.before, c.after
+        if c.kind == "added" and now is not None:
+            st.markdown(f"➕ **added** `{now.type}`")
+            st.text(now.content)
+        elif c.kind in ("updated", "edited") and before is not None and now is not None:
+            st.markdown(f"✏️ **{c.kind}** `{now.type}`")
+            st.text(f"{before.content}\n→ {now.content}")
+        elif c.kind == "outdated" and now is not None:
+            replaced = after.get(now.superseded_by or "")
+            st.markdown("🕰️ **outdated**" + (" — replaced by the memory below" if replaced else ""))
+            st.text(now.content + (f"\n⇒ {replaced.content}" if replaced else ""))
+        else:
+            st.markdown(f"**{c.kind}**")
+            st.text((now or before).content if (now or before) else c.memory_id)  # type: ignore[union-attr]
+
+
+def memory_table(memories: list[Memory]) -> None:
+    """Memories in the memory browser's columns (read-only)."""
+    texts = {m.id: m.content for m in memories}
+    st.dataframe(pd.DataFrame([{
+        "content": m.content, "type": m.type, "status": m.status, "created": m.created_at.strftime("%Y-%m-%d %H:%M"),
+        "updated": m.updated_at.strftime("%Y-%m-%d %H:%M"),
+        "superseded by": texts.get(m.superseded_by or "", "(later)" if m.superseded_by else ""), "id": m.id,
+    } for m in memories], columns=["content", "type", "status", "created", "updated", "superseded by", "id"]),
+        hide_index=True, width="stretch")

@@ -1,0 +1,170 @@
+"""Lab: replay a dataset in the background, watch it, stop and resume it; compare experiments side by side."""
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from dashboard import adapter
+from timemory import Settings, TiMem, TiMemoryError
+from timemory.datasets import FORMATS, load_dataset
+from timemory.lab import Granularity, configuration
+from timemory.schemas import Experiment
+
+adapter.ensure_router()
+tm = adapter.memory()
+jobs = adapter.replay_jobs()
+folder = adapter.datasets_dir()
+
+st.header("🧪 Lab")
+st.caption("Replay a conversation dataset through the memory pipeline with its own dates, then score what memory "
+           "kept: evidence recall@k and why each question was missed. Experiments run in the background; this page "
+           "can be left and reopened.")
+
+with st.expander("▶️ New replay", expanded=not adapter.experiments()):
+    upload = st.file_uploader("Dataset file (JSON)", type=["json"], key="lab_upload")
+    known = sorted(p.name for p in folder.glob("*.json")) if folder.exists() else []
+    picked = st.selectbox("…or a file in data/datasets/", [None, *known], key="lab_file",
+                          format_func=lambda n: "—" if n is None else n)
+    c1, c2, c3 = st.columns(3)
+    fmt = c1.selectbox("Format", FORMATS, index=1, key="lab_format")
+    speaker = c2.selectbox("Speaker as the user (LoCoMo)", ["both", "a", "b"], key="lab_speaker")
+    granularity = c3.radio("Run the pipeline per", ["exchange", "session"], horizontal=True, key="lab_granularity")
+    c4, c5, c6 = st.columns(3)
+    name = c4.text_input("Experiment name", max_chars=120, key="lab_name")
+    limit = c5.number_input("Only the first N exchanges (0 = all)", 0, 1_000_000, 0, key="lab_limit")
+    retry = c6.checkbox("Retry failed exchanges", key="lab_retry")
+    with st.popover("Overrides for this run"):
+        k = st.number_input("Similar memories per fact (k)", 1, 50, tm.similar_k, key="lab_k")
+        threshold = st.slider("Similarity threshold", 0.0, 1.0, float(tm.similarity_threshold), 0.01,
+                              key="lab_threshold")
+    if st.button("Start replay", type="primary", key="lab_start"):
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name.strip())[:60].strip("-")
+        if not slug:
+            st.error("Name the experiment (letters, digits, dots, dashes).")
+        elif upload is None and picked is None:
+            st.error("Upload a dataset file or pick one.")
+        else:
+            if upload is not None:
+                folder.mkdir(parents=True, exist_ok=True)
+                path = folder / Path(upload.name).name
+                path.write_bytes(upload.getvalue())
+            else:
+                path = folder / str(picked)
+            try:
+                dataset = load_dataset(path, fmt, speaker=speaker)
+                runner = TiMem(tm.store, tm.embedder, tm.llm, similar_k=int(k), similarity_threshold=float(threshold),
+                               max_content_chars=tm.max_content_chars)
+                per: Granularity = "session" if granularity == "session" else "exchange"
+                config = configuration(runner, granularity=per, base_url=Settings().openai_base_url)
+                jobs.start(runner, dataset, experiment=slug, user_prefix=f"{slug}-", granularity=per,
+                           limit=int(limit) or None, retry_failed=retry, config=config)
+                adapter.experiments.clear()
+                st.rerun()
+            except TiMemoryError as exc:
+                st.error(f"{exc} (code: {exc.code})")
+
+
+@st.fragment(run_every=1.0)
+def progress() -> None:
+    """Live progress of this server's replays (redrawn every second while one runs)."""
+    running = jobs.all()
+    if not running:
+        return
+    st.subheader("Replays")
+    for job in running:
+        with st.container(border=True):
+            total = max(job.total, 1)
+            eta = f", about {job.eta_seconds / 60:.1f} min left" if job.eta_seconds else ""
+            st.progress(job.done / total, text=f"**{job.experiment}** · {job.status} · {job.done} of {job.total} "
+                        f"exchanges · {job.rate_per_min:.1f}/min{eta} · {adapter.plural(job.failures, 'failure')}")
+            if job.error:
+                st.error(job.error)
+            if job.running and st.button("⏹ Stop", key=f"stop-{job.experiment}"):
+                job.stop()
+            if job.status in ("stopped", "failed") and st.button("⏵ Resume", key=f"resume-{job.experiment}"):
+                try:
+                    jobs.start(tm, job.dataset, experiment=job.experiment, user_prefix=job.user_prefix,
+                               granularity=job.granularity, limit=job.limit, retry_failed=job.retry_failed)
+                except TiMemoryError as exc:
+                    st.error(str(exc))
+    if st.session_state.get("lab_was_running") and not any(j.running for j in running):
+        st.session_state["lab_was_running"] = False
+        adapter.experiments.clear()
+        adapter.after_user_write()
+        st.rerun(scope="app")
+    st.session_state["lab_was_running"] = any(j.running for j in running)
+
+
+progress()
+
+experiments = adapter.experiments()
+if not experiments:
+    st.info("No experiments yet: start a replay above.")
+    st.stop()
+
+
+def row(e: Experiment) -> dict:
+    m, c = e.metrics or {}, e.counts or {}
+    recall = m.get("recall_at", {})
+    return {"name": e.name, "status": e.status, "dataset": Path(e.dataset_path).name, "format": e.dataset_format,
+            "model": e.config.get("llm_model"), "embedder": e.config.get("embedder"),
+            "mode": e.config.get("search_mode"), "per": e.config.get("granularity"),
+            "exchanges": c.get("exchanges"), "failed": c.get("failed"), "LLM calls": c.get("llm_calls"),
+            "tokens": (c.get("prompt_tokens") or 0) + (c.get("completion_tokens") or 0),
+            **{f"recall@{k}": v for k, v in recall.items()},
+            **{a.replace("_", " "): n for a, n in m.get("attribution", {}).items()},
+            "minutes": round(e.wall_seconds / 60, 1)}
+
+
+st.subheader("Experiments")
+st.dataframe(pd.DataFrame([row(e) for e in experiments]), hide_index=True, width="stretch")
+
+st.subheader("Compare")
+names = [e.name for e in experiments]
+chosen = st.multiselect("Experiments to compare (two or more)", names, default=names[-2:] if len(names) > 1 else [],
+                        key="lab_compare")
+picked_exps = [e for e in experiments if e.name in chosen]
+if len(picked_exps) < 2:
+    st.caption("Pick two or more experiments.")
+    st.stop()
+table = pd.DataFrame([row(e) for e in picked_exps]).set_index("name").T
+numeric = table.apply(pd.to_numeric, errors="coerce")
+base = picked_exps[0].name
+for e in picked_exps[1:]:
+    table[f"{e.name} − {base}"] = (numeric[e.name] - numeric[base]).round(4)
+st.dataframe(table.astype(str), width="stretch")
+
+recall_fig = go.Figure()
+for e in picked_exps:
+    recall = (e.metrics or {}).get("recall_at", {})
+    recall_fig.add_trace(go.Bar(x=[f"recall@{k}" for k in recall], y=list(recall.values()), name=e.name))
+recall_fig.update_layout(barmode="group", height=300, margin={"l": 10, "r": 10, "t": 30, "b": 10},
+                         title="Evidence recall@k", yaxis={"range": [0, 1]})
+st.plotly_chart(recall_fig, key="lab_recall")
+
+attribution_fig = go.Figure()
+for e in picked_exps:
+    by_category = (e.metrics or {}).get("per_category", {})
+    for kind, colour in (("hit", "#2e7d32"), ("retrieval_miss", "#f9a825"), ("extraction_miss", "#c62828")):
+        attribution_fig.add_trace(go.Bar(
+            x=[[e.name] * len(by_category), [f"cat {c}" for c in by_category]],
+            y=[v["attribution"][kind] for v in by_category.values()],
+            name=kind.replace("_", " "), marker_color=colour, legendgroup=kind, showlegend=e is picked_exps[0]))
+attribution_fig.update_layout(barmode="stack", height=340, margin={"l": 10, "r": 10, "t": 30, "b": 10},
+                              title="Why questions were missed, per category")
+st.plotly_chart(attribution_fig, key="lab_attribution")
+
+questions = {q["id"]: q for e in picked_exps for q in (e.metrics or {}).get("questions", [])}
+if questions:
+    qid = st.selectbox("One question: what each experiment retrieved", list(questions), key="lab_question",
+                       format_func=lambda i: f"{questions[i]['question']} (category {questions[i]['category']})")
+    st.caption(f"Answer: {questions[qid]['answer']} · evidence: {', '.join(questions[qid]['evidence'])}")
+    cols = st.columns(len(picked_exps))
+    for col, e in zip(cols, picked_exps, strict=True):
+        mine = next((q for q in (e.metrics or {}).get("questions", []) if q["id"] == qid), None)
+        col.markdown(f"**{e.name}** · {mine['attribution'].replace('_', ' ') if mine else 'not scored'}")
+        for r in (mine or {}).get("retrieved", []):
+            col.text(f"{'✅' if r['evidence_hit'] else '·'} {r['score']:.2f}  {r['content']}")

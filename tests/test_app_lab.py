@@ -1,0 +1,108 @@
+"""AppTest for the Lab and Timeline pages (and the map's time controls) on a database filled by a small replay."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+from test_lab import LOCOMO, FactPerUserTurnDouble, adds_every_fact
+
+from dashboard import adapter, state
+from timemory import TiMem
+from timemory.datasets import load_dataset
+from timemory.lab import configuration, evaluate, record_experiment, replay
+
+ROOT = Path(__file__).resolve().parents[1]
+USER = "exp1-conv-1-a"
+
+
+@pytest.fixture
+def tm(sqlite_store, embedder, tmp_path):  # type: ignore[no-untyped-def]
+    memory = TiMem(sqlite_store, embedder, FactPerUserTurnDouble(consolidate=adds_every_fact))
+    folder = tmp_path / "datasets"
+    folder.mkdir()
+    path = folder / "tiny-locomo.json"
+    path.write_text(json.dumps(LOCOMO))
+    ds = load_dataset(path, "locomo")
+    for name, k in (("exp1", 5), ("exp2", 1)):
+        memory.similar_k = k
+        replay(memory, ds, user_prefix=f"{name}-")
+        record_experiment(memory, ds, name=name, user_prefix=f"{name}-", status="done",
+                          config=configuration(memory, granularity="exchange"),
+                          metrics=evaluate(memory, ds, user_prefix=f"{name}-", ks=[1, 5]))
+    adapter.override(memory=memory, data_dir=tmp_path)
+    yield memory
+    adapter.override()
+
+
+def app(page: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
+    at.session_state[state.USER] = USER
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_timeline_slider_shows_the_memory_as_of_that_moment(tm: TiMem) -> None:
+    at = app("pages/timeline.py")
+    now = at.dataframe[0].value
+    assert len(now) == len(tm.list_memories(USER))
+    at.slider(key="timeline_at").set_value(datetime(2023, 5, 20, tzinfo=UTC)).run()
+    assert not at.exception, at.exception
+    then = at.dataframe[0].value
+    assert 0 < len(then) < len(now) and not any("Berlin" in c for c in then["content"])
+    assert at.get("plotly_chart")
+    labels = [e.label for e in at.expander]
+    assert labels and all("2023-05-08" in label for label in labels)  # only the runs up to that moment
+    assert any("added" in m.value for m in at.markdown)  # each run's diff
+
+
+def test_lab_lists_and_compares_experiments(tm: TiMem) -> None:
+    at = app("pages/lab.py")
+    experiments = at.dataframe[0].value
+    assert list(experiments["name"]) == ["exp1", "exp2"]
+    assert {"recall@1", "recall@5", "hit", "extraction miss", "LLM calls"} <= set(experiments.columns)
+    compare = at.dataframe[1].value
+    assert "exp2 − exp1" in compare.columns and "recall@5" in compare.index
+    assert len(at.get("plotly_chart")) == 2
+    question = at.selectbox(key="lab_question")
+    assert question.options and any("✅" in t.value or "·" in t.value for t in at.text)
+
+
+def test_lab_starts_a_replay_in_the_background_and_refuses_a_second(tm: TiMem) -> None:
+    at = app("pages/lab.py")
+    at.selectbox(key="lab_file").set_value("tiny-locomo.json")
+    at.selectbox(key="lab_speaker").set_value("a")
+    at.text_input(key="lab_name").set_value("fresh run")
+    at.button(key="lab_start").click().run()
+    assert not at.exception, at.exception
+    job = adapter.replay_jobs().get("fresh-run")
+    assert job is not None
+    at.button(key="lab_start").click().run()  # again while it may still run: refused, or resumes once it ended
+    deadline = time.monotonic() + 60
+    while job.running:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert job.status == "done" and job.done == job.total > 0
+    assert tm.list_memories("fresh-run-conv-1-a")
+    at.run()
+    assert "fresh-run" in list(at.dataframe[0].value["name"])
+    exp = tm.store.get_experiment("fresh-run")
+    assert exp is not None and exp.metrics["recall_at"] and exp.status == "done"
+
+
+def test_map_colours_by_creation_time_and_shows_a_past_moment(tm: TiMem) -> None:
+    at = app("pages/embedding_map.py")
+    at.selectbox(key="map_color").set_value("created").run()
+    assert not at.exception, at.exception
+    at.toggle(key="map_as_of_on").set_value(True).run()
+    at.slider(key="map_as_of").set_value(datetime(2023, 5, 20, tzinfo=UTC)).run()
+    assert not at.exception, at.exception
+    caption = " ".join(c.value for c in at.caption)
+    total = len(tm.list_memories(USER))
+    assert "existed at 2023-05-20" in caption and f"{total} memories existed" not in caption
