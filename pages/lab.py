@@ -67,9 +67,10 @@ with st.expander("▶️ New replay", expanded=not adapter.experiments()):
                 st.error(f"{exc} (code: {exc.code})")
 
 
-@st.fragment(run_every=1.0)
+@st.fragment(run_every=1.0 if any(j.running for j in jobs.all()) else None)
 def progress() -> None:
-    """Live progress of this server's replays (redrawn every second while one runs)."""
+    """Live progress of this server's replays (redrawn every second while one runs, and only then: a refresh
+    would otherwise disturb the widgets a person is using above)."""
     running = jobs.all()
     if not running:
         return
@@ -86,10 +87,13 @@ def progress() -> None:
                 job.stop()
             if job.status in ("stopped", "failed") and st.button("⏵ Resume", key=f"resume-{job.experiment}"):
                 try:
-                    jobs.start(tm, job.dataset, experiment=job.experiment, user_prefix=job.user_prefix,
-                               granularity=job.granularity, limit=job.limit, retry_failed=job.retry_failed)
+                    jobs.start(job.runner or tm, job.dataset, experiment=job.experiment, user_prefix=job.user_prefix,
+                               granularity=job.granularity, limit=job.limit, retry_failed=job.retry_failed,
+                               config=job.config or None)
                 except TiMemoryError as exc:
                     st.error(str(exc))
+                else:
+                    st.rerun(scope="app")  # the progress starts refreshing again
     if st.session_state.get("lab_was_running") and not any(j.running for j in running):
         st.session_state["lab_was_running"] = False
         adapter.experiments.clear()

@@ -304,6 +304,8 @@ class ReplayJob:
     started_at: float = field(default_factory=time.monotonic)
     finished_at: float | None = None
     metrics: dict[str, Any] | None = None
+    runner: TiMem | None = None  # the engine it runs with (its own k and threshold); a resume uses it again
+    config: dict[str, Any] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -351,6 +353,7 @@ class ReplayJobs:
                         limit=limit, retry_failed=retry_failed, total=len(units_of(dataset, user_prefix,
                                                                                    granularity, limit)))
         config = config or configuration(tm, granularity=granularity)
+        job.runner, job.config = tm, config
         with self._lock:
             current = self._jobs.get(experiment)
             if current is not None and current.running:
