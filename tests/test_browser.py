@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -378,23 +379,23 @@ def test_lab_replay_stop_resume_timeline_and_compare(page, server: str, data: Pa
             raise AssertionError(f"walk-2: {query(data, 'SELECT status, counts FROM experiments')}")
         page.wait_for_timeout(1000)
     page.reload()
-    page.get_by_text("walk-2 − walk-1").first.wait_for()  # the compare view, differences included
-    assert page.locator(".js-plotly-plot").count() >= 2
+    page.get_by_text("walk-2 − walk-1").first.wait_for(state="attached")  # compare view (a grid header)
+    page.locator(".js-plotly-plot").nth(1).wait_for()  # recall@k and attribution charts
     shot(page, "lab")
 
     # the timeline of the replayed user: moving the slider back shows fewer memories
     page.goto(f"{server}/timeline?user=walk-1-walk-a")
-    caption = page.get_by_text("As of").first
-    caption.wait_for()
+    caption = page.get_by_text(re.compile(r"^As of \d{4}-"))
+    caption.first.wait_for()
     settled(page)
-    before = caption.inner_text()
+    before = caption.first.inner_text()
     slider = page.get_by_role("slider").first
     slider.focus()
     slider.press("Home")
     deadline = time.monotonic() + 60
-    while page.get_by_text("As of").first.inner_text() == before:
+    while caption.first.inner_text() == before:
         assert time.monotonic() < deadline, before
         page.wait_for_timeout(300)
-    assert "2023-03-03" in page.get_by_text("As of").first.inner_text()
+    assert "2023-03-03" in caption.first.inner_text()
     settled(page)
     shot(page, "timeline")

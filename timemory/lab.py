@@ -148,9 +148,11 @@ def user_ids(dataset: Dataset, user_prefix: str) -> list[str]:
 def replay_counts(tm: TiMem, dataset: Dataset, user_prefix: str) -> dict[str, Any]:
     """Exchanges run, LLM calls, tokens and failures, from the stored runs of the dataset's users."""
     runs = [r for u in user_ids(dataset, user_prefix) for r in tm.store.list_runs(u, limit=1_000_000)]
-    latest: dict[tuple[str, ...], str] = {}
-    for r in sorted(runs, key=lambda r: r.created_at or 0):  # type: ignore[arg-type, return-value]
-        latest[tuple(r.source_message_ids)] = r.status
+    latest: dict[tuple[str, ...], str] = {}  # per exchange: succeeded once, or failed
+    for r in runs:
+        key = tuple(r.source_message_ids)
+        if latest.get(key) not in ("ok", "empty"):
+            latest[key] = r.status
     n = len(runs) or 1
     return {
         "runs": len(runs),

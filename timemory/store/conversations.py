@@ -126,14 +126,16 @@ class Conversations(Database):
         return session_from(row, 0) if row is not None else None
 
     def processed_messages(self, user_id: str) -> dict[str, str]:
-        """Message id → status of the latest pipeline run that read it (ok, empty or failed)."""
+        """Message id → ok or empty when a pipeline run read it successfully, else failed (a retried exchange's
+        runs share its date, so success wins rather than the order of the runs)."""
         with self._read() as s:
-            rows = s.execute(select(PipelineRunRow.trace).where(PipelineRunRow.user_id == user_id)
-                             .order_by(PipelineRunRow.created_at)).all()
+            rows = s.execute(select(PipelineRunRow.trace).where(PipelineRunRow.user_id == user_id)).all()
         out: dict[str, str] = {}
         for (trace,) in rows:
+            status = trace.get("status", "failed")
             for mid in trace.get("source_message_ids", []):
-                out[mid] = trace.get("status", "failed")
+                if out.get(mid) not in ("ok", "empty"):
+                    out[mid] = status
         return out
 
     # ------------------------------------------------------------------ experiments
