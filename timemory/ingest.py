@@ -67,15 +67,20 @@ EXPORT_FIELDS = [
 ]
 
 
-def memories_to_json(memories: list[Memory], histories: dict[str, list[MemoryEvent]] | None = None) -> str:
-    """A JSON list of memories; with ``histories``, each memory carries its events under "history"."""
+def _records(memories: list[Memory], histories: dict[str, list[MemoryEvent]] | None) -> list[dict[str, Any]]:
+    """Memories as JSON-ready dicts; with ``histories``, each carries its events under "history"."""
     records = []
     for m in memories:
         record = m.model_dump(mode="json")
         if histories is not None:
             record["history"] = [e.model_dump(mode="json") for e in histories.get(m.id, [])]
         records.append(record)
-    return json.dumps(records, ensure_ascii=False, indent=2)
+    return records
+
+
+def memories_to_json(memories: list[Memory], histories: dict[str, list[MemoryEvent]] | None = None) -> str:
+    """A JSON list of memories; with ``histories``, each memory carries its events under "history"."""
+    return json.dumps(_records(memories, histories), ensure_ascii=False, indent=2)
 
 
 def memories_to_csv(memories: list[Memory]) -> str:
@@ -91,13 +96,7 @@ def memories_to_csv(memories: list[Memory]) -> str:
 
 def memories_to_jsonl(memories: list[Memory], histories: dict[str, list[MemoryEvent]] | None = None) -> str:
     """One memory per line; with ``histories``, each with its events under "history" (``import`` restores them)."""
-    lines = []
-    for m in memories:
-        record = m.model_dump(mode="json")
-        if histories is not None:
-            record["history"] = [e.model_dump(mode="json") for e in histories.get(m.id, [])]
-        lines.append(json.dumps(record, ensure_ascii=False))
-    return "\n".join(lines) + ("\n" if lines else "")
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in _records(memories, histories))
 
 
 def read_export(path: Path) -> list[tuple[Memory, list[MemoryEvent] | None]]:
