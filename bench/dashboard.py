@@ -6,7 +6,7 @@ import tempfile
 import time
 from typing import Any
 
-from .common import ROOT, pin_threads, stopwatch
+from .common import ROOT, dashboard_engine, pin_threads, stopwatch
 from .corpus import embedded, load_into
 
 
@@ -31,7 +31,6 @@ def _app(user: str, page: str):  # type: ignore[no-untyped-def]
 def measure(browser_size: int = 10_000, map_sizes: tuple[int, ...] = (1_000, 5_000, 20_000)) -> dict[str, Any]:
     pin_threads()
     from dashboard import adapter
-    from timemory import TiMem
     from timemory.embeddings import LocalEmbedder
     from timemory.projection import umap_2d
     from timemory.store import Store
@@ -40,7 +39,7 @@ def measure(browser_size: int = 10_000, map_sizes: tuple[int, ...] = (1_000, 5_0
     texts, vectors = embedded(max(browser_size, *map_sizes), embedder)
     folder = tempfile.mkdtemp(prefix="bench-dashboard-")
     store = Store.from_url(f"sqlite:///{folder}/d.db", embedding_model=embedder.name, embedding_dim=embedder.dim)
-    tm = TiMem(store, embedder)
+    tm = dashboard_engine(store, embedder)
     adapter.override(memory=tm, info={"database": "SQLite", "llm": "none", "embedder": embedder.name})
     out: dict[str, Any] = {"browser": {}, "map": {}}
     try:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from .common import Stats, pin_threads, timed
+from .common import Stats, dashboard_engine, pin_threads, timed
 from .pipeline import CONVERSATIONS
 
 
@@ -39,7 +39,6 @@ def replay_throughput(folder: Path) -> dict[str, Any]:
     from timemory import Settings, TiMem
     from timemory.datasets import load_dataset
     from timemory.lab import replay, units_of
-    from timemory.llm_cache import CachedLLM
 
     settings = Settings(_env_file=None, data_dir=folder, openai_api_key=None, openai_base_url=None)  # type: ignore[call-arg]
     tm = TiMem.from_settings(settings)
@@ -48,75 +47,169 @@ def replay_throughput(folder: Path) -> dict[str, Any]:
     "".join(tm.llm.stream([{"role": "user", "content": "Hello"}]))  # the server is started and warm before timing
     out: dict[str, Any] = {"exchanges": len(units_of(dataset, "x-")), "sessions": len(units_of(dataset, "x-",
                                                                                                "session"))}
-    cached = CachedLLM(tm.llm, tm.store)
-    for label, prefix, granularity, llm in (("per exchange", "ex-", "exchange", tm.llm),
-                                            ("per session", "se-", "session", tm.llm),
-                                            ("per exchange, cold cache", "c1-", "exchange", cached),
-                                            ("per exchange, warm cache", "c2-", "exchange", cached)):
-        tm.llm = llm
+    cached = tm.variant(cache_answers=True)  # one cache: the warm run reuses the cold run's answers
+    for label, prefix, granularity, runner in (("per exchange", "ex-", "exchange", tm),
+                                               ("per session", "se-", "session", tm),
+                                               ("per exchange, cold cache", "c1-", "exchange", cached),
+                                               ("per exchange, warm cache", "c2-", "exchange", cached)):
         print(f"  lab: replay {label}", flush=True)
         started = time.perf_counter()
-        report = replay(tm, dataset, user_prefix=prefix, granularity=granularity)  # type: ignore[arg-type]
+        report = replay(runner, dataset, user_prefix=prefix, granularity=granularity)  # type: ignore[arg-type]
         seconds = time.perf_counter() - started
-        runs = tm.store.list_runs(f"{prefix}bench-a", limit=1000)
+        runs = tm.list_runs(user_id=f"{prefix}bench-a", limit=1000)
         out[label] = {"runs": report.processed, "failed": len(report.failed), "seconds": round(seconds, 2),
                       "exchanges_per_min": round(out["exchanges"] / seconds * 60, 1),
                       "llm_calls": sum(r.llm_calls for r in runs),
-                      "memories": len(tm.list_memories(f"{prefix}bench-a"))}
-    out["cache_hits"] = cached.hits
+                      "memories": len(tm.list_memories(user_id=f"{prefix}bench-a"))}
+    out["cache_hits"] = getattr(cached.llm, "hits", 0)
     return out
 
 
-def time_travel(folder: Path, events: int = 10_000) -> dict[str, Any]:
-    """A user with ``events`` events (adds, edits, status changes over a simulated year), then state_at and
-    run_diff timed."""
+def history(store: Any, user: str, memories: int, events: int) -> tuple[int, int]:
+    """Fill ``user`` with ``memories`` memories and ``events`` events (adds, then edits and status changes mixed in,
+    two per pipeline run, five minutes apart over a simulated year and more). Returns (runs, events written)."""
     import numpy as np
 
-    from timemory import TiMem
-    from timemory.embeddings import LocalEmbedder
     from timemory.schemas import PipelineResult
-    from timemory.store import AddMemory, ChangeMemory, Store
+    from timemory.store import AddMemory, ChangeMemory
 
-    embedder = LocalEmbedder()
-    store = Store.from_url(f"sqlite:///{folder}/time.db", embedding_model=embedder.name, embedding_dim=embedder.dim)
-    tm = TiMem(store, embedder)
-    rng = np.random.default_rng(7)
-    start = datetime(2023, 1, 1, tzinfo=UTC)
-    user, ids, written, n = "bench-time", [], 0, 0
-    vec = rng.standard_normal((1, embedder.dim)).astype(np.float32)[0]
+    rng, pick = np.random.default_rng(7), random.Random(7)
+    vec = rng.standard_normal(store.dim).astype(np.float32)
+    types = ["personal", "preference", "activity", "plan", "health", "professional"]
+    ids: list[str] = []
+    written = n = 0
     while written < events:
-        when = start + timedelta(minutes=5 * n)
+        when = START + timedelta(minutes=5 * n)
         n += 1
         ops: list[AddMemory | ChangeMemory] = []
-        if len(ids) < 50 or random.Random(n).random() < 0.4:
-            ops.append(AddMemory(content=f"Memory {n}", type="personal", embedding=vec, created_at=when,
-                                 actor="user"))
-        else:
-            target = ids[random.Random(n).randrange(len(ids))]
-            ops.append(ChangeMemory(memory_id=target, content=f"Memory edited at {n}", embedding=vec, at=when,
-                                    status=random.Random(n + 1).choice(["active", "outdated"])))
+        for _ in range(min(2, events - written)):
+            adds_left = memories - len(ids) - sum(isinstance(o, AddMemory) for o in ops)
+            if len(ids) < 50 or pick.random() < adds_left / max(1, events - written - len(ops)):
+                ops.append(AddMemory(content=f"Memory {n}-{len(ops)} about {pick.choice(PLACES)}",
+                                     type=pick.choice(types), embedding=vec, created_at=when, actor="user"))
+            else:
+                ops.append(ChangeMemory(memory_id=ids[pick.randrange(len(ids))], content=f"Memory edited at {n}",
+                                        embedding=vec, at=when, status=pick.choice(["active", "outdated"])))
         changes = store.apply(user, ops, run_id=f"run-{n}")
-        store.save_run(PipelineResult(run_id=f"run-{n}", user_id=user, created_at=when))
+        store.save_run(PipelineResult(run_id=f"run-{n}", user_id=user, created_at=when,
+                                      changes=list(changes)))
         ids += [c.memory_id for c in changes if c.event == "ADD"]
         written += len(changes)
-    middle, end = start + timedelta(minutes=5 * n // 2), start + timedelta(minutes=5 * n)
-    from timemory import timeline
+    return n, written
 
-    loaded = store.events(user)  # what the Timeline page caches per data version: moving its slider replays only
+
+START = datetime(2023, 1, 1, tzinfo=UTC)
+PLACES = ["Lisbon", "Berlin", "Osaka", "Lyon", "Quito", "Accra", "Perth", "Oslo"]
+
+
+def time_travel(tm: Any, user: str, runs: int, events: int) -> dict[str, Any]:
+    """``state_at`` and ``run_diff`` over the user made by :func:`history`."""
+    from timemory.timeline import EventLog
+
+    middle, end = START + timedelta(minutes=5 * runs // 2), START + timedelta(minutes=5 * runs)
+    log = EventLog(user, tm.events(user_id=user))  # what the Timeline page keeps per data version
     return {
-        "state_at_cached_events": timed(lambda: timeline.state_at(user, loaded, middle), 10).__dict__,
-        "events": written, "memories": len(ids),
-        "state_at_middle": timed(lambda: tm.state_at(user, middle), 10).__dict__,
-        "state_at_end": timed(lambda: tm.state_at(user, end), 10).__dict__,
-        "run_diff": timed(lambda: tm.run_diff(f"run-{n // 2}", user), 30).__dict__,
+        "state_at_cached_events": timed(lambda: log.state_at(middle), 10).__dict__,
+        "diff_cached_events": timed(lambda: log.diff(f"run-{runs // 2}"), 30).__dict__,
+        "load_events": timed(lambda: tm.events(user_id=user), 5, warmup=1).__dict__,
+        "events": events, "memories": tm.count_memories(user_id=user), "runs": runs,
+        "state_at_middle": timed(lambda: tm.state_at(middle, user_id=user), 10).__dict__,
+        "state_at_end": timed(lambda: tm.state_at(end, user_id=user), 10).__dict__,
+        "run_diff": timed(lambda: tm.run_diff(f"run-{runs // 2}", user_id=user), 30).__dict__,
     }
 
 
-def measure() -> dict[str, Any]:
+def experiments(store: Any, user: str, questions: int = 2_000) -> None:
+    """Two evaluated experiments over ``user`` with ``questions`` scored questions each, in ``evaluate``'s shape
+    (made up for size: the compare view draws what is stored, whatever produced it)."""
+    from timemory.lab import _scores
+    from timemory.schemas import Experiment
+
+    memories = store.list_memories(user, limit=200)
+    for e, name in enumerate(("baseline", "variant")):
+        pick = random.Random(e)
+        out = []
+        for q in range(questions):
+            found = [pick.random() < 0.2 + 0.1 * e for _ in range(10)]
+            out.append({
+                "id": f"q{q}", "question": f"Question {q} about {pick.choice(PLACES)}?", "answer": "an answer",
+                "category": q % 5 + 1, "evidence": [f"D1:{q}"],
+                "hit_at": {str(k): any(found[:k]) for k in (1, 5, 10)},
+                "attribution": "hit" if any(found) else pick.choice(["retrieval_miss", "extraction_miss"]),
+                "retrieved": [{"memory_id": m.id, "user_id": user, "content": m.content,
+                               "score": round(pick.random(), 4), "evidence_hit": f}
+                              for m, f in zip(pick.sample(memories, 10), found, strict=True)]})
+        metrics = {**_scores(out, (1, 5, 10)), "questions": out, "per_category": {
+            str(c): _scores([q for q in out if q["category"] == c], (1, 5, 10)) for c in range(1, 6)}}
+        store.save_experiment(Experiment(
+            id=f"bench-{name}", name=name, dataset_path="bench-dialogue.json", dataset_sha256="0" * 64,
+            dataset_format="locomo", user_prefix="bench-", status="done", metrics=metrics,
+            config={"llm_model": "SmolLM2-135M", "embedder": "all-MiniLM-L6-v2", "search_mode": "vector",
+                    "granularity": "exchange"},
+            counts={"exchanges": 5_882, "failed": 0, "llm_calls": 11_764 - 100 * e}))
+
+
+def page_draws(tm: Any, user: str, runs: int, repeat: int = 5) -> dict[str, Any]:
+    """Server-side time of the Timeline and Lab pages (Streamlit AppTest runs the real page scripts in-process):
+    a first draw with empty caches, a slider move (events cached), and the compare view of two experiments."""
+    from dashboard import adapter, state
+
+    from .common import ROOT
+    from .dashboard import _run
+
+    def app(page: str) -> Any:
+        from streamlit.testing.v1 import AppTest
+
+        at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=900)
+        at.session_state[state.USER] = user
+        at.run()
+        at.switch_page(page)
+        return at
+
+    def cold() -> None:  # drops every cached read
+        adapter.override(memory=tm, info={"database": "SQLite", "llm": "none", "embedder": "all-MiniLM-L6-v2"})
+
+    out: dict[str, list[float]] = {"timeline_first": [], "timeline_slider": [], "timeline_rerun": [],
+                                   "compare_first": [], "compare_question": []}
+    try:
+        for i in range(repeat):
+            cold()
+            at = app("pages/timeline.py")
+            out["timeline_first"].append(_run(at))
+            moment = START + timedelta(minutes=5 * runs * (i + 1) // (repeat + 2))
+            at.slider(key="timeline_at").set_value(moment)
+            out["timeline_slider"].append(_run(at))
+            out["timeline_rerun"].append(_run(at))
+            cold()
+            at = app("pages/lab.py")
+            out["compare_first"].append(_run(at))
+            at.selectbox(key="lab_question").set_value(f"q{100 * (i + 1)}")
+            out["compare_question"].append(_run(at))
+            assert len(at.dataframe) == 2 and not at.exception
+    finally:
+        adapter.override()
+    return {k: Stats.of(v).__dict__ for k, v in out.items()}
+
+
+def measure(memories: int = 10_000, events: int = 20_000) -> dict[str, Any]:
     pin_threads()
+    from timemory.embeddings import LocalEmbedder
+    from timemory.store import Store
+
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        return {"replay": replay_throughput(folder), "time_travel": time_travel(folder)}
+        out: dict[str, Any] = {"replay": replay_throughput(folder)}
+        embedder = LocalEmbedder()
+        store = Store.from_url(f"sqlite:///{folder}/time.db", embedding_model=embedder.name,
+                               embedding_dim=embedder.dim)
+        tm, user = dashboard_engine(store, embedder), "bench-time"
+        print(f"  lab: a user with {memories:,} memories and {events:,} events", flush=True)
+        runs, written = history(store, user, memories, events)
+        experiments(store, user)
+        out["time_travel"] = time_travel(tm, user, runs, written)
+        print("  lab: Timeline and Lab pages", flush=True)
+        out["pages"] = page_draws(tm, user, runs)
+        return out
 
 
 def section(lab: dict[str, Any]) -> list[str]:
@@ -133,12 +226,26 @@ def section(lab: dict[str, Any]) -> list[str]:
         x = r[label]
         out.append(f"| {label} | {x['runs']} | {x['failed']} | {x['seconds']:.1f} | {x['exchanges_per_min']:.0f} | "
                    f"{x['llm_calls']} | {x['memories']} |")
-    out += ["", f"Time travel over one user with {t['events']:,} events ({t['memories']:,} memories), "
-            "SQLite, times in ms (p50 | p95 | p99):", "",
+    out += ["", f"Time travel over one user with {t['memories']:,} memories and {t['events']:,} events in "
+            f"{t['runs']:,} pipeline runs, SQLite, times in ms (p50 | p95 | p99):", "",
             "| call | p50 | p95 | p99 |", "|---|---:|---:|---:|",
-            f"| `state_at` halfway | {Stats(**t['state_at_middle']).row()} |",
+            f"| `state_at` halfway (reads the events up to then) | {Stats(**t['state_at_middle']).row()} |",
             f"| `state_at` at the end | {Stats(**t['state_at_end']).row()} |",
-            f"| the Timeline page's slider (events cached per data version), halfway | "
-            f"{Stats(**t['state_at_cached_events']).row()} |",
-            f"| `run_diff` of one run | {Stats(**t['run_diff']).row()} |", ""]
+            f"| `run_diff` of one run | {Stats(**t['run_diff']).row()} |",
+            f"| load every event (what the Timeline page keeps per data version) | "
+            f"{Stats(**t['load_events']).row()} |",
+            f"| state halfway from the kept events | {Stats(**t['state_at_cached_events']).row()} |",
+            f"| one run's diff from the kept events | {Stats(**t['diff_cached_events']).row()} |", ""]
+    if pages := lab.get("pages"):
+        out += ["Server-side time to draw the pages for that user (Streamlit AppTest runs the real page scripts "
+                "in-process; includes AppTest's own overhead), and the Lab's compare view of two experiments with "
+                "2,000 scored questions each (made up for size), in ms (p50 | p95 | p99):", "",
+                "| page, action | p50 | p95 | p99 |", "|---|---:|---:|---:|"]
+        for key, label in (("timeline_first", "Timeline, first draw (every cache empty)"),
+                           ("timeline_slider", "Timeline, slider moved to a new moment"),
+                           ("timeline_rerun", "Timeline, redrawn at the same moment"),
+                           ("compare_first", "Lab compare view, first draw (every cache empty)"),
+                           ("compare_question", "Lab compare view, another question picked")):
+            out.append(f"| {label} | {Stats(**pages[key]).row()} |")
+        out.append("")
     return out

@@ -86,12 +86,12 @@ def run_timemory(proxy: CountingProxy, embedder) -> list[dict[str, Any]]:  # typ
     for conversation in CONVERSATIONS:
         proxy.reset()
         with stopwatch() as t:
-            result = tm.process_messages(conversation, USER)
+            result = tm.process_messages(conversation, user_id=USER)
         tally = proxy.reset()
         out.append({"seconds": t[0], "llm_calls": tally.calls, "prompt_tokens": tally.prompt_tokens,
                     "completion_tokens": tally.completion_tokens, "embedding_calls": result.embedding_calls,
                     "status": result.status, "facts": len(result.facts), "changes": len(result.changes)})
-    out[-1]["memories"] = tm.count_memories(USER)
+    out[-1]["memories"] = tm.count_memories(user_id=USER)
     return out
 
 

@@ -48,12 +48,13 @@ def run_timemory(n: int, texts, vectors, embedder) -> dict:  # type: ignore[no-u
     searches, writes = _repeats(n, "timemory")
     cycle = itertools.cycle(range(len(QUERIES)))
     retrieval = timed(lambda: store.search(USER, qvecs[next(cycle)], K), searches)
-    end_to_end = timed(lambda: tm.search(QUERIES[next(cycle)], USER, K), searches)
+    end_to_end = timed(lambda: tm.search(QUERIES[next(cycle)], user_id=USER, limit=K), searches)
     new = itertools.count()
-    write = timed(lambda: tm.add(USER, f"The user mentioned detail number {next(new)}.", "activity"), writes, 1)
+    write = timed(lambda: tm.add(f"The user mentioned detail number {next(new)}.", user_id=USER, type="activity"),
+                  writes, 1)
 
     def write_then_search() -> None:
-        tm.add(USER, f"The user mentioned detail number {next(new)}.", "activity")
+        tm.add(f"The user mentioned detail number {next(new)}.", user_id=USER, type="activity")
         store.search(USER, qvecs[next(cycle)], K)
 
     after_write = timed(write_then_search, max(5, writes // 3), 1)

@@ -23,33 +23,29 @@ from timemory.backends import describe
 from timemory.chat import ChatService
 from timemory.lab import ReplayJobs
 from timemory.projection import Method, project
-from timemory.schemas import ChatSession, Experiment, Memory, MemoryEvent, PipelineResult, RunDiff, UserSummary
+from timemory.schemas import ChatSession, Experiment, Memory, PipelineResult, RunDiff, UserSummary
 
 T = TypeVar("T")
 
 _override: dict[str, Any] = {}
 
 
-def override(*, memory: TiMem | None = None, chat: ChatService | None = None,
-             info: dict[str, str] | None = None, data_dir: Path | None = None) -> None:
-    """Use these backends instead of the configured ones (tests pass doubles here); cached reads are dropped."""
+def override(*, memory: TiMem | None = None, info: dict[str, str] | None = None,
+             data_dir: Path | None = None) -> None:
+    """Use this engine instead of the configured one (tests pass doubles here); cached reads are dropped."""
     st.cache_data.clear()
+    event_log.clear()
     _override.clear()
     if data_dir is not None:
         _override["data_dir"] = data_dir
     if memory is not None:
-        assert memory.llm is not None, "the dashboard needs an LLM"
-        _override.update(memory=memory, chat=chat or ChatService(memory, memory.llm), info=info or {
-            "database": memory.store.backend, "llm": getattr(memory.llm, "model", "none"),
-            "embedder": memory.embedder.name})
+        _override.update(memory=memory, info=info or memory.describe())
 
 
 @st.cache_resource(show_spinner="Loading the memory engine…")
-def _engine() -> tuple[TiMem, ChatService, dict[str, str]]:
+def _engine() -> tuple[TiMem, dict[str, str]]:
     settings = Settings()
-    tm = TiMem.from_settings(settings)
-    assert tm.llm is not None
-    return tm, ChatService(tm, tm.llm), describe(settings)
+    return TiMem.from_settings(settings), describe(settings)
 
 
 def memory() -> TiMem:
@@ -57,11 +53,11 @@ def memory() -> TiMem:
 
 
 def chat() -> ChatService:
-    return _override["chat"] if "chat" in _override else _engine()[1]
+    return memory().chat
 
 
 def info() -> dict[str, str]:
-    return _override["info"] if "info" in _override else _engine()[2]
+    return _override["info"] if "info" in _override else _engine()[1]
 
 
 def datasets_dir() -> Path:
@@ -85,70 +81,78 @@ def guarded(action: Callable[[], T], success: str | None = None) -> T | None:
 
 @st.cache_data(ttl=30, show_spinner=False)
 def users() -> list[UserSummary]:
-    return memory().store.list_users()
+    return memory().users.list()
 
 
 @st.cache_data(ttl=30, show_spinner=False)
 def sessions(user_id: str) -> list[ChatSession]:
-    return memory().store.list_sessions(user_id)
+    return memory().sessions.list(user_id=user_id)
 
 
 @st.cache_data(ttl=30, show_spinner=False)
 def memory_count(user_id: str, types: tuple[str, ...] | None, statuses: tuple[str, ...] | None, text: str,
                  session_id: str | None, since: datetime | None, until: datetime | None) -> int:
-    return memory().count_memories(user_id, types, statuses, text, session_id=session_id, since=since, until=until)
+    return memory().count_memories(user_id=user_id, types=types, statuses=statuses, text=text, session_id=session_id,
+                                   since=since, until=until)
 
 
 @st.cache_data(ttl=30, show_spinner=False)
 def memories_page(user_id: str, types: tuple[str, ...] | None, statuses: tuple[str, ...] | None, text: str,
                   session_id: str | None, since: datetime | None, until: datetime | None, limit: int,
                   offset: int) -> list[Memory]:
-    return memory().list_memories(user_id, types, statuses, text, limit, offset,
-                                  session_id=session_id, since=since, until=until)
+    return memory().list_memories(user_id=user_id, types=types, statuses=statuses, text=text, limit=limit,
+                                  offset=offset, session_id=session_id, since=since, until=until)
 
 
 @st.cache_data(ttl=300, show_spinner=False)
 def map_data(user_id: str, version: int, method: Method) -> tuple[list[Memory], np.ndarray, np.ndarray]:
     """Memories, their vectors and 2-D coordinates; cached by user and data version (a write moves the version)."""
-    mems, matrix = memory().store.memory_embeddings(user_id)
+    mems, matrix = memory().memory_embeddings(user_id=user_id)
     return mems, matrix, project(matrix, method)
 
 
 def version(user_id: str) -> int:
-    return memory().store.memory_version(user_id)
+    return memory().users.version(user_id=user_id)
 
 
-@st.cache_data(ttl=300, show_spinner=False, max_entries=8)
-def user_events(user_id: str, version: int) -> list[MemoryEvent]:
-    """Every event of the user in the order they happened; cached by data version."""
-    return memory().store.events(user_id)
+@st.cache_resource(ttl=300, show_spinner=False, max_entries=8)
+def event_log(user_id: str, version: int) -> timeline.EventLog:
+    """Every event of the user, indexed; one shared copy per data version (read-only: nothing mutates it)."""
+    return timeline.EventLog(user_id, memory().events(user_id=user_id))
 
 
 @st.cache_data(ttl=300, show_spinner=False, max_entries=64)
 def state_at(user_id: str, at: datetime, version: int) -> list[Memory]:
-    return timeline.state_at(user_id, user_events(user_id, version), at)
+    return event_log(user_id, version).state_at(at)
 
 
 @st.cache_data(ttl=300, show_spinner=False, max_entries=8)
 def counts_over_time(user_id: str, version: int) -> list[dict[str, Any]]:
-    return timeline.counts_over_time(user_events(user_id, version))
+    return event_log(user_id, version).counts_over_time()
 
 
-@st.cache_data(ttl=10, show_spinner=False, max_entries=8)
-def runs(user_id: str, version: int, limit: int = 500) -> list[PipelineResult]:
-    """The user's pipeline runs, oldest first (a run that changed nothing moves no version: the short ttl
+def run_diff(run: PipelineResult, version: int) -> RunDiff:
+    """What one run changed, from the user's cached event log."""
+    return RunDiff(run_id=run.run_id, user_id=run.user_id, created_at=run.created_at, status=run.status,
+                   changes=event_log(run.user_id, version).diff(run.run_id))
+
+
+@st.cache_data(ttl=10, show_spinner=False, max_entries=64)
+def run_count(user_id: str, until: datetime, version: int) -> int:
+    """How many runs the user had up to ``until`` (a run that changed nothing moves no version: the short ttl
     picks it up)."""
-    return list(reversed(memory().store.list_runs(user_id, limit=limit)))
+    return memory().count_runs(user_id=user_id, until=until)
 
 
-@st.cache_data(ttl=300, show_spinner=False, max_entries=256)
-def run_diff(run_id: str, user_id: str, version: int) -> RunDiff:
-    return memory().run_diff(run_id, user_id)
+@st.cache_data(ttl=10, show_spinner=False, max_entries=64)
+def runs(user_id: str, until: datetime, offset: int, limit: int, version: int) -> list[PipelineResult]:
+    """One page of the user's runs up to ``until``, oldest first."""
+    return memory().list_runs(user_id=user_id, until=until, offset=offset, limit=limit, oldest_first=True)
 
 
 @st.cache_data(ttl=5, show_spinner=False)
 def experiments() -> list[Experiment]:
-    return memory().store.list_experiments()
+    return memory().list_experiments()
 
 
 @st.cache_resource

@@ -14,7 +14,7 @@ from dashboard import adapter, state
 def _create_user() -> None:
     """Runs before the next script run, so the user picker can be switched to the new user."""
     new_user = st.session_state.get("new_user_id", "").strip()
-    if new_user and adapter.guarded(lambda: adapter.memory().store.ensure_user(new_user)) is None:
+    if new_user and adapter.guarded(lambda: adapter.memory().users.ensure(user_id=new_user)) is None:
         adapter.after_user_write()
         adapter.switch_user(new_user)
 

@@ -29,11 +29,11 @@ st.dataframe(pd.DataFrame([s.model_dump() for s in sessions],
 
 
 def delete_session(p: dict) -> None:
-    tm.store.delete_session(p["user"], p["session"])
+    tm.sessions.delete(p["session"], user_id=p["user"])
 
 
 def delete_user(p: dict) -> None:
-    tm.store.delete_user(p["user"])
+    tm.users.delete(user_id=p["user"])
     if st.session_state.get(state.USER) == p["user"]:
         del st.session_state[state.USER]
 

@@ -35,7 +35,7 @@ def send() -> None:
     """Runs before the next script run: save the message and queue its reply (nothing here can be interrupted)."""
     text = st.session_state.get("chat_prompt") or ""
     try:
-        turn = service.submit(user, st.session_state.get(state.CHAT_SESSION), text)
+        turn = service.submit(text, user_id=user, session_id=st.session_state.get(state.CHAT_SESSION))
     except TiMemoryError as exc:
         st.session_state["chat_error"] = f"Your message was not sent: {exc} (code: {exc.code})"
         return
@@ -55,13 +55,13 @@ if session_id:
         title = st.text_input("Title", value=next((s.title for s in sessions if s.id == session_id), ""),
                               max_chars=200)
         saved = st.button("Save title") and adapter.guarded(
-            lambda: service.rename_session(user, sid, title), "Renamed") is not None
+            lambda: tm.sessions.rename(sid, user_id=user, title=title), "Renamed") is not None
         if saved:
             adapter.after_session_write()
             st.rerun()
 
     def delete_chat(p: dict) -> None:
-        service.delete_session(user, p["session"])
+        tm.sessions.delete(p["session"], user_id=user)
         st.session_state[state.CHAT_SESSION] = None
 
     if right.button("Delete", key="delete_session"):
@@ -91,8 +91,8 @@ def show_turn_extras(turn: ChatTurn) -> None:
 my_turns: list[ChatTurn] = st.session_state.get("chat_turns", [])
 if session_id:
     open_session: str = session_id
-    messages = adapter.guarded(lambda: service.messages(user, open_session)) or []
-    runs = service.runs_by_message(user, open_session)
+    messages = adapter.guarded(lambda: tm.sessions.messages(open_session, user_id=user)) or []
+    runs = service.runs_by_message(open_session, user_id=user)
     for m in messages:
         with st.chat_message(m.role):
             st.markdown(m.content)

@@ -77,7 +77,7 @@ else:
             marker={"size": 11, "symbol": [symbols[s] for s in group.status], "line": {"width": 1}},
         ))
 if query.strip():
-    vec = adapter.guarded(lambda: tm.embedder.embed([query]))
+    vec = adapter.guarded(lambda: tm.embed([query]))
     if vec is not None:
         xy, nearest = place_query(vec[0], matrix, coords)
         fig.add_trace(go.Scattergl(x=[xy[0]], y=[xy[1]], mode="markers+text", text=["query"], name="query",

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import adapter
-from timemory import Settings, TiMem, TiMemoryError
+from timemory import Settings, TiMemoryError
 from timemory.datasets import FORMATS, load_dataset
 from timemory.lab import Granularity, configuration
 from timemory.schemas import Experiment
@@ -55,8 +55,7 @@ with st.expander("▶️ New replay", expanded=not adapter.experiments()):
                 path = folder / str(picked)
             try:
                 dataset = load_dataset(path, fmt, speaker=speaker)
-                runner = TiMem(tm.store, tm.embedder, tm.llm, similar_k=int(k), similarity_threshold=float(threshold),
-                               max_content_chars=tm.max_content_chars)
+                runner = tm.variant(similar_k=int(k), similarity_threshold=float(threshold))
                 per: Granularity = "session" if granularity == "session" else "exchange"
                 config = configuration(runner, granularity=per, base_url=Settings().openai_base_url)
                 jobs.start(runner, dataset, experiment=slug, user_prefix=f"{slug}-", granularity=per,

@@ -39,7 +39,7 @@ elif isinstance(span, date):
 
 query = st.text_input("🔎 Semantic search (vector similarity over this user's memories)", key="f_query")
 if query.strip():
-    hits = adapter.guarded(lambda: tm.search(query, user, limit=10, types=types or None,
+    hits = adapter.guarded(lambda: tm.search(query, user_id=user, limit=10, types=types or None,
                                              statuses=statuses or None)) or []
     st.dataframe(pd.DataFrame([{"score": round(h.score, 3), "content": h.memory.content, "type": h.memory.type,
                                 "status": h.memory.status, "id": h.memory.id} for h in hits]),
@@ -52,7 +52,7 @@ page = st.number_input(f"Page (of {pages})", 1, pages, 1, key=state.Q_PAGE, bind
 st.caption(f"{adapter.plural(total, 'memory', 'memories')} {'matches' if total == 1 else 'match'}")
 rows = adapter.memories_page(user, *filters, PAGE_SIZE, (page - 1) * PAGE_SIZE)
 shown = {m.id: m for m in rows}
-replacements = tm.get_memories([m.superseded_by for m in rows if m.superseded_by], user)
+replacements = tm.get_memories([m.superseded_by for m in rows if m.superseded_by], user_id=user)
 
 
 def replaced_by(m: Memory) -> str:
@@ -105,7 +105,7 @@ selected = [str(i) for i, r in edited.iterrows() if r["select"]]
 
 b1, b2, b3, b4 = st.columns(4)
 if b1.button(f"💾 Save {adapter.plural(len(edits), 'edit')}", disabled=not edits, type="primary", key="save_edits"):
-    saved = adapter.guarded(lambda: tm.edit_memories(edits, user))
+    saved = adapter.guarded(lambda: tm.edit_memories(edits, user_id=user))
     if saved is not None:
         st.session_state["pending_edits"] = None
         adapter.after_memory_write()
@@ -116,9 +116,9 @@ if b1.button(f"💾 Save {adapter.plural(len(edits), 'edit')}", disabled=not edi
 
 def bulk(p: dict) -> None:
     if p["name"] == "delete":
-        tm.delete_memories(p["ids"], user)
+        tm.delete_memories(p["ids"], user_id=user)
     else:
-        tm.set_status(p["ids"], user, "outdated" if p["name"] == "outdate" else "active")
+        tm.set_status(p["ids"], user_id=user, status="outdated" if p["name"] == "outdate" else "active")
     adapter.flash(f"{p['name'].capitalize()}d {adapter.plural(len(p['ids']), 'memory', 'memories')}.")
 
 
@@ -146,8 +146,8 @@ adapter.show_flash()
 
 def matching() -> list[Memory]:
     """Every memory the filters match (all pages), read when a download is clicked."""
-    return tm.list_memories(user, filters[0], filters[1], filters[2], limit=max(total, 1), offset=0,
-                            session_id=session_pick, since=since, until=until)
+    return tm.list_memories(user_id=user, types=filters[0], statuses=filters[1], text=filters[2], limit=max(total, 1),
+                            offset=0, session_id=session_pick, since=since, until=until)
 
 
 e1, e2, e3 = st.columns([1, 1, 3], vertical_alignment="center")
@@ -155,7 +155,7 @@ with_history = e3.checkbox("JSON with each memory's history", key="export_histor
 e1.download_button(f"Export CSV ({total})", lambda: memories_to_csv(matching()), f"memories-{user}.csv",
                    "text/csv", on_click="ignore")
 e2.download_button(f"Export JSON ({total})", lambda: memories_to_json(
-    mems := matching(), tm.histories([m.id for m in mems], user) if with_history else None),
+    mems := matching(), tm.histories([m.id for m in mems], user_id=user) if with_history else None),
     f"memories-{user}.json", "application/json", on_click="ignore")
 
 with st.expander("➕ Add a memory by hand"), st.form("add_memory", clear_on_submit=True):
@@ -164,7 +164,7 @@ with st.expander("➕ Add a memory by hand"), st.form("add_memory", clear_on_sub
     new_type = a1.selectbox("Type", MEMORY_TYPES)
     new_status = a2.selectbox("Status", MEMORY_STATUSES)
     added = st.form_submit_button("Add") and adapter.guarded(
-        lambda: tm.add(user, content, new_type, new_status), "Memory added") is not None
+        lambda: tm.add(content, user_id=user, type=new_type, status=new_status), "Memory added") is not None
     if added:
         adapter.after_memory_write()
         st.rerun()
@@ -174,7 +174,7 @@ focus = st.session_state.get(state.FOCUS_MEMORY) or st.query_params.get(state.Q_
 labels = {m.id: m.content[:80] for m in rows}
 ids = list(labels)
 if focus and focus not in labels:
-    found = tm.get_memories([focus], user).get(focus)
+    found = tm.get_memories([focus], user_id=user).get(focus)
     if found is not None:
         labels[focus] = found.content[:80]
         ids = [focus, *ids]
@@ -185,7 +185,7 @@ if ids:
                         format_func=lambda i: labels.get(i, i), key="history_pick")
     if focus and pick != focus:
         st.session_state.pop(state.FOCUS_MEMORY, None)
-    events = adapter.guarded(lambda: tm.history(pick, user)) or []
+    events = adapter.guarded(lambda: tm.history(pick, user_id=user)) or []
     for e in events:
         line = f"**{e.event}** by {e.actor} · {e.created_at:%Y-%m-%d %H:%M}"
         if e.reason:
@@ -195,7 +195,7 @@ if ids:
             st.text(f"  {e.old_content}\n→ {e.new_content}")
         elif e.event in ("ADD", "DELETE"):
             st.text(f"  {e.new_content or e.old_content}")
-    chain = tm.supersession_chain(pick, user)
+    chain = tm.supersession_chain(pick, user_id=user)
     if len(chain) > 1:
         st.markdown("**Superseded-by chain:**")
         st.text(" → ".join(f"{m.content} ({m.status})" for m in chain))

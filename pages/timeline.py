@@ -1,7 +1,6 @@
 """Timeline: the user's memory as of any moment, how it grew, and what each pipeline run changed."""
 
 from datetime import UTC, datetime, timedelta
-from functools import partial
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -15,12 +14,12 @@ tm = adapter.memory()
 
 st.header("🕰️ Timeline")
 ver = adapter.version(user)
-events = adapter.user_events(user, ver)
-if not events:
+log = adapter.event_log(user, ver)
+if not log.events:
     st.info("This user has no memory history yet. Chat a little, replay a dataset in the Lab, or run `make seed`.")
     st.stop()
 
-first, last = events[0].created_at, events[-1].created_at
+first, last = log.events[0].created_at, log.events[-1].created_at
 if last - first < timedelta(minutes=1):
     last = first + timedelta(minutes=1)
 step = max(timedelta(minutes=1), (last - first) / 400)
@@ -45,20 +44,18 @@ if not counts.empty:
     st.plotly_chart(fig, key="timeline_chart")
 
 st.subheader("Pipeline runs")
-runs = adapter.runs(user, ver)
-upto = [r for r in runs if r.created_at is None or r.created_at <= moment]
-st.caption(f"{adapter.plural(len(upto), 'run')} up to this moment (of {len(runs)}), oldest first; "
+total = adapter.run_count(user, moment, ver)
+st.caption(f"{adapter.plural(total, 'run')} up to this moment, oldest first; "
            "open one for what it changed and its trace.")
 PAGE = 25
-pages = max(1, -(-len(upto) // PAGE))
-page = st.number_input(f"Page (of {pages})", 1, pages, pages, key="timeline_page") if pages > 1 else 1
-for run in upto[(page - 1) * PAGE: page * PAGE]:
+pages = max(1, -(-total // PAGE))
+page = int(st.number_input(f"Page (of {pages})", 1, pages, pages, key="timeline_page")) if pages > 1 else 1
+page = min(page, pages)
+for run in adapter.runs(user, moment, (page - 1) * PAGE, PAGE, ver):
     when = run.created_at or datetime.now(UTC)
     label = (f"{when:%Y-%m-%d %H:%M} · {run.status} · {adapter.plural(len(run.changes), 'change')} · "
              f"{adapter.plural(len(run.facts), 'fact')}")
     with st.expander(label):
-        diff = adapter.guarded(partial(adapter.run_diff, run.run_id, user, ver))
-        if diff is not None:
-            views.show_diff(diff, run.run_id)
+        views.show_diff(adapter.run_diff(run, ver), run.run_id)
         with st.popover("Trace"):
             views.show_trace(run, f"tl-{run.run_id}")

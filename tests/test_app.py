@@ -43,7 +43,7 @@ def test_new_user_is_created_and_selected(tm: TiMem) -> None:
     at.button(key="create_user").click().run()
     assert not at.exception, at.exception
     assert at.session_state[state.USER] == "zoe"
-    assert "zoe" in {u.id for u in tm.store.list_users()}
+    assert "zoe" in {u.id for u in tm.users.list()}
 
 
 def table(at: AppTest):  # type: ignore[no-untyped-def]
@@ -86,7 +86,7 @@ def test_chat_turn_streams_reply_and_shows_trace(tm: TiMem) -> None:
     assert "Bees on a balcony, how lovely!" in texts
     assert "The user keeps bees on the balcony." in str([d.value for d in at.dataframe])
     assert any(m.label == "LLM calls" for m in at.metric)
-    assert tm.search("bees", "maya", limit=1)[0].memory.content == "The user keeps bees on the balcony."
+    assert tm.search("bees", user_id="maya", limit=1)[0].memory.content == "The user keeps bees on the balcony."
     session = at.session_state[state.CHAT_SESSION]
     assert at.query_params[state.Q_SESSION] == session and at.query_params[state.Q_USER] == "maya"
 
@@ -98,10 +98,10 @@ def test_two_messages_in_a_row_stay_in_one_session_and_each_reply_has_its_trace(
     settle(at)
     assert not at.exception, at.exception
     session = at.session_state[state.CHAT_SESSION]
-    messages = tm.store.list_messages("maya", session)
+    messages = tm.sessions.messages(session, user_id="maya")
     assert [m.role for m in messages].count("user") == 2 and [m.role for m in messages].count("assistant") == 2
-    assert sum(s.title == "New chat" or s.message_count == 1 for s in tm.store.list_sessions("maya")) == 0
-    runs = tm.store.list_runs("maya", session_id=session)
+    assert sum(s.title == "New chat" or s.message_count == 1 for s in tm.sessions.list(user_id="maya")) == 0
+    runs = tm.list_runs(user_id="maya", session_id=session)
     assert len(runs) == 2  # both exchanges were learnt from
     # every reply, not only the last, opens the trace of the run it caused
     expanders = [e.label for e in at.expander if "What the memory pipeline did" in e.label]
@@ -134,10 +134,10 @@ def test_admin_delete_asks_for_confirmation(tm: TiMem) -> None:
     at = app("pages/admin.py")
     at.button(key="delete_user_btn").click().run()
     assert not at.exception
-    assert tm.count_memories("maya") == 10  # nothing deleted by the first click
+    assert tm.count_memories(user_id="maya") == 10  # nothing deleted by the first click
     assert any("cannot be undone" in w.value for w in at.warning)
     at.button(key="confirm-user").click().run()
-    assert tm.count_memories("maya") == 0
+    assert tm.count_memories(user_id="maya") == 0
 
 
 def edit_cell(at: AppTest, row: int, column: str, value: object) -> AppTest:
@@ -152,7 +152,7 @@ def save_button(at: AppTest):  # type: ignore[no-untyped-def]
 
 
 def contents(tm: TiMem) -> dict[str, str]:
-    return {m.id: m.content for m in tm.list_memories("maya")}
+    return {m.id: m.content for m in tm.list_memories(user_id="maya")}
 
 
 def test_inline_edit_persists_reembeds_and_writes_event(tm: TiMem) -> None:
@@ -162,9 +162,9 @@ def test_inline_edit_persists_reembeds_and_writes_event(tm: TiMem) -> None:
     assert save_button(at).label == "💾 Save 1 edit"
     save_button(at).click().run()
     assert not at.exception, at.exception
-    assert tm.get_memory(first["id"], "maya").content == "The user keeps three beehives."
-    assert tm.history(first["id"], "maya")[-1].event == "EDIT"
-    assert tm.search("beehives", "maya", limit=1)[0].memory.id == first["id"]
+    assert tm.get_memory(first["id"], user_id="maya").content == "The user keeps three beehives."
+    assert tm.history(first["id"], user_id="maya")[-1].event == "EDIT"
+    assert tm.search("beehives", user_id="maya", limit=1)[0].memory.id == first["id"]
     assert any("re-embedded" in s.value for s in at.success)
 
 
@@ -196,15 +196,15 @@ def test_a_cleared_cell_is_refused_with_the_reason_and_nothing_is_saved(tm: TiMe
     assert any("cannot be blank" in e.value for e in at.error)
     assert not at.success
     assert contents(tm) == before
-    assert {m.type for m in tm.list_memories("maya")} == {m.type for m in tm.list_memories("maya")}
-    assert all(e.event != "EDIT" for m in tm.list_memories("maya") for e in tm.history(m.id, "maya"))
+    assert {m.type for m in tm.list_memories(user_id="maya")} == {m.type for m in tm.list_memories(user_id="maya")}
+    assert all(e.event != "EDIT" for m in tm.list_memories(user_id="maya") for e in tm.history(m.id, user_id="maya"))
 
 
 def test_reactivating_a_replaced_memory_says_its_replacement_stays_active(tm: TiMem) -> None:
     at = app("pages/memories.py")
     at.multiselect(key=state.Q_STATUSES).set_value(["outdated"]).run()
-    old = next(m for m in tm.list_memories("maya", statuses=["outdated"]) if m.superseded_by)
-    replacement = tm.get_memory(old.superseded_by or "", "maya")
+    old = next(m for m in tm.list_memories(user_id="maya", statuses=["outdated"]) if m.superseded_by)
+    replacement = tm.get_memory(old.superseded_by or "", user_id="maya")
     row = list(table(at)["id"]).index(old.id)
     edit_cell(at, row, "select", True)
     next(b for b in at.button if b.label == "Reactivate selected").click().run()
@@ -216,8 +216,8 @@ def test_superseded_by_shows_the_replacement_text_not_an_id(tm: TiMem) -> None:
     at = app("pages/memories.py")
     at.multiselect(key=state.Q_STATUSES).set_value(["outdated"]).run()
     shown = set(table(at)["superseded by"])
-    expected = {f"{tm.get_memory(m.superseded_by, 'maya').content} (active)"
-                for m in tm.list_memories("maya", statuses=["outdated"]) if m.superseded_by}
+    expected = {f"{tm.get_memory(m.superseded_by, user_id='maya').content} (active)"
+                for m in tm.list_memories(user_id="maya", statuses=["outdated"]) if m.superseded_by}
     assert expected and expected <= shown
 
 
@@ -231,7 +231,7 @@ def test_filters_and_user_come_from_the_url(tm: TiMem) -> None:
     assert not at.exception, at.exception
     assert at.session_state[state.USER] == "aisha"
     assert set(table(at)["status"]) == {"outdated"}
-    assert len(table(at)) == tm.count_memories("aisha", statuses=["outdated"])
+    assert len(table(at)) == tm.count_memories(user_id="aisha", statuses=["outdated"])
 
 
 def test_open_from_a_chat_trace_keeps_the_user_and_shows_that_memory(tm: TiMem) -> None:

@@ -51,7 +51,7 @@ def app(page: str) -> AppTest:
 def test_timeline_slider_shows_the_memory_as_of_that_moment(tm: TiMem) -> None:
     at = app("pages/timeline.py")
     now = at.dataframe[0].value
-    assert len(now) == len(tm.list_memories(USER))
+    assert len(now) == len(tm.list_memories(user_id=USER))
     at.slider(key="timeline_at").set_value(datetime(2023, 5, 20, tzinfo=UTC)).run()
     assert not at.exception, at.exception
     then = at.dataframe[0].value
@@ -89,10 +89,10 @@ def test_lab_starts_a_replay_in_the_background_and_refuses_a_second(tm: TiMem) -
         assert time.monotonic() < deadline
         time.sleep(0.2)
     assert job.status == "done" and job.done == job.total > 0
-    assert tm.list_memories("fresh-run-conv-1-a")
+    assert tm.list_memories(user_id="fresh-run-conv-1-a")
     at.run()
     assert "fresh-run" in list(at.dataframe[0].value["name"])
-    exp = tm.store.get_experiment("fresh-run")
+    exp = tm.get_experiment("fresh-run")
     assert exp is not None and exp.metrics["recall_at"] and exp.status == "done"
 
 
@@ -104,5 +104,5 @@ def test_map_colours_by_creation_time_and_shows_a_past_moment(tm: TiMem) -> None
     at.slider(key="map_as_of").set_value(datetime(2023, 5, 20, tzinfo=UTC)).run()
     assert not at.exception, at.exception
     caption = " ".join(c.value for c in at.caption)
-    total = len(tm.list_memories(USER))
+    total = len(tm.list_memories(user_id=USER))
     assert "existed at 2023-05-20" in caption and f"{total} memories existed" not in caption

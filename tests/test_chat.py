@@ -18,26 +18,27 @@ def chat(sqlite_store, embedder) -> ChatService:  # type: ignore[no-untyped-def]
 
 
 def test_turn_streams_saves_and_learns(chat: ChatService, user: str) -> None:
-    chat.memory.add(user, "The user lives in Porto.", "personal")
-    turn = chat.chat_with_memory_stream(user, None, "I'm training for a marathon in Porto!")
+    chat.memory.add("The user lives in Porto.", user_id=user, type="personal")
+    turn = chat.chat_with_memory_stream("I'm training for a marathon in Porto!", user_id=user, session_id=None)
     tokens = list(turn)
     assert len(tokens) > 1 and "".join(tokens).strip() == "Good luck with the training!"
     assert [h.memory.content for h in turn.memories_used][:1] == ["The user lives in Porto."]
     assert "The user lives in Porto." in turn._service.llm.prompts[0][0]["content"]  # type: ignore[attr-defined]
-    msgs = chat.messages(user, turn.session_id)
+    msgs = chat.memory.sessions.messages(turn.session_id, user_id=user)
     assert [(m.role, m.content) for m in msgs] == [("user", "I'm training for a marathon in Porto!"),
                                                    ("assistant", "Good luck with the training!")]
     # the title is asked for as plain text (the double answers every plain request with its reply)
-    assert turn.title == "Good luck with the training!" and chat.list_sessions(user)[0].title == turn.title
+    assert turn.title == "Good luck with the training!"
+    assert chat.memory.sessions.list(user_id=user)[0].title == turn.title
     assert turn.pipeline is not None and turn.pipeline.status == "ok"
-    added = chat.memory.get_memory(turn.pipeline.changes[0].memory_id, user)
+    added = chat.memory.get_memory(turn.pipeline.changes[0].memory_id, user_id=user)
     assert added.source_message_ids == [m.id for m in msgs] and added.source_session_id == turn.session_id
 
 
 def test_second_turn_keeps_history_and_title(chat: ChatService, user: str) -> None:
-    first = chat.chat_with_memory_stream(user, None, "hello")
+    first = chat.chat_with_memory_stream("hello", user_id=user, session_id=None)
     list(first)
-    second = chat.chat_with_memory_stream(user, first.session_id, "and again", process=False)
+    second = chat.chat_with_memory_stream("and again", user_id=user, session_id=first.session_id, process=False)
     list(second)
     assert second.title is None and second.pipeline is None
     prompt = chat.llm.prompts[-1]  # type: ignore[attr-defined]
@@ -46,43 +47,44 @@ def test_second_turn_keeps_history_and_title(chat: ChatService, user: str) -> No
 
 
 def test_sessions_rename_delete_and_errors(chat: ChatService, user: str) -> None:
-    s = chat.create_session(user)
-    assert chat.rename_session(user, s.id, "Trip").title == "Trip"
+    s = chat.memory.sessions.create(user_id=user)
+    assert chat.memory.sessions.rename(s.id, user_id=user, title="Trip").title == "Trip"
     with pytest.raises(ValidationError):
-        chat.rename_session(user, s.id, "  ")
+        chat.memory.sessions.rename(s.id, user_id=user, title="  ")
     with pytest.raises(ValidationError):
-        chat.chat_with_memory_stream(user, s.id, "   ")
+        chat.chat_with_memory_stream("   ", user_id=user, session_id=s.id)
     with pytest.raises(NotFoundError):
-        chat.chat_with_memory_stream("someone-else", s.id, "hi")
-    chat.delete_session(user, s.id)
-    assert chat.list_sessions(user) == []
+        chat.chat_with_memory_stream("hi", user_id="someone-else", session_id=s.id)
+    chat.memory.sessions.delete(s.id, user_id=user)
+    assert chat.memory.sessions.list(user_id=user) == []
 
 
 def test_background_turns_sent_back_to_back_are_both_answered_and_learnt_in_one_session(
     chat: ChatService, user: str
 ) -> None:
-    first = chat.submit(user, None, "I'm training for a marathon.")
-    second = chat.submit(user, first.session_id, "And I swim on Fridays.")  # before the first is answered
+    first = chat.submit("I'm training for a marathon.", user_id=user, session_id=None)
+    second = chat.submit("And I swim on Fridays.", user_id=user,
+                         session_id=first.session_id)  # before the first is answered
     assert second.session_id == first.session_id
-    assert [m.content for m in chat.messages(user, first.session_id)][:2] == [
+    assert [m.content for m in chat.memory.sessions.messages(first.session_id, user_id=user)][:2] == [
         "I'm training for a marathon.", "And I swim on Fridays."]  # both saved before any reply
     for turn in (first, second):
         assert turn.wait(timeout=60), turn.state
         assert turn.state == "done" and turn.error is None
         assert "".join(turn.follow()).strip() == "Good luck with the training!"  # a late reader gets every token
-    msgs = chat.messages(user, first.session_id)
+    msgs = chat.memory.sessions.messages(first.session_id, user_id=user)
     assert sorted(m.role for m in msgs) == ["assistant", "assistant", "user", "user"]
     # the second reply was asked with the first exchange as history, not with its own message twice
     second_prompt = next(p for p in chat.llm.prompts if p[-1]["content"] == "And I swim on Fridays.")  # type: ignore[attr-defined]
     assert [m["content"] for m in second_prompt[1:]] == [
         "I'm training for a marathon.", "Good luck with the training!", "And I swim on Fridays."]
-    runs = chat.runs_by_message(user, first.session_id)
+    runs = chat.runs_by_message(first.session_id, user_id=user)
     for turn in (first, second):
         assert turn.assistant_message is not None and turn.user_message is not None
         assert runs[turn.assistant_message.id].source_message_ids == [turn.user_message.id,
                                                                      turn.assistant_message.id]
     assert chat.pending(first.session_id) == []
-    assert len(chat.list_sessions(user)) == 1
+    assert len(chat.memory.sessions.list(user_id=user)) == 1
 
 
 def test_a_failing_reply_keeps_the_message_and_reports_the_error(sqlite_store, embedder, user: str) -> None:  # type: ignore[no-untyped-def]
@@ -95,18 +97,20 @@ def test_a_failing_reply_keeps_the_message_and_reports_the_error(sqlite_store, e
 
     llm = BrokenStream()
     chat = ChatService(TiMem(sqlite_store, embedder, llm), llm)
-    turn = chat.submit(user, None, "Remember that I like figs.")
+    turn = chat.submit("Remember that I like figs.", user_id=user, session_id=None)
     assert turn.wait(timeout=30) and turn.state == "failed"
     assert "went away" in (turn.error or "") and "Your message was saved" in (turn.error or "")
     assert "".join(turn.follow()) == "Half"
-    assert [m.content for m in chat.messages(user, turn.session_id)] == ["Remember that I like figs."]
+    assert [m.content for m in chat.memory.sessions.messages(turn.session_id,
+                                                             user_id=user)] == ["Remember that I like figs."]
 
 
 def test_memories_below_the_relevance_floor_are_not_given_to_the_reply(chat: ChatService, user: str) -> None:
-    chat.memory.add(user, "The user lives in Porto.", "personal")
-    chat.memory.add(user, "The user's favourite colour is green.", "preference")
+    chat.memory.add("The user lives in Porto.", user_id=user, type="personal")
+    chat.memory.add("The user's favourite colour is green.", user_id=user, type="preference")
     chat.memory_min_score = 0.3
-    turn = chat.chat_with_memory_stream(user, None, "What is the weather like in Porto?", process=False)
+    turn = chat.chat_with_memory_stream("What is the weather like in Porto?", user_id=user, session_id=None,
+                                        process=False)
     list(turn)
     assert [h.memory.content for h in turn.memories_used] == ["The user lives in Porto."]
     assert all(h.score >= 0.3 for h in turn.memories_used)
@@ -115,9 +119,9 @@ def test_memories_below_the_relevance_floor_are_not_given_to_the_reply(chat: Cha
 
 def test_a_long_message_is_saved_whole_and_says_what_extraction_reads(chat: ChatService, user: str) -> None:
     text = "I like long walks. " * 1200
-    turn = chat.chat_with_memory_stream(user, None, text, process=False)
+    turn = chat.chat_with_memory_stream(text, user_id=user, session_id=None, process=False)
     list(turn)
-    assert chat.messages(user, turn.session_id)[0].content == text.strip()
+    assert chat.memory.sessions.messages(turn.session_id, user_id=user)[0].content == text.strip()
     assert any("reads its first 2,000" in n for n in turn.notes)
 
 

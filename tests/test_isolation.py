@@ -15,19 +15,19 @@ def test_other_user_cannot_read_or_change(store: Store, embedder) -> None:  # ty
         facts=[{"content": "The user lives in Oslo.", "type": "personal"}],
         consolidate=lambda p: [{"fact": 0, "action": "OUTDATE", "memory_id": 1, "content": None, "reason": "x"}],
     ))
-    mine = tm.add("alice", "The user lives in Oslo.", "personal")
+    mine = tm.add("The user lives in Oslo.", user_id="alice", type="personal")
     session = store.create_session("alice", "Alice's chat")
-    before = (tm.get_memory(mine.id, "alice"), tm.history(mine.id, "alice"))
+    before = (tm.get_memory(mine.id, user_id="alice"), tm.history(mine.id, user_id="alice"))
 
-    assert tm.search("Oslo", "mallory", statuses=("active", "outdated")) == []
-    assert tm.list_memories("mallory") == [] and tm.count_memories("mallory") == 0
+    assert tm.search("Oslo", user_id="mallory", statuses=("active", "outdated")) == []
+    assert tm.list_memories(user_id="mallory") == [] and tm.count_memories(user_id="mallory") == 0
     for call in (
-        lambda: tm.get_memory(mine.id, "mallory"),
-        lambda: tm.history(mine.id, "mallory"),
-        lambda: tm.update_memory(mine.id, "mallory", content="hacked"),
-        lambda: tm.update_memory(mine.id, "mallory", status="outdated"),
-        lambda: tm.delete_memory(mine.id, "mallory"),
-        lambda: tm.set_status([mine.id], "mallory", "outdated"),
+        lambda: tm.get_memory(mine.id, user_id="mallory"),
+        lambda: tm.history(mine.id, user_id="mallory"),
+        lambda: tm.update_memory(mine.id, user_id="mallory", content="hacked"),
+        lambda: tm.update_memory(mine.id, user_id="mallory", status="outdated"),
+        lambda: tm.delete_memory(mine.id, user_id="mallory"),
+        lambda: tm.set_status([mine.id], user_id="mallory", status="outdated"),
         lambda: store.get_session("mallory", session.id),
         lambda: store.rename_session("mallory", session.id, "mine now"),
         lambda: store.delete_session("mallory", session.id),
@@ -36,9 +36,9 @@ def test_other_user_cannot_read_or_change(store: Store, embedder) -> None:  # ty
         with pytest.raises(NotFoundError):
             call()
     # mallory's own pipeline run sees none of alice's memories as candidates
-    result = tm.process_messages([{"role": "user", "content": "I live in Oslo"}], "mallory")
+    result = tm.process_messages([{"role": "user", "content": "I live in Oslo"}], user_id="mallory")
     assert result.candidates == []
     assert store.list_messages("mallory", session.id) == []
     assert store.list_runs("alice") == []
-    assert (tm.get_memory(mine.id, "alice"), tm.history(mine.id, "alice")) == before
+    assert (tm.get_memory(mine.id, user_id="alice"), tm.history(mine.id, user_id="alice")) == before
     assert store.get_session("alice", session.id).title == "Alice's chat"

@@ -153,10 +153,10 @@ def test_replay_uses_session_dates_and_evaluation_matches_hand_computed_figures(
     ds = load_dataset(files["locomo"], "locomo")
     report = replay(tm, ds, user_prefix="exp-")
     assert report.processed == report.total == len(units_of(ds, "exp-")) and not report.failed
-    paris = next(m for m in tm.list_memories("exp-conv-1-a") if "Paris" in m.content)
+    paris = next(m for m in tm.list_memories(user_id="exp-conv-1-a") if "Paris" in m.content)
     assert paris.created_at == datetime(2023, 5, 8, 13, 56, tzinfo=UTC) and paris.source_message_ids[0] == "D1:1"
-    assert tm.state_at("exp-conv-1-a", datetime(2023, 5, 31, tzinfo=UTC)) and not any(
-        "Berlin" in m.content for m in tm.state_at("exp-conv-1-a", datetime(2023, 5, 31, tzinfo=UTC)))
+    assert tm.state_at(datetime(2023, 5, 31, tzinfo=UTC), user_id="exp-conv-1-a") and not any(
+        "Berlin" in m.content for m in tm.state_at(datetime(2023, 5, 31, tzinfo=UTC), user_id="exp-conv-1-a"))
 
     result = evaluate(tm, ds, user_prefix="exp-", ks=[1, 5])
     by_q = {q["question"]: q for q in result["questions"]}
@@ -171,8 +171,8 @@ def test_replay_uses_session_dates_and_evaluation_matches_hand_computed_figures(
     assert result["recall_at"]["5"] == pytest.approx(sum(q["hit_at"]["5"] for q in result["questions"]) / 5)
     assert result["per_category"]["4"] == {"scored_questions": 1, "recall_at": {"1": 0.0, "5": 0.0},
                                            "attribution": {"hit": 0, "retrieval_miss": 0, "extraction_miss": 1}}
-    assert result["memories"]["total"] == len(tm.list_memories("exp-conv-1-a")) + len(
-        tm.list_memories("exp-conv-1-b"))
+    assert result["memories"]["total"] == len(tm.list_memories(user_id="exp-conv-1-a")) + len(
+        tm.list_memories(user_id="exp-conv-1-b"))
 
 
 def test_an_interrupted_replay_resumes_to_the_same_state(sqlite_store: Store, embedder,  # type: ignore[no-untyped-def]
@@ -189,10 +189,10 @@ def test_an_interrupted_replay_resumes_to_the_same_state(sqlite_store: Store, em
 
     def state(prefix: str) -> list[tuple]:  # type: ignore[type-arg]
         return sorted((m.user_id.removeprefix(prefix), m.content, m.type, m.status, tuple(m.source_message_ids),
-                       m.created_at) for c in ds.conversations for m in tm.list_memories(f"{prefix}{c.key}"))
+                       m.created_at) for c in ds.conversations for m in tm.list_memories(user_id=f"{prefix}{c.key}"))
 
     assert state("cut-") == state("whole-")
-    assert len(tm.store.list_sessions("cut-conv-1-a")) == 3  # sessions found again, not duplicated
+    assert len(tm.sessions.list(user_id="cut-conv-1-a")) == 3  # sessions found again, not duplicated
 
 
 def test_failed_exchanges_are_listed_and_retried(sqlite_store: Store, embedder, files: dict[str, Path]) -> None:  # type: ignore[no-untyped-def]
@@ -216,7 +216,7 @@ def test_failed_exchanges_are_listed_and_retried(sqlite_store: Store, embedder, 
     llm.fail = False
     retried = replay(tm, ds, user_prefix="f-", retry_failed=True)
     assert retried.processed == 1 and not retried.failed
-    assert any("Berlin" in m.content for m in tm.list_memories("f-conv-1-a"))
+    assert any("Berlin" in m.content for m in tm.list_memories(user_id="f-conv-1-a"))
 
 
 def test_session_granularity_runs_once_per_session(sqlite_store: Store, embedder, files: dict[str, Path]) -> None:  # type: ignore[no-untyped-def]
@@ -224,7 +224,7 @@ def test_session_granularity_runs_once_per_session(sqlite_store: Store, embedder
     ds = load_dataset(files["longmemeval"], "longmemeval")
     report = replay(tm, ds, user_prefix="s-", granularity="session")
     assert report.processed == 2
-    assert len(tm.store.list_runs("s-q42")) == 2
+    assert len(tm.list_runs(user_id="s-q42")) == 2
     result = evaluate(tm, ds, user_prefix="s-", ks=[1])
     assert result["recall_at"] == {"1": 1.0}
 
@@ -246,7 +246,7 @@ def test_experiments_record_configuration_and_counts(sqlite_store: Store, embedd
     assert again.wall_seconds == pytest.approx(3.5) and again.id == exp.id
     with pytest.raises(ValidationError, match="another experiment name"):
         record_experiment(tm, ds, name="baseline", user_prefix="e2-", config=config, status="done")
-    assert [e.name for e in tm.store.list_experiments()] == ["baseline"]
+    assert [e.name for e in tm.list_experiments()] == ["baseline"]
 
 
 def test_a_cached_rerun_asks_the_model_nothing_and_gives_the_same_memories(store: Store, embedder,  # type: ignore[no-untyped-def]
@@ -264,7 +264,8 @@ def test_a_cached_rerun_asks_the_model_nothing_and_gives_the_same_memories(store
     assert len(inner.calls) == asked and cached.hits == cached.misses == asked
 
     def state(user: str) -> list[tuple]:  # type: ignore[type-arg]
-        return sorted((m.content, m.type, m.status, tuple(m.source_message_ids)) for m in tm.list_memories(user))
+        return sorted((m.content, m.type, m.status,
+                       tuple(m.source_message_ids)) for m in tm.list_memories(user_id=user))
 
     assert state("c1-conv-1-a") == state("c2-conv-1-a")
 

@@ -44,12 +44,12 @@ def test_pipeline_over_http_stores_memory_with_provenance(server: LocalLLMServer
         {"id": "u2", "role": "user", "content": "I also have a cat called Miso and I'm learning Spanish."},
         {"id": "a2", "role": "assistant", "content": "Miso is a lovely name. ¡Buena suerte con el español!"},
     ]
-    result = tm.process_messages(messages, "ana")
+    result = tm.process_messages(messages, user_id="ana")
     assert result.status == "ok", result.errors
     assert 1 <= result.llm_calls <= 3 and result.embedding_calls >= 1
     assert result.prompt_tokens > 0 and result.completion_tokens > 0
     assert result.facts and all(f.content.strip() for f in result.facts)
-    stored = tm.list_memories("ana")
+    stored = tm.list_memories(user_id="ana")
     assert len(stored) >= 1
     assert all(m.source_message_ids == ["u1", "a1", "u2", "a2"] for m in stored)
     assert server.pid is not None and _pid_alive(server.pid)
@@ -61,10 +61,11 @@ def test_streaming_chat_yields_tokens_and_saves_both(server: LocalLLMServer, dat
 
     llm = build_llm(settings)
     chat = ChatService(TiMem(build_store(settings, embedder), embedder, llm), llm)
-    turn = chat.chat_with_memory_stream("ben", None, "Hello! Can you suggest a name for my new dog?", process=False)
+    turn = chat.chat_with_memory_stream("Hello! Can you suggest a name for my new dog?", user_id="ben",
+                                        session_id=None, process=False)
     tokens = list(turn)
     assert len(tokens) >= 2 and "".join(tokens).strip()
-    msgs = chat.messages("ben", turn.session_id)
+    msgs = chat.memory.sessions.messages(turn.session_id, user_id="ben")
     assert [m.role for m in msgs] == ["user", "assistant"] and msgs[1].content == turn.reply
 
 

@@ -19,9 +19,9 @@ EXCHANGE = [
 
 def snapshot(tm: TiMem, user: str) -> list[tuple]:  # type: ignore[type-arg]
     """Everything observable about a user's memories and their events."""
-    mems = tm.list_memories(user, limit=1000)
+    mems = tm.list_memories(user_id=user, limit=1000)
     return sorted(
-        (m.id, m.content, m.type, m.status, m.superseded_by, tuple(e.event for e in tm.history(m.id, user)))
+        (m.id, m.content, m.type, m.status, m.superseded_by, tuple(e.event for e in tm.history(m.id, user_id=user)))
         for m in mems
     )
 
@@ -38,18 +38,18 @@ def test_contradiction_outdates_old_and_links_it(store: Store, embedder, user: s
                                 "content": None, "reason": "moved from Paris to Berlin"}],
     )
     tm, counting = make(store, embedder, llm)
-    old = tm.add(user, "The user lives in Paris.", "personal")
+    old = tm.add("The user lives in Paris.", user_id=user, type="personal")
     counting.calls = 0
-    result = tm.process_messages(EXCHANGE, user)
+    result = tm.process_messages(EXCHANGE, user_id=user)
     assert result.status == "ok", result.errors
     new_id = next(c.memory_id for c in result.changes if c.event == "ADD")
-    old_now = tm.get_memory(old.id, user)
+    old_now = tm.get_memory(old.id, user_id=user)
     assert old_now.status == "outdated" and old_now.superseded_by == new_id and old_now.outdated_at is not None
-    new = tm.get_memory(new_id, user)
+    new = tm.get_memory(new_id, user_id=user)
     assert new.status == "active" and new.content == "The user lives in Berlin."
     assert new.source_message_ids == ["m1", "m2"]
-    assert [e.event for e in tm.history(old.id, user)] == ["ADD", "OUTDATE"]
-    assert tm.history(old.id, user)[1].related_memory_id == new_id
+    assert [e.event for e in tm.history(old.id, user_id=user)] == ["ADD", "OUTDATE"]
+    assert tm.history(old.id, user_id=user)[1].related_memory_id == new_id
     assert llm.calls == ["FactExtraction", "ConsolidationPlan"]
     assert result.llm_calls == 2 and result.embedding_calls == 1 and counting.calls == 1
     assert {c.memory_id for c in result.candidates} >= {old.id}
@@ -63,9 +63,9 @@ def test_duplicate_adds_no_row(store: Store, embedder, user: str) -> None:  # ty
                                 "memory_id": short_id_of(p, "The user likes green tea.")}],
     )
     tm, _ = make(store, embedder, llm)
-    tm.add(user, "The user likes green tea.", "preference")
+    tm.add("The user likes green tea.", user_id=user, type="preference")
     before = snapshot(tm, user)
-    result = tm.process_messages(EXCHANGE, user)
+    result = tm.process_messages(EXCHANGE, user_id=user)
     assert result.status == "ok" and result.changes == []
     assert snapshot(tm, user) == before
 
@@ -73,8 +73,8 @@ def test_duplicate_adds_no_row(store: Store, embedder, user: str) -> None:  # ty
 def test_exact_restatement_needs_no_consolidation_call(store: Store, embedder, user: str) -> None:  # type: ignore[no-untyped-def]
     llm = ScriptedLLMDouble(facts=[{"content": "The user likes green tea.", "type": "preference"}])
     tm, _ = make(store, embedder, llm)
-    tm.add(user, "The user likes green tea.", "preference")
-    result = tm.process_messages(EXCHANGE, user)
+    tm.add("The user likes green tea.", user_id=user, type="preference")
+    result = tm.process_messages(EXCHANGE, user_id=user)
     assert result.changes == [] and llm.calls == ["FactExtraction"]
 
 
@@ -86,17 +86,17 @@ def test_update_merges_text_reembeds_and_records(store: Store, embedder, user: s
                                 "memory_id": short_id_of(p, "The user plays tennis every Sunday.")}],
     )
     tm, _ = make(store, embedder, llm)
-    m = tm.add(user, "The user plays tennis every Sunday.", "activity")
-    result = tm.process_messages(EXCHANGE, user)
+    m = tm.add("The user plays tennis every Sunday.", user_id=user, type="activity")
+    result = tm.process_messages(EXCHANGE, user_id=user)
     assert result.status == "ok"
     assert [(c.event, c.memory_id) for c in result.changes] == [("UPDATE", m.id)]
-    assert tm.get_memory(m.id, user).content == merged
-    assert tm.count_memories(user) == 1
-    hit = tm.search("tennis club in Lyon", user, limit=1)[0]
+    assert tm.get_memory(m.id, user_id=user).content == merged
+    assert tm.count_memories(user_id=user) == 1
+    hit = tm.search("tennis club in Lyon", user_id=user, limit=1)[0]
     assert hit.memory.id == m.id
     expected = embedder.embed([merged])[0]
     assert hit.score == pytest.approx(float(embedder.embed(["tennis club in Lyon"])[0] @ expected), abs=1e-4)
-    events = tm.history(m.id, user)
+    events = tm.history(m.id, user_id=user)
     assert [e.event for e in events] == ["ADD", "UPDATE"] and events[1].actor == "pipeline"
     assert events[1].source_message_ids == ["m1", "m2"]
 
@@ -104,14 +104,14 @@ def test_update_merges_text_reembeds_and_records(store: Store, embedder, user: s
 def test_unrelated_memories_untouched_and_one_llm_call(store: Store, embedder, user: str) -> None:  # type: ignore[no-untyped-def]
     llm = ScriptedLLMDouble(facts=[{"content": "The user is allergic to peanuts.", "type": "health"}])
     tm, counting = make(store, embedder, llm)
-    tm.add(user, "The user works as a pilot.", "professional")
+    tm.add("The user works as a pilot.", user_id=user, type="professional")
     before = snapshot(tm, user)
     counting.calls = 0
-    result = tm.process_messages(EXCHANGE, user)
+    result = tm.process_messages(EXCHANGE, user_id=user)
     assert llm.calls == ["FactExtraction"] and result.llm_calls == 1 and counting.calls == 1
     after = snapshot(tm, user)
     assert all(row in after for row in before)
-    assert tm.count_memories(user) == 2
+    assert tm.count_memories(user_id=user) == 2
 
 
 def test_unknown_ids_and_orphan_outdate_are_rejected(store: Store, embedder, user: str) -> None:  # type: ignore[no-untyped-def]
@@ -125,15 +125,16 @@ def test_unknown_ids_and_orphan_outdate_are_rejected(store: Store, embedder, use
 
     llm = ScriptedLLMDouble(facts=[{"content": "The user lives in Berlin.", "type": "personal"}], consolidate=decide)
     tm, _ = make(store, embedder, llm)
-    paris = tm.add(user, "The user lives in Paris.", "personal")
-    result = tm.process_messages(EXCHANGE, user)
+    paris = tm.add("The user lives in Paris.", user_id=user, type="personal")
+    result = tm.process_messages(EXCHANGE, user_id=user)
     rejected = [d for d in result.decisions if not d.accepted]
     assert len(rejected) == 3 and all(d.rejected_because for d in rejected)
-    assert tm.get_memory(paris.id, user).status == "active"  # nothing outdated without a valid decision
-    assert [e.event for e in tm.history(paris.id, user)] == ["ADD"]
+    assert tm.get_memory(paris.id, user_id=user).status == "active"  # nothing outdated without a valid decision
+    assert [e.event for e in tm.history(paris.id, user_id=user)] == ["ADD"]
     # the new fact is not lost: it is kept as a new memory
     assert [c.event for c in result.changes] == ["ADD"]
-    assert {m.content for m in tm.list_memories(user)} == {"The user lives in Paris.", "The user lives in Berlin."}
+    assert {m.content for m in tm.list_memories(user_id=user)} == {"The user lives in Paris.",
+                                                                   "The user lives in Berlin."}
 
 
 def test_malformed_model_output_changes_nothing(store: Store, embedder, user: str) -> None:  # type: ignore[no-untyped-def]
@@ -149,9 +150,9 @@ def test_malformed_model_output_changes_nothing(store: Store, embedder, user: st
     with FakeOpenAIServer(handler) as server:
         llm = OpenAILLM.connect(api_key=None, base_url=server.base_url, model="fake", max_retries=0)
         tm, _ = make(store, embedder, llm)
-        tm.add(user, "The user lives in Paris.", "personal")
+        tm.add("The user lives in Paris.", user_id=user, type="personal")
         before = snapshot(tm, user)
-        result = tm.process_messages(EXCHANGE, user)
+        result = tm.process_messages(EXCHANGE, user_id=user)
     assert result.status == "failed"
     assert any("llm_output" in e and "ConsolidationPlan" in e for e in result.errors)
     assert result.facts and result.llm_calls == 3  # extract, consolidate, one repair
@@ -163,20 +164,20 @@ def test_malformed_model_output_changes_nothing(store: Store, embedder, user: st
 def test_embedder_failure_changes_nothing(store: Store, embedder, user: str) -> None:  # type: ignore[no-untyped-def]
     llm = ScriptedLLMDouble(facts=[{"content": "The user lives in Berlin.", "type": "personal"}])
     tm, counting = make(store, embedder, llm)
-    tm.add(user, "The user lives in Paris.", "personal")
+    tm.add("The user lives in Paris.", user_id=user, type="personal")
     before = snapshot(tm, user)
     counting.fail_with = EmbeddingError("embedding service down")
-    result = tm.process_messages(EXCHANGE, user)
+    result = tm.process_messages(EXCHANGE, user_id=user)
     assert result.status == "failed" and "embedding service down" in result.errors[0]
     counting.fail_with = None
     assert snapshot(tm, user) == before
-    assert tm.process_messages(EXCHANGE, user).status == "ok"  # the next run works
+    assert tm.process_messages(EXCHANGE, user_id=user).status == "ok"  # the next run works
 
 
 def test_trace_is_saved_and_counts_tokens(store: Store, embedder, user: str) -> None:  # type: ignore[no-untyped-def]
     llm = ScriptedLLMDouble(facts=[{"content": "The user collects vinyl records.", "type": "activity"}])
     tm, _ = make(store, embedder, llm)
-    result = tm.process_messages(EXCHANGE, user, session_id=None)
+    result = tm.process_messages(EXCHANGE, user_id=user, session_id=None)
     saved = store.list_runs(user)[0]
     assert saved.run_id == result.run_id and saved.changes == result.changes
     assert saved.prompt_tokens == 100 and saved.completion_tokens == 20
@@ -184,7 +185,7 @@ def test_trace_is_saved_and_counts_tokens(store: Store, embedder, user: str) -> 
 
 def test_no_facts_is_an_empty_run(store: Store, embedder, user: str) -> None:  # type: ignore[no-untyped-def]
     tm, counting = make(store, embedder, ScriptedLLMDouble(facts=[]))
-    result = tm.process_messages(EXCHANGE, user)
+    result = tm.process_messages(EXCHANGE, user_id=user)
     assert result.status == "empty" and result.changes == [] and counting.calls == 0
 
 
@@ -193,16 +194,16 @@ def test_bad_messages_are_validation_errors(sqlite_store: Store, embedder, user:
     for bad in ([], [{"role": "robot", "content": "x"}], [{"role": "user", "content": "  "}],
                 [{"role": "user", "content": "x" * 40_000}], [{"role": "user", "content": "x", "created_at": "soon"}]):
         with pytest.raises(ValidationError):
-            tm.process_messages(bad, user)
-    assert tm.count_memories(user) == 0
+            tm.process_messages(bad, user_id=user)
+    assert tm.count_memories(user_id=user) == 0
 
 
 def test_session_dates_become_memory_times(sqlite_store: Store, embedder, user: str) -> None:  # type: ignore[no-untyped-def]
     llm = ScriptedLLMDouble(facts=[{"content": "The user owns a bike.", "type": "personal"}])
     tm, _ = make(sqlite_store, embedder, llm)
     msgs = [{**m, "created_at": "2025-03-04T10:00:00+00:00"} for m in EXCHANGE]
-    result = tm.process_messages(msgs, user)
-    mem = tm.get_memory(result.changes[0].memory_id, user)
+    result = tm.process_messages(msgs, user_id=user)
+    mem = tm.get_memory(result.changes[0].memory_id, user_id=user)
     assert mem.created_at.isoformat().startswith("2025-03-04T10:00")
 
 
@@ -224,7 +225,7 @@ def test_counting_per_exchange_over_a_conversation(sqlite_store: Store, embedder
     tm, counting = make(sqlite_store, embedder, llm)
     for _ in range(3):
         counting.calls, before_llm = 0, len(llm.calls)
-        result = tm.process_messages(EXCHANGE, user)
+        result = tm.process_messages(EXCHANGE, user_id=user)
         assert len(llm.calls) - before_llm == result.llm_calls <= 2
         assert counting.calls == result.embedding_calls <= 1
     assert np.isfinite(result.timings["apply"])
@@ -240,9 +241,9 @@ def test_a_copied_prompt_example_is_dropped_unless_the_user_said_it(
     llm = ScriptedLLMDouble(facts=[{"content": "The user works as a nurse in Lyon.", "type": "professional"},
                                    {"content": "The user lives in Berlin.", "type": "personal"}])
     tm = TiMem(sqlite_store, embedder, llm)
-    result = tm.process_messages([{"role": "user", "content": said}], user)
+    result = tm.process_messages([{"role": "user", "content": said}], user_id=user)
     assert sorted(f.content for f in result.facts) == sorted(kept)
-    assert sorted(m.content for m in tm.list_memories(user)) == sorted(kept)
+    assert sorted(m.content for m in tm.list_memories(user_id=user)) == sorted(kept)
     sent = llm.prompts[0]
     assert [m["role"] for m in sent] == ["system", "user", "assistant", "user", "assistant", "user"]
     assert said in sent[-1]["content"]
@@ -257,8 +258,8 @@ def test_the_consolidation_answer_cap_grows_with_the_facts_asked(sqlite_store: S
         {"fact": i, "action": "ADD", "memory_id": None, "content": None, "reason": "new"} for i in range(6)])
     tm, _ = make(sqlite_store, embedder, llm)
     for word in ["chess", "climbing", "baking", "sailing", "pottery", "karate"]:
-        tm.add(user, f"The user likes {word}.", "activity")
-    result = tm.process_messages(EXCHANGE, user)
+        tm.add(f"The user likes {word}.", user_id=user, type="activity")
+    result = tm.process_messages(EXCHANGE, user_id=user)
     assert result.status == "ok", result.errors
     assert llm.calls == ["FactExtraction", "ConsolidationPlan"]
     assert llm.caps == [None, consolidation_cap(6)]

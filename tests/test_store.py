@@ -18,74 +18,74 @@ def tm(store, embedder) -> TiMem:  # type: ignore[no-untyped-def]
 
 
 def test_add_then_search_ranks_by_cosine(tm: TiMem, user: str) -> None:
-    tea = tm.add(user, "The user drinks green tea every morning.", "preference")
-    tm.add(user, "The user works as a nurse in Lyon.", "professional")
-    tm.add(user, "The user has a dog called Rex.", "personal")
-    hits = tm.search("what does the user like to drink", user, limit=3)
+    tea = tm.add("The user drinks green tea every morning.", user_id=user, type="preference")
+    tm.add("The user works as a nurse in Lyon.", user_id=user, type="professional")
+    tm.add("The user has a dog called Rex.", user_id=user, type="personal")
+    hits = tm.search("what does the user like to drink", user_id=user, limit=3)
     assert hits[0].memory.id == tea.id
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     assert 0.0 < hits[0].score <= 1.0001
 
 
 def test_search_filters_by_type_and_status(tm: TiMem, user: str) -> None:
-    old = tm.add(user, "The user lives in Paris.", "personal", status="outdated")
-    new = tm.add(user, "The user lives in Berlin.", "personal")
-    tm.add(user, "The user plans to visit Paris in May.", "plan")
-    assert {h.memory.id for h in tm.search("where does the user live", user, limit=5)} >= {new.id}
-    assert old.id not in {h.memory.id for h in tm.search("where does the user live", user, limit=5)}
-    both = tm.search("where does the user live", user, limit=5, statuses=("active", "outdated"))
+    old = tm.add("The user lives in Paris.", user_id=user, type="personal", status="outdated")
+    new = tm.add("The user lives in Berlin.", user_id=user, type="personal")
+    tm.add("The user plans to visit Paris in May.", user_id=user, type="plan")
+    assert {h.memory.id for h in tm.search("where does the user live", user_id=user, limit=5)} >= {new.id}
+    assert old.id not in {h.memory.id for h in tm.search("where does the user live", user_id=user, limit=5)}
+    both = tm.search("where does the user live", user_id=user, limit=5, statuses=("active", "outdated"))
     assert old.id in {h.memory.id for h in both}
-    plans = tm.search("Paris", user, limit=5, types=["plan"])
+    plans = tm.search("Paris", user_id=user, limit=5, types=["plan"])
     assert [h.memory.type for h in plans] == ["plan"]
 
 
 def test_list_filters_and_text_is_literal(tm: TiMem, user: str) -> None:
-    tm.add(user, "The user saves 100% of bonuses.", "personal")
-    tm.add(user, "The user likes snake_case names.", "preference")
-    tm.add(user, "The user likes tea.", "preference", status="outdated")
-    assert [m.content for m in tm.list_memories(user, text="100%")] == ["The user saves 100% of bonuses."]
-    assert [m.content for m in tm.list_memories(user, text="e_c")] == ["The user likes snake_case names."]
-    assert tm.list_memories(user, text="%") and len(tm.list_memories(user, text="_")) == 1
-    assert tm.list_memories(user, text="' OR 1=1 --") == []
-    assert {m.status for m in tm.list_memories(user, statuses=["outdated"])} == {"outdated"}
-    assert len(tm.list_memories(user, types=["preference"])) == 2
-    assert tm.count_memories(user, types=["preference"], statuses=["active"]) == 1
-    page1, page2 = tm.list_memories(user, limit=2), tm.list_memories(user, limit=2, offset=2)
+    tm.add("The user saves 100% of bonuses.", user_id=user, type="personal")
+    tm.add("The user likes snake_case names.", user_id=user, type="preference")
+    tm.add("The user likes tea.", user_id=user, type="preference", status="outdated")
+    assert [m.content for m in tm.list_memories(user_id=user, text="100%")] == ["The user saves 100% of bonuses."]
+    assert [m.content for m in tm.list_memories(user_id=user, text="e_c")] == ["The user likes snake_case names."]
+    assert tm.list_memories(user_id=user, text="%") and len(tm.list_memories(user_id=user, text="_")) == 1
+    assert tm.list_memories(user_id=user, text="' OR 1=1 --") == []
+    assert {m.status for m in tm.list_memories(user_id=user, statuses=["outdated"])} == {"outdated"}
+    assert len(tm.list_memories(user_id=user, types=["preference"])) == 2
+    assert tm.count_memories(user_id=user, types=["preference"], statuses=["active"]) == 1
+    page1, page2 = tm.list_memories(user_id=user, limit=2), tm.list_memories(user_id=user, limit=2, offset=2)
     assert len(page1) == 2 and len(page2) == 1 and not {m.id for m in page1} & {m.id for m in page2}
 
 
 def test_update_reembeds_and_writes_edit_event(tm: TiMem, user: str) -> None:
-    m = tm.add(user, "The user plays tennis.", "activity")
-    assert tm.search("chess", user, limit=1)[0].score < 0.5
-    edited = tm.update_memory(m.id, user, content="The user plays chess online.")
+    m = tm.add("The user plays tennis.", user_id=user, type="activity")
+    assert tm.search("chess", user_id=user, limit=1)[0].score < 0.5
+    edited = tm.update_memory(m.id, user_id=user, content="The user plays chess online.")
     assert edited.content == "The user plays chess online."
-    assert tm.search("chess", user, limit=1)[0].score > 0.5  # the vector follows the new text
-    events = tm.history(m.id, user)
+    assert tm.search("chess", user_id=user, limit=1)[0].score > 0.5  # the vector follows the new text
+    events = tm.history(m.id, user_id=user)
     assert [e.event for e in events] == ["ADD", "EDIT"]
     assert events[1].old_content == "The user plays tennis." and events[1].actor == "user"
 
 
 def test_status_changes_write_outdate_and_reactivate(tm: TiMem, user: str) -> None:
-    m = tm.add(user, "The user is vegetarian.", "preference")
-    out = tm.update_memory(m.id, user, status="outdated")
+    m = tm.add("The user is vegetarian.", user_id=user, type="preference")
+    out = tm.update_memory(m.id, user_id=user, status="outdated")
     assert out.status == "outdated" and out.outdated_at is not None
-    back = tm.update_memory(m.id, user, status="active")
+    back = tm.update_memory(m.id, user_id=user, status="active")
     assert back.status == "active" and back.outdated_at is None
-    assert [e.event for e in tm.history(m.id, user)] == ["ADD", "OUTDATE", "REACTIVATE"]
+    assert [e.event for e in tm.history(m.id, user_id=user)] == ["ADD", "OUTDATE", "REACTIVATE"]
 
 
 def test_delete_keeps_history(tm: TiMem, user: str) -> None:
-    m = tm.add(user, "The user has a cat.", "personal")
-    tm.delete_memory(m.id, user)
+    m = tm.add("The user has a cat.", user_id=user, type="personal")
+    tm.delete_memory(m.id, user_id=user)
     with pytest.raises(NotFoundError):
-        tm.get_memory(m.id, user)
-    assert [e.event for e in tm.history(m.id, user)] == ["ADD", "DELETE"]
-    assert tm.search("cat", user) == []
+        tm.get_memory(m.id, user_id=user)
+    assert [e.event for e in tm.history(m.id, user_id=user)] == ["ADD", "DELETE"]
+    assert tm.search("cat", user_id=user) == []
 
 
 def test_apply_is_all_or_nothing(store: Store, embedder, user: str) -> None:  # type: ignore[no-untyped-def]
     tm = TiMem(store, embedder)
-    keep = tm.add(user, "The user likes jazz.", "preference")
+    keep = tm.add("The user likes jazz.", user_id=user, type="preference")
     vec = embedder.embed(["The user likes opera."])[0]
     with pytest.raises(NotFoundError):
         store.apply(user, [
@@ -93,27 +93,27 @@ def test_apply_is_all_or_nothing(store: Store, embedder, user: str) -> None:  # 
             ChangeMemory(memory_id=keep.id, content="The user likes opera and jazz.", embedding=vec),
             DeleteMemory(memory_id="no-such-id"),
         ])
-    assert [m.content for m in tm.list_memories(user)] == ["The user likes jazz."]
-    assert [e.event for e in tm.history(keep.id, user)] == ["ADD"]
+    assert [m.content for m in tm.list_memories(user_id=user)] == ["The user likes jazz."]
+    assert [e.event for e in tm.history(keep.id, user_id=user)] == ["ADD"]
 
 
 def test_expected_version_detects_another_writer(store: Store, embedder, user: str) -> None:  # type: ignore[no-untyped-def]
     tm = TiMem(store, embedder)
-    tm.add(user, "The user likes jazz.", "preference")
+    tm.add("The user likes jazz.", user_id=user, type="preference")
     seen = store.memory_version(user)
-    tm.add(user, "The user likes rock.", "preference")
+    tm.add("The user likes rock.", user_id=user, type="preference")
     vec = embedder.embed(["x"])[0]
     with pytest.raises(ConcurrentUpdateError):
         store.apply(user, [AddMemory(content="x", type="personal", embedding=vec)], expected_version=seen)
-    assert tm.count_memories(user) == 2
+    assert tm.count_memories(user_id=user) == 2
 
 
 def test_second_store_sees_writes_of_the_first(store: Store, embedder, user: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
     other = Store(store.engine, embedding_model=embedder.name, embedding_dim=embedder.dim)
     a, b = TiMem(store, embedder), TiMem(other, embedder)
-    assert b.search("tea", user) == []  # caches an empty index for the user
-    a.add(user, "The user drinks tea.", "preference")
-    assert [h.memory.content for h in b.search("tea", user)] == ["The user drinks tea."]
+    assert b.search("tea", user_id=user) == []  # caches an empty index for the user
+    a.add("The user drinks tea.", user_id=user, type="preference")
+    assert [h.memory.content for h in b.search("tea", user_id=user)] == ["The user drinks tea."]
 
 
 def test_wrong_dimension_is_a_clear_error(store: Store, user: str) -> None:
@@ -124,26 +124,26 @@ def test_wrong_dimension_is_a_clear_error(store: Store, user: str) -> None:
 
 
 def test_other_embedding_model_names_reembed(store: Store, embedder, user: str) -> None:  # type: ignore[no-untyped-def]
-    TiMem(store, embedder).add(user, "The user likes tea.", "preference")
+    TiMem(store, embedder).add("The user likes tea.", user_id=user, type="preference")
     with pytest.raises(EmbeddingMismatchError, match="reembed"):
         Store(store.engine, embedding_model="text-embedding-3-small", embedding_dim=1536)
 
 
 def test_invalid_type_status_and_empty_content(tm: TiMem, user: str) -> None:
     with pytest.raises(ValidationError, match="type"):
-        tm.add(user, "x", "hobby")
+        tm.add("x", user_id=user, type="hobby")
     with pytest.raises(ValidationError, match="status"):
-        tm.add(user, "x", "personal", status="archived")
+        tm.add("x", user_id=user, type="personal", status="archived")
     with pytest.raises(ValidationError):
-        tm.add(user, "   ", "personal")
+        tm.add("   ", user_id=user, type="personal")
     with pytest.raises(ValidationError):
-        tm.add("", "text", "personal")
+        tm.add("text", user_id="", type="personal")
 
 
 def test_text_round_trips_unchanged(tm: TiMem, user: str) -> None:
     texts = ["The user loves 🍜 and ☕️.", "המשתמש גר בתל אביב.", "<script>alert('x')</script> is a test string."]
-    ids = [tm.add(user, t, "personal").id for t in texts]
-    assert [tm.get_memory(i, user).content for i in ids] == texts
+    ids = [tm.add(t, user_id=user, type="personal").id for t in texts]
+    assert [tm.get_memory(i, user_id=user).content for i in ids] == texts
 
 
 def test_sessions_and_idempotent_messages(store: Store, user: str) -> None:
@@ -163,10 +163,10 @@ def test_sessions_and_idempotent_messages(store: Store, user: str) -> None:
 
 def test_delete_user_removes_everything(store: Store, embedder, user: str) -> None:  # type: ignore[no-untyped-def]
     tm = TiMem(store, embedder)
-    tm.add(user, "The user likes tea.", "preference")
+    tm.add("The user likes tea.", user_id=user, type="preference")
     store.create_session(user, "chat")
     store.delete_user(user)
-    assert tm.list_memories(user) == [] and store.list_sessions(user) == []
+    assert tm.list_memories(user_id=user) == [] and store.list_sessions(user) == []
     assert user not in {u.id for u in store.list_users()}
 
 
@@ -188,19 +188,19 @@ def test_patched_search_cache_matches_a_fresh_load(store: Store, embedder, user:
         fresh.close()
 
     texts = ["The user lives in Porto.", "The user is vegetarian.", "The user plays tennis.", "The user likes jazz."]
-    ids = [tm.add(user, t, "personal").id for t in texts]
+    ids = [tm.add(t, user_id=user, type="personal").id for t in texts]
     same()  # loaded once
     for i in range(12):  # appends grow the buffer; every kind of change patches it
-        ids.append(tm.add(user, f"The user visited city number {i}.", "activity").id)
-    tm.update_memory(ids[0], user, content="The user lives in Lisbon now.")
-    tm.set_status([ids[1]], user, "outdated")
-    tm.delete_memory(ids[2], user)
-    tm.update_memory(ids[3], user, type="preference")
+        ids.append(tm.add(f"The user visited city number {i}.", user_id=user, type="activity").id)
+    tm.update_memory(ids[0], user_id=user, content="The user lives in Lisbon now.")
+    tm.set_status([ids[1]], user_id=user, status="outdated")
+    tm.delete_memory(ids[2], user_id=user)
+    tm.update_memory(ids[3], user_id=user, type="preference")
     same()
-    TiMem(other, embedder).add(user, "The user eats fish again.", "preference")  # another writer: reload
+    TiMem(other, embedder).add("The user eats fish again.", user_id=user, type="preference")  # another writer: reload
     same()
-    tm.delete_memories(ids[4:10], user)
-    tm.set_status([ids[1]], user, "active")
+    tm.delete_memories(ids[4:10], user_id=user)
+    tm.set_status([ids[1]], user_id=user, status="active")
     same()
     other.close()
 

@@ -93,7 +93,7 @@ def test_live_tidb_round_trip(embedder) -> None:  # type: ignore[no-untyped-def]
     tm = TiMem(store, embedder)
     user = f"live-{os.getpid()}"
     try:
-        m = tm.add(user, "The user drinks green tea.", "preference")
-        assert tm.search("tea", user)[0].memory.id == m.id
+        m = tm.add("The user drinks green tea.", user_id=user, type="preference")
+        assert tm.search("tea", user_id=user)[0].memory.id == m.id
     finally:
         store.delete_user(user)

@@ -13,10 +13,10 @@ from timemory.ingest import memories_to_jsonl, read_export
 
 
 def everything(tm: TiMem) -> tuple[list[dict], list[dict]]:  # type: ignore[type-arg]
-    users = [u.id for u in tm.store.list_users()]
-    memories = sorted((m.model_dump() for u in users for m in tm.list_memories(u, limit=10_000)),
+    users = [u.id for u in tm.users.list()]
+    memories = sorted((m.model_dump() for u in users for m in tm.list_memories(user_id=u, limit=10_000)),
                       key=lambda m: m["id"])
-    events = sorted((e.model_dump(exclude={"id"}) for u in users for e in tm.store.events(u)),
+    events = sorted((e.model_dump(exclude={"id"}) for u in users for e in tm.events(user_id=u)),
                     key=lambda e: (e["memory_id"], e["created_at"], e["event"]))
     return memories, events
 
@@ -27,10 +27,11 @@ def test_round_trip_keeps_rows_events_and_links(source: str, target: str, embedd
     (tmp_path / target).mkdir()
     src = TiMem(make_store(source, embedder, tmp_path / source), embedder)
     seed_demo(src)
-    users = [u.id for u in src.store.list_users()]
+    users = [u.id for u in src.users.list()]
     path = tmp_path / "export.jsonl"
-    path.write_text("".join(memories_to_jsonl(src.list_memories(u, limit=10_000),
-                                              src.histories([m.id for m in src.list_memories(u, limit=10_000)], u))
+    path.write_text("".join(memories_to_jsonl(src.list_memories(user_id=u, limit=10_000),
+                                              src.histories([m.id for m in src.list_memories(user_id=u,
+                                                                                             limit=10_000)], user_id=u))
                             for u in users))
     memories, events = everything(src)
     assert any(m["superseded_by"] for m in memories) and any(e["event"] == "OUTDATE" for e in events)
@@ -40,11 +41,12 @@ def test_round_trip_keeps_rows_events_and_links(source: str, target: str, embedd
     by_user: dict[str, list] = {}  # type: ignore[type-arg]
     for memory, history in records:
         assert history is not None
-        by_user.setdefault(memory.user_id, []).append((memory, embedder.embed([memory.content])[0], history))
+        by_user.setdefault(memory.user_id, []).append((memory, history))
     for user, items in by_user.items():
-        dst.store.restore(user, items)
+        assert dst.import_memories(items, user_id=user) == len(items)
+        assert dst.import_memories(items, user_id=user) == 0  # already there: left alone
     assert everything(dst) == (memories, events)
-    some = next(m for m in dst.list_memories(users[0]) if m.status == "active")
-    assert dst.search(some.content, users[0], limit=1)[0].memory.id == some.id  # vectors written and searchable
-    src.store.close()
-    dst.store.close()
+    some = next(m for m in dst.list_memories(user_id=users[0]) if m.status == "active")
+    assert dst.search(some.content, user_id=users[0], limit=1)[0].memory.id == some.id  # vectors written and searchable
+    src.close()
+    dst.close()

@@ -1,6 +1,8 @@
 """TiMemory: long-term memory for LLM chat, on SQLite by default and TiDB at scale."""
 
+from .chat import ChatService, ChatTurn
 from .errors import (
+    ChatError,
     ConcurrentUpdateError,
     ConfigurationError,
     ConflictError,
@@ -14,10 +16,14 @@ from .errors import (
     ValidationError,
 )
 from .pipeline import TiMem
-from .schemas import Memory, MemoryEvent, PipelineResult, SearchHit
+from .schemas import ChatSession, Memory, MemoryEvent, Message, PipelineResult, SearchHit
 from .settings import Settings
 
 __all__ = [
+    "ChatError",
+    "ChatService",
+    "ChatSession",
+    "ChatTurn",
     "ConcurrentUpdateError",
     "ConfigurationError",
     "ConflictError",
@@ -28,6 +34,7 @@ __all__ = [
     "LLMOutputError",
     "Memory",
     "MemoryEvent",
+    "Message",
     "NotFoundError",
     "PipelineResult",
     "SearchHit",

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import logging
 import threading
-import uuid
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Literal
 
-from .errors import ChatError, LLMError, TiMemoryError, ValidationError
+from .accounts import DEFAULT_TITLE
+from .errors import ChatError, LLMError, TiMemoryError
 from .llm import LLM, Usage
 from .pipeline import PROMPT_MESSAGE_CHARS, TiMem
 from .prompts import CHAT_MEMORY_BLOCK, CHAT_NO_MEMORY, CHAT_SYSTEM_PROMPT, TITLE_PROMPT
@@ -25,7 +25,6 @@ from .schemas import ChatSession, Message, PipelineResult, SearchHit
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TITLE = "New chat"
 TITLE_WORDS = 6
 TurnState = Literal["queued", "replying", "processing", "done", "failed"]
 
@@ -170,26 +169,9 @@ class ChatService:
         self._recent_max = recent_turns
 
     # ------------------------------------------------------------------ sessions
-    def create_session(self, user_id: str, title: str = DEFAULT_TITLE) -> ChatSession:
-        return self.memory.store.create_session(user_id, title)
-
-    def list_sessions(self, user_id: str) -> list[ChatSession]:
-        return self.memory.store.list_sessions(user_id)
-
-    def rename_session(self, user_id: str, session_id: str, title: str) -> ChatSession:
-        if not title.strip():
-            raise ValidationError("A session title cannot be empty.")
-        return self.memory.store.rename_session(user_id, session_id, title)
-
-    def delete_session(self, user_id: str, session_id: str) -> None:
-        self.memory.store.delete_session(user_id, session_id)
-
-    def messages(self, user_id: str, session_id: str) -> list[Message]:
-        return self.memory.store.list_messages(user_id, session_id)
-
-    def runs_by_message(self, user_id: str, session_id: str) -> dict[str, PipelineResult]:
+    def runs_by_message(self, session_id: str, *, user_id: str) -> dict[str, PipelineResult]:
         """The pipeline run each message of the session went into, by message id (older sessions included)."""
-        runs = self.memory.store.list_runs(user_id, limit=10_000, session_id=session_id)
+        runs = self.memory.list_runs(user_id=user_id, session_id=session_id, limit=10_000)
         out: dict[str, PipelineResult] = {}
         for run in reversed(runs):  # oldest first: a retried exchange shows its latest run
             for mid in run.source_message_ids:
@@ -197,17 +179,12 @@ class ChatService:
         return out
 
     # ------------------------------------------------------------------ a turn
-    def _start(self, user_id: str, session_id: str | None, text: str, process: bool) -> ChatTurn:
+    def _start(self, text: str, user_id: str, session_id: str | None, process: bool) -> ChatTurn:
         """Check the text, create the session on the first message and save the message before anything else."""
         text = self.memory.check_content(text, "message")
-        session = (
-            self.memory.store.get_session(user_id, session_id)
-            if session_id
-            else self.create_session(user_id, DEFAULT_TITLE)
-        )
-        saved = self.memory.store.save_messages(
-            user_id, session.id, [{"role": "user", "content": text, "id": str(uuid.uuid4())}]
-        )[0]
+        sessions = self.memory.sessions
+        session = sessions.get(session_id, user_id=user_id) if session_id else sessions.create(user_id=user_id)
+        saved = sessions.add_messages([{"role": "user", "content": text}], user_id=user_id, session_id=session.id)[0]
         turn = ChatTurn(self, user_id, session, saved, process)
         if len(text) > PROMPT_MESSAGE_CHARS:
             turn.notes.append(f"Your message is {len(text):,} characters; it was saved whole, but memory extraction "
@@ -215,21 +192,21 @@ class ChatService:
         return turn
 
     def chat_with_memory_stream(
-        self, user_id: str, session_id: str | None, text: str, *, process: bool = True
+        self, text: str, *, user_id: str, session_id: str | None = None, process: bool = True
     ) -> ChatTurn:
         """Start a turn in the caller's thread: the message is saved now; iterate the result for tokens.
 
         With ``process=False`` the caller runs :meth:`process_turn` itself.
         """
-        return self._start(user_id, session_id, text, process)
+        return self._start(text, user_id, session_id, process)
 
-    def submit(self, user_id: str, session_id: str | None, text: str) -> ChatTurn:
+    def submit(self, text: str, *, user_id: str, session_id: str | None = None) -> ChatTurn:
         """Save the message now and answer it, then learn from the exchange, in background threads.
 
         Returns at once; :meth:`ChatTurn.follow` streams the reply. Turns of one session are answered in the order
         they were sent, each with the earlier exchanges as history.
         """
-        turn = self._start(user_id, session_id, text, process=True)
+        turn = self._start(text, user_id, session_id, process=True)
         turn.background = True
         with self._turns_lock:
             self._open.setdefault(turn.session_id, []).append(turn)
@@ -284,7 +261,7 @@ class ChatService:
     def _history(self, turn: ChatTurn) -> list[Message]:
         """Earlier messages of the session: this turn's message and messages sent after it are not history yet."""
         assert turn.user_message is not None
-        recent = self.memory.store.list_messages(turn.user_id, turn.session_id, limit=self.history_messages + 20)
+        recent = self.memory.sessions.messages(turn.session_id, user_id=turn.user_id, limit=self.history_messages + 20)
         ids = [m.id for m in recent]
         mine = ids.index(turn.user_message.id) if turn.user_message.id in ids else len(recent)
         # After this turn's message come only later messages and the replies to earlier turns (answered in order).
@@ -292,12 +269,11 @@ class ChatService:
         return kept[-self.history_messages:] if self.history_messages else []
 
     def _run_turn(self, turn: ChatTurn) -> Iterator[str]:
-        store = self.memory.store
         turn._set("replying")
         history = self._history(turn)
         first_exchange = not history
         try:
-            hits = self.memory.search(turn.text, turn.user_id, limit=self.memory_k)
+            hits = self.memory.search(turn.text, user_id=turn.user_id, limit=self.memory_k)
             turn.memories_used = [h for h in hits if h.score >= self.memory_min_score]
         except TiMemoryError as exc:
             log.warning("memory search failed; answering without memories: %s", exc)
@@ -315,9 +291,8 @@ class ChatService:
         except LLMError as exc:
             raise ChatError(f"The reply failed: {exc}. Your message was saved.") from exc
         turn.reply = "".join(parts).strip() or "…"
-        turn.assistant_message = store.save_messages(
-            turn.user_id, turn.session_id, [{"role": "assistant", "content": turn.reply, "id": str(uuid.uuid4())}]
-        )[0]
+        turn.assistant_message = self.memory.sessions.add_messages(
+            [{"role": "assistant", "content": turn.reply}], user_id=turn.user_id, session_id=turn.session_id)[0]
         with self._turns_lock:
             self._recent[turn.assistant_message.id] = turn
             while len(self._recent) > self._recent_max:
@@ -338,7 +313,7 @@ class ChatService:
             {"role": "user", "content": turn.user_message.content, "id": turn.user_message.id},
             {"role": "assistant", "content": turn.assistant_message.content, "id": turn.assistant_message.id},
         ]
-        turn.pipeline = self.memory.process_messages(messages, turn.user_id, turn.session_id)
+        turn.pipeline = self.memory.process_messages(messages, user_id=turn.user_id, session_id=turn.session_id)
         return turn.pipeline
 
     def _title(self, turn: ChatTurn) -> str:
@@ -353,7 +328,7 @@ class ChatService:
             raw = ""
         title = clean_title(raw) or fallback
         try:
-            turn.session = self.memory.store.rename_session(turn.user_id, turn.session_id, title)
+            turn.session = self.memory.sessions.rename(turn.session_id, user_id=turn.user_id, title=title)
         except TiMemoryError as exc:
             log.warning("could not save the session title: %s", exc)
         return title

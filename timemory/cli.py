@@ -24,7 +24,6 @@ from .ingest import (
 from .pipeline import TiMem
 from .schemas import MEMORY_STATUSES, MEMORY_TYPES, Memory, MemoryEvent
 from .settings import Settings
-from .store import AddMemory
 
 T = TypeVar("T")
 BATCH = 256
@@ -59,7 +58,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         for title, date, chunks in batches:
             session = tm.store.create_session(args.user, title, created_at=date)
             for chunk in chunks:
-                result = tm.process_messages(chunk, args.user, session.id)
+                result = tm.process_messages(chunk, user_id=args.user, session_id=session.id)
                 changes += len(result.changes)
                 if result.status == "failed":
                     failed += 1
@@ -72,7 +71,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     tm = _tm(args)
     statuses = None if args.all else ("active",)
-    for hit in tm.search(args.query, args.user, limit=args.limit, types=args.type, statuses=statuses):
+    for hit in tm.search(args.query, user_id=args.user, limit=args.limit, types=args.type, statuses=statuses):
         print(f"{hit.score:.3f}  [{hit.memory.type}/{hit.memory.status}]  {hit.memory.content}  ({hit.memory.id})")
     return 0
 
@@ -80,7 +79,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     tm = _tm(args)
     for user in _users(tm, args.user):
-        for m in tm.list_memories(user, types=args.type, statuses=args.status, text=args.text, limit=args.limit):
+        for m in tm.list_memories(user_id=user, types=args.type, statuses=args.status, text=args.text,
+                                  limit=args.limit):
             print(f"{m.user_id}\t{m.id}\t{m.type}\t{m.status}\t{m.updated_at:%Y-%m-%d}\t{m.content}")
     return 0
 
@@ -89,7 +89,7 @@ def _all_memories(tm: TiMem, user: str | None) -> list[Memory]:
     out: list[Memory] = []
     for u in _users(tm, user):
         offset = 0
-        while batch := tm.list_memories(u, limit=1000, offset=offset):
+        while batch := tm.list_memories(user_id=u, limit=1000, offset=offset):
             out.extend(batch)
             offset += len(batch)
     return out
@@ -104,7 +104,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             raise ValidationError("--with-history needs --format json or jsonl (CSV has one row per memory).")
         histories = {}
         for user in {m.user_id for m in memories}:
-            histories.update(tm.histories([m.id for m in memories if m.user_id == user], user))
+            histories.update(tm.histories([m.id for m in memories if m.user_id == user], user_id=user))
     if args.format == "csv":
         text = memories_to_csv(memories)
     elif args.format == "jsonl":
@@ -128,21 +128,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         by_user.setdefault(args.user or m.user_id, []).append((m, events))
     done = 0
     for user, items in by_user.items():
-        existing = set(tm.store.get_memories(user, [m.id for m, _ in items]))
-        todo = [(m, e) for m, e in items if m.id not in existing]
-        for chunk in _batches(todo, f"importing {user}", args.quiet):
-            vectors = tm.embedder.embed([m.content for m, _ in chunk])
-            restored = [(m, v, e) for (m, e), v in zip(chunk, vectors, strict=True) if e is not None]
-            ops = [AddMemory(content=m.content, type=m.type, status=m.status, embedding=v, actor="user",
-                             reason="imported", source_message_ids=m.source_message_ids,
-                             source_session_id=m.source_session_id, created_at=m.created_at,
-                             updated_at=m.updated_at, memory_id=m.id, superseded_by=m.superseded_by)
-                   for (m, e), v in zip(chunk, vectors, strict=True) if e is None]
-            if restored:
-                tm.store.restore(user, restored)
-            if ops:
-                tm.store.apply(user, ops)
-            done += len(chunk)
+        for chunk in _batches(items, f"importing {user}", args.quiet):
+            done += tm.import_memories(chunk, user_id=user)
     print(f"imported {done} memories ({len(records) - done} already present)")
     return 0
 

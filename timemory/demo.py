@@ -157,7 +157,7 @@ def seed_demo(tm: TiMem, *, users: list[str] | None = None, now: datetime | None
     for user_id, sessions in DEMO.items():
         if users is not None and user_id not in users:
             continue
-        if tm.count_memories(user_id) > 0:
+        if tm.count_memories(user_id=user_id) > 0:
             continue
         by_content: dict[str, str] = {}
         count = 0

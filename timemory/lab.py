@@ -108,7 +108,8 @@ def replay(
                 found = tm.store.find_session(unit.user_id, unit.session.title)
                 sessions[key] = (found or tm.store.create_session(
                     unit.user_id, unit.session.title, created_at=unit.session.date)).id
-            result = tm.process_messages([t.as_message() for t in unit.turns], unit.user_id, sessions[key])
+            result = tm.process_messages([t.as_message() for t in unit.turns], user_id=unit.user_id,
+                                         session_id=sessions[key])
             report.processed += 1
             if result.status == "failed":
                 report.failed.append((unit.user_id, unit.message_ids[0], "; ".join(result.errors)[:300]))
@@ -205,7 +206,7 @@ def evaluate(tm: TiMem, dataset: Dataset, *, user_prefix: str, ks: Sequence[int]
         groups.setdefault(conv.group, []).append(conv)
     all_memories: dict[str, list[Memory]] = {}
     for uid in user_ids(dataset, user_prefix):
-        all_memories[uid] = tm.list_memories(uid, limit=1_000_000)
+        all_memories[uid] = tm.list_memories(user_id=uid, limit=1_000_000)
     questions_out = []
     for convs in groups.values():
         users = [dataset.user_id(user_prefix, c) for c in convs]
@@ -213,7 +214,7 @@ def evaluate(tm: TiMem, dataset: Dataset, *, user_prefix: str, ks: Sequence[int]
             if not q.evidence:
                 continue  # nothing to find (e.g. adversarial questions): not scored
             evidence = set(q.evidence)
-            hits = sorted((h for u in users for h in tm.search(q.question, u, limit=top)),
+            hits = sorted((h for u in users for h in tm.search(q.question, user_id=u, limit=top)),
                           key=lambda h: -h.score)[:top]
             found = [bool(evidence & set(h.memory.source_message_ids)) for h in hits]
             hit_at = {str(k): any(found[:k]) for k in ks}

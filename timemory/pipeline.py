@@ -18,12 +18,22 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .accounts import Sessions, Users
 from .consolidation import Plan, find_candidates, normalise_text, plan_consolidation
 from .embeddings import Embedder
-from .errors import ConcurrentUpdateError, EmbeddingError, LLMError, NotFoundError, TiMemoryError, ValidationError
+from .errors import (
+    ConcurrentUpdateError,
+    ConfigurationError,
+    EmbeddingError,
+    LLMError,
+    NotFoundError,
+    TiMemoryError,
+    ValidationError,
+)
 from .llm import LLM, Usage
 from .prompts import FACT_EXTRACTION_EXAMPLES, FACT_EXTRACTION_PROMPT, FACT_EXTRACTION_USER
 from .schemas import (
+    Experiment,
     ExtractedFact,
     FactExtraction,
     Memory,
@@ -38,6 +48,7 @@ from .timeline import diff_run, state_at
 from .validation import check_content, check_each, check_status, check_type, check_user_id
 
 if TYPE_CHECKING:
+    from .chat import ChatService
     from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -80,6 +91,9 @@ class TiMem:
         self.store = store
         self.embedder = embedder
         self.llm = llm
+        self.users = Users(store)
+        self.sessions = Sessions(store)
+        self._chat: ChatService | None = None
         self.similar_k = similar_k
         self.similarity_threshold = similarity_threshold
         self.max_content_chars = max_content_chars
@@ -101,6 +115,41 @@ class TiMem:
             max_content_chars=settings.max_content_chars,
         )
 
+    def variant(self, *, llm: LLM | None = None, cache_answers: bool = False, similar_k: int | None = None,
+                similarity_threshold: float | None = None) -> TiMem:
+        """A TiMem on the same database and embedder with other settings (the lab runs experiments this way).
+        ``cache_answers`` keeps every model answer in the database and reuses it for the same request."""
+        model = llm or self.llm
+        if cache_answers and model is not None:
+            from .llm_cache import CachedLLM
+
+            model = CachedLLM(model, self.store)
+        return TiMem(self.store, self.embedder, model,
+                     similar_k=self.similar_k if similar_k is None else similar_k,
+                     similarity_threshold=(self.similarity_threshold if similarity_threshold is None
+                                           else similarity_threshold),
+                     max_content_chars=self.max_content_chars, today=self._today)
+
+    @property
+    def chat(self) -> ChatService:
+        """Chat with memory (streamed replies grounded in the user's memories); needs an LLM."""
+        if self._chat is None:
+            if self.llm is None:
+                raise ConfigurationError("Chat needs an LLM; none is configured.")
+            from .chat import ChatService
+
+            self._chat = ChatService(self, self.llm)
+        return self._chat
+
+    def describe(self) -> dict[str, str]:
+        """The backends in use, for display: database, LLM and embedding model."""
+        llm = getattr(self.llm, "label", None) or getattr(self.llm, "model", None) or "none"
+        return {"database": self.store.backend, "llm": str(llm), "embedder": self.embedder.name}
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit vectors for ``texts`` from this engine's embedding model (one row each)."""
+        return self._embed([self.check_content(t, "text") for t in texts])
+
     def check_content(self, content: Any, what: str = "content") -> str:
         """Stripped, non-empty text within this engine's length limit."""
         return check_content(content, self.max_content_chars, what)
@@ -114,11 +163,11 @@ class TiMem:
     # ------------------------------------------------------------------ simple API
     def add(
         self,
-        user_id: str,
         content: str,
+        *,
+        user_id: str,
         type: str = "preference",
         status: str = "active",
-        *,
         source_message_ids: Sequence[str] = (),
         session_id: str | None = None,
         created_at: datetime | None = None,
@@ -138,6 +187,7 @@ class TiMem:
     def search(
         self,
         query: str,
+        *,
         user_id: str,
         limit: int = 5,
         types: Sequence[str] | None = None,
@@ -153,18 +203,18 @@ class TiMem:
         )[0]
         return [SearchHit(memory=m, score=s) for m, s in hits]
 
-    def get_memory(self, memory_id: str, user_id: str) -> Memory:
+    def get_memory(self, memory_id: str, *, user_id: str) -> Memory:
         return self.store.get_memory(check_user_id(user_id), memory_id)
 
     def list_memories(
         self,
+        *,
         user_id: str,
         types: Sequence[str] | None = None,
         statuses: Sequence[str] | None = None,
         text: str | None = None,
         limit: int = 100,
         offset: int = 0,
-        *,
         session_id: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
@@ -176,11 +226,11 @@ class TiMem:
 
     def count_memories(
         self,
+        *,
         user_id: str,
         types: Sequence[str] | None = None,
         statuses: Sequence[str] | None = None,
         text: str | None = None,
-        *,
         session_id: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
@@ -206,18 +256,18 @@ class TiMem:
     def update_memory(
         self,
         memory_id: str,
+        *,
         user_id: str,
         content: str | None = None,
         type: str | None = None,
         status: str | None = None,
-        *,
         reason: str | None = None,
     ) -> Memory:
         """Edit by hand: new content is re-embedded; one EDIT (or OUTDATE/REACTIVATE) event is written."""
         edit = MemoryEdit(memory_id=memory_id, content=content, type=type, status=status)
-        return self.edit_memories([edit], user_id, reason=reason)[0]
+        return self.edit_memories([edit], user_id=user_id, reason=reason)[0]
 
-    def edit_memories(self, edits: Sequence[MemoryEdit], user_id: str, *, reason: str | None = None) -> list[Memory]:
+    def edit_memories(self, edits: Sequence[MemoryEdit], *, user_id: str, reason: str | None = None) -> list[Memory]:
         """Apply several hand edits in one transaction: all of them or, on any invalid edit or conflict, none.
 
         Empty content is refused (an edit cannot blank a memory); an edit whose ``seen_updated_at`` no longer matches
@@ -254,11 +304,11 @@ class TiMem:
         found = self.store.get_memories(user_id, ids)
         return [found[i] for i in ids]
 
-    def get_memories(self, memory_ids: Sequence[str], user_id: str) -> dict[str, Memory]:
+    def get_memories(self, memory_ids: Sequence[str], *, user_id: str) -> dict[str, Memory]:
         """The user's memories among these ids, by id (unknown ids and other users' ids are left out)."""
         return self.store.get_memories(check_user_id(user_id), list(memory_ids))
 
-    def set_status(self, memory_ids: Sequence[str], user_id: str, status: str) -> list[Memory]:
+    def set_status(self, memory_ids: Sequence[str], *, user_id: str, status: str) -> list[Memory]:
         """Outdate or reactivate several memories at once (one transaction)."""
         check_user_id(user_id)
         status = check_status(status)
@@ -267,24 +317,51 @@ class TiMem:
         self.store.apply(user_id, ops)
         return list(self.store.get_memories(user_id, list(memory_ids)).values())
 
-    def delete_memory(self, memory_id: str, user_id: str) -> None:
-        self.delete_memories([memory_id], user_id)
+    def delete_memory(self, memory_id: str, *, user_id: str) -> None:
+        self.delete_memories([memory_id], user_id=user_id)
 
-    def delete_memories(self, memory_ids: Sequence[str], user_id: str) -> None:
+    def delete_memories(self, memory_ids: Sequence[str], *, user_id: str) -> None:
         """Delete in one transaction; each memory's events are kept."""
         check_user_id(user_id)
         ops = [DeleteMemory(memory_id=m, reason="deleted by hand") for m in dict.fromkeys(memory_ids)]
         self.store.apply(user_id, ops)
 
-    def history(self, memory_id: str, user_id: str) -> list[MemoryEvent]:
+    def history(self, memory_id: str, *, user_id: str) -> list[MemoryEvent]:
         return self.store.history(check_user_id(user_id), memory_id)
 
-    def histories(self, memory_ids: Sequence[str], user_id: str) -> dict[str, list[MemoryEvent]]:
+    def histories(self, memory_ids: Sequence[str], *, user_id: str) -> dict[str, list[MemoryEvent]]:
         """The history of several memories at once, by memory id."""
         return self.store.histories(check_user_id(user_id), memory_ids)
 
+    def import_memories(self, records: Sequence[tuple[Memory, list[MemoryEvent] | None]], *,
+                        user_id: str) -> int:
+        """Put exported memories back: those with their history exactly as they were (ids, times, links, events),
+        the others added with their ids and times. Memories the user already has are left alone; returns how many
+        were imported."""
+        check_user_id(user_id)
+        existing = set(self.store.get_memories(user_id, [m.id for m, _ in records]))
+        todo = [(m, e) for m, e in records if m.id not in existing]
+        if not todo:
+            return 0
+        vectors = self._embed([self.check_content(m.content) for m, _ in todo])
+        restored = [(m, v, e) for (m, e), v in zip(todo, vectors, strict=True) if e is not None]
+        ops = [AddMemory(content=m.content, type=check_type(m.type), status=check_status(m.status), embedding=v,
+                         actor="user", reason="imported", source_message_ids=m.source_message_ids,
+                         source_session_id=m.source_session_id, created_at=m.created_at, updated_at=m.updated_at,
+                         memory_id=m.id, superseded_by=m.superseded_by)
+               for (m, e), v in zip(todo, vectors, strict=True) if e is None]
+        if restored:
+            self.store.restore(user_id, restored)
+        if ops:
+            self.store.apply(user_id, ops)
+        return len(todo)
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.store.close()
+
     # ------------------------------------------------------------------ time travel
-    def state_at(self, user_id: str, at: datetime) -> list[Memory]:
+    def state_at(self, at: datetime, *, user_id: str) -> list[Memory]:
         """The user's memories exactly as they were at ``at``: content, type and status as of then, memories
         created later absent, memories deleted later present. Naive times are UTC."""
         check_user_id(user_id)
@@ -293,7 +370,11 @@ class TiMem:
         at = at if at.tzinfo else at.replace(tzinfo=UTC)
         return state_at(user_id, self.store.events(user_id, until=at), at)
 
-    def run_diff(self, run_id: str, user_id: str) -> RunDiff:
+    def events(self, *, user_id: str, until: datetime | None = None) -> list[MemoryEvent]:
+        """Every event of the user's memories in the order they happened, optionally only up to ``until``."""
+        return self.store.events(check_user_id(user_id), until=until)
+
+    def run_diff(self, run_id: str, *, user_id: str) -> RunDiff:
         """What one pipeline run changed: each memory it touched, before and after."""
         check_user_id(user_id)
         run = self.store.get_run(user_id, run_id)
@@ -302,7 +383,31 @@ class TiMem:
         return RunDiff(run_id=run_id, user_id=user_id, created_at=run.created_at, status=run.status,
                        changes=diff_run(user_id, history, run_id))
 
-    def supersession_chain(self, memory_id: str, user_id: str) -> list[Memory]:
+    def list_runs(self, *, user_id: str, session_id: str | None = None, until: datetime | None = None,
+                  offset: int = 0, limit: int = 20, oldest_first: bool = False) -> list[PipelineResult]:
+        """The user's pipeline runs (each with its trace), newest first unless ``oldest_first``; only those made at
+        or before ``until`` when given."""
+        return self.store.list_runs(check_user_id(user_id), limit=limit, session_id=session_id, until=until,
+                                    offset=offset, oldest_first=oldest_first)
+
+    def count_runs(self, *, user_id: str, until: datetime | None = None) -> int:
+        return self.store.count_runs(check_user_id(user_id), until=until)
+
+    def get_run(self, run_id: str, *, user_id: str) -> PipelineResult:
+        """One pipeline run with its trace."""
+        return self.store.get_run(check_user_id(user_id), run_id)
+
+    def memory_embeddings(self, *, user_id: str) -> tuple[list[Memory], np.ndarray]:
+        """Every memory of the user with its vector (rows in the same order), for maps and exports."""
+        return self.store.memory_embeddings(check_user_id(user_id))
+
+    def list_experiments(self) -> list[Experiment]:
+        return self.store.list_experiments()
+
+    def get_experiment(self, name: str) -> Experiment | None:
+        return self.store.get_experiment(name)
+
+    def supersession_chain(self, memory_id: str, *, user_id: str) -> list[Memory]:
         """The memory, then what superseded it, and so on (stops on cycles and missing links)."""
         chain: list[Memory] = []
         seen: set[str] = set()
@@ -345,7 +450,7 @@ class TiMem:
         return clean
 
     def process_messages(
-        self, messages: Sequence[dict[str, Any]], user_id: str, session_id: str | None = None
+        self, messages: Sequence[dict[str, Any]], *, user_id: str, session_id: str | None = None
     ) -> PipelineResult:
         """Learn from one exchange. Bad input raises ValidationError; model or database failures are in the trace."""
         check_user_id(user_id)

@@ -7,6 +7,7 @@ present before their DELETE; memories created later are absent.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -77,26 +78,60 @@ def diff_run(user_id: str, history: list[MemoryEvent], run_id: str) -> list[Memo
 
 
 def counts_over_time(events: list[MemoryEvent], points: int = 200) -> list[dict[str, object]]:
-    """Active and outdated memories per type at up to ``points`` moments spread over the events' span (one pass)."""
+    """Active and outdated memories per type at up to ``points`` moments spread over the events' span (one pass,
+    the tally kept up to date event by event)."""
     if not events:
         return []
     first, last = events[0].created_at, events[-1].created_at
     span = (last - first) / max(points - 1, 1)
-    moments = [first + span * i for i in range(points)] if span.total_seconds() > 0 else [last]
+    moments = [first + span * i for i in range(points - 1)] if span.total_seconds() > 0 else []
+    moments.append(last)  # exactly the last event's time: the span's division rounds to microseconds
     state: dict[str, tuple[str, str]] = {}  # memory id -> (type, status)
+    tally: dict[tuple[str, str], int] = {}
     rows: list[dict[str, object]] = []
     i = 0
     for moment in moments:
         while i < len(events) and events[i].created_at <= moment:
             e = events[i]
             i += 1
+            old = state.pop(e.memory_id, None)
+            if old is not None:
+                tally[old] -= 1
             if e.event == "DELETE":
-                state.pop(e.memory_id, None)
                 continue
-            old_type, old_status = state.get(e.memory_id, (e.old_type or "personal", "active"))
-            state[e.memory_id] = (e.new_type or old_type, e.new_status or old_status)
-        tally: dict[tuple[str, str], int] = {}
-        for key in state.values():
-            tally[key] = tally.get(key, 0) + 1
-        rows += [{"at": moment, "type": t, "status": s, "memories": n} for (t, s), n in sorted(tally.items())]
+            old_type, old_status = old or (e.old_type or "personal", "active")
+            new = state[e.memory_id] = (e.new_type or old_type, e.new_status or old_status)
+            tally[new] = tally.get(new, 0) + 1
+        rows += [{"at": moment, "type": t, "status": s, "memories": n} for (t, s), n in sorted(tally.items()) if n]
     return rows
+
+
+class EventLog:
+    """One user's whole event history in memory, indexed so that the state at any moment, the counts over time and
+    any run's diff come without another database read (the Timeline page keeps one per data version)."""
+
+    def __init__(self, user_id: str, events: list[MemoryEvent]) -> None:
+        self.user_id, self.events = user_id, events  # in the order they happened, as Store.events returns them
+        self._times = [e.created_at for e in events]
+        self._by_memory: dict[str, list[int]] = {}
+        self._by_run: dict[str, list[str]] = {}
+        for i, e in enumerate(events):
+            self._by_memory.setdefault(e.memory_id, []).append(i)
+            if e.run_id:
+                touched = self._by_run.setdefault(e.run_id, [])
+                if e.memory_id not in touched:
+                    touched.append(e.memory_id)
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def state_at(self, at: datetime) -> list[Memory]:
+        kept = self.events[: bisect_right(self._times, at)]
+        return sorted(replay_events(self.user_id, kept).values(), key=lambda m: (m.created_at, m.id))
+
+    def counts_over_time(self, points: int = 200) -> list[dict[str, object]]:
+        return counts_over_time(self.events, points)
+
+    def diff(self, run_id: str) -> list[MemoryChange]:
+        positions = sorted(i for mid in self._by_run.get(run_id, []) for i in self._by_memory[mid])
+        return diff_run(self.user_id, [self.events[i] for i in positions], run_id)

@@ -93,16 +93,16 @@ def test_llm_fault_changes_nothing_and_next_run_works(store: Store, embedder, us
     extract, consolidate, says = LLM_FAULTS[fault]
     tm, server = engine_for(store, extract, consolidate, embedder)
     with server:
-        paris = tm.add(user, "The user lives in Paris.", "personal")
+        paris = tm.add("The user lives in Paris.", user_id=user, type="personal")
         before = snapshot(store, user)
-        result = tm.process_messages(EXCHANGE, user)
+        result = tm.process_messages(EXCHANGE, user_id=user)
         assert result.status == "failed", result
         assert any(says in e for e in result.errors), result.errors
         assert snapshot(store, user) == before
         assert store.list_runs(user)[0].status == "failed"  # the trace is kept
     good, server = engine_for(store, answer(FACTS), outdate_paris, embedder)
     with server:
-        again = good.process_messages(EXCHANGE, user)
+        again = good.process_messages(EXCHANGE, user_id=user)
     assert again.status == "ok", again.errors
     assert store.get_memory(user, paris.id).status == "outdated"
 
@@ -118,8 +118,8 @@ def test_llm_fault_changes_nothing_and_next_run_works(store: Store, embedder, us
 def test_invalid_decisions_are_rejected_and_the_fact_is_kept(store: Store, embedder, user: str, plan) -> None:  # type: ignore[no-untyped-def]
     tm, server = engine_for(store, answer(FACTS), answer(json.dumps({"decisions": plan})), embedder)
     with server:
-        paris = tm.add(user, "The user lives in Paris.", "personal")
-        result = tm.process_messages(EXCHANGE, user)
+        paris = tm.add("The user lives in Paris.", user_id=user, type="personal")
+        result = tm.process_messages(EXCHANGE, user_id=user)
     assert result.status == "ok"
     assert [d.accepted for d in result.decisions if d.reason == plan[0]["reason"]] == [False]
     assert store.get_memory(user, paris.id).status == "active"  # nothing outdated on a bad decision
@@ -153,27 +153,27 @@ def test_embedder_failing_halfway_changes_nothing(store: Store, embedder, user: 
     flaky = HalfBatchEmbedder(embedder, good_calls=2)  # 1: add() below, 2: the facts, 3: the merged text
     tm, server = engine_for(store, answer(facts), update_paris, flaky)
     with server:
-        tm.add(user, "The user lives in Paris.", "personal")
+        tm.add("The user lives in Paris.", user_id=user, type="personal")
         before = snapshot(store, user)
-        result = tm.process_messages(EXCHANGE, user)
+        result = tm.process_messages(EXCHANGE, user_id=user)
         assert result.status == "failed" and any("embedding" in e.lower() for e in result.errors), result.errors
         assert snapshot(store, user) == before
         flaky.good_calls = 100
-        assert tm.process_messages(EXCHANGE, user).status == "ok"
+        assert tm.process_messages(EXCHANGE, user_id=user).status == "ok"
 
 
 def test_embedder_raising_changes_nothing(store: Store, embedder, user: str) -> None:  # type: ignore[no-untyped-def]
     counting = CountingEmbedder(embedder)
     tm, server = engine_for(store, answer(FACTS), outdate_paris, counting)
     with server:
-        tm.add(user, "The user lives in Paris.", "personal")
+        tm.add("The user lives in Paris.", user_id=user, type="personal")
         before = snapshot(store, user)
         counting.fail_with = EmbeddingError("embedding service down")
-        result = tm.process_messages(EXCHANGE, user)
+        result = tm.process_messages(EXCHANGE, user_id=user)
         assert result.status == "failed" and "embedding service down" in " ".join(result.errors)
         assert snapshot(store, user) == before
         counting.fail_with = None
-        assert tm.process_messages(EXCHANGE, user).status == "ok"
+        assert tm.process_messages(EXCHANGE, user_id=user).status == "ok"
 
 
 def kill_connection_on_second_write(store: Store, mysql_url: str | None) -> Callable[[], int]:
@@ -214,14 +214,14 @@ def test_connection_killed_between_two_writes_of_one_consolidation(store: Store,
 
     tm, server = engine_for(store, answer(FACTS), outdate_paris, embedder)
     with server:
-        paris = tm.add(user, "The user lives in Paris.", "personal")
+        paris = tm.add("The user lives in Paris.", user_id=user, type="personal")
         before = snapshot(store, user)
         kills = kill_connection_on_second_write(store, MYSQL_URL if store.backend != "sqlite" else None)
-        result = tm.process_messages(EXCHANGE, user)
+        result = tm.process_messages(EXCHANGE, user_id=user)
         assert kills() == 1
         assert result.status == "failed" and any("database" in e.lower() for e in result.errors), result.errors
         assert snapshot(store, user) == before  # the half-written transaction was rolled back
-        again = tm.process_messages(EXCHANGE, user)  # a fresh connection; no lock left behind
+        again = tm.process_messages(EXCHANGE, user_id=user)  # a fresh connection; no lock left behind
     assert again.status == "ok", again.errors
     assert store.get_memory(user, paris.id).status == "outdated"
     assert sum(m.status == "active" for m in store.list_memories(user)) == 1

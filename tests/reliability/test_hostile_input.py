@@ -31,28 +31,28 @@ def tm(store: Store, embedder) -> TiMem:  # type: ignore[no-untyped-def]
 
 
 def state(tm: TiMem, user: str) -> list[tuple[str, str, str]]:
-    return sorted((m.id, m.content, m.status) for m in tm.list_memories(user, limit=1000))
+    return sorted((m.id, m.content, m.status) for m in tm.list_memories(user_id=user, limit=1000))
 
 
 @pytest.mark.parametrize("content", ["", "   ", "\n\t", None, 42, ["a list"]], ids=repr)
 def test_empty_or_non_text_content_is_refused(tm: TiMem, user: str, content: object) -> None:
     with pytest.raises(ValidationError):
-        tm.add(user, content, "personal")  # type: ignore[arg-type]
+        tm.add(content, user_id=user, type="personal")  # type: ignore[arg-type]
     with pytest.raises(ValidationError):
-        tm.process_messages([{"role": "user", "content": content}], user)
-    assert tm.list_memories(user) == []
+        tm.process_messages([{"role": "user", "content": content}], user_id=user)
+    assert tm.list_memories(user_id=user) == []
 
 
 def test_a_one_megabyte_message_is_refused_with_the_limit(tm: TiMem, user: str) -> None:
-    kept = tm.add(user, "The user lives in Paris.", "personal")
+    kept = tm.add("The user lives in Paris.", user_id=user, type="personal")
     before = state(tm, user)
-    for call in (lambda: tm.add(user, MB), lambda: tm.update_memory(kept.id, user, content=MB),
-                 lambda: tm.process_messages([{"role": "user", "content": MB}], user),
-                 lambda: tm.search(MB, user)):
+    for call in (lambda: tm.add(MB, user_id=user), lambda: tm.update_memory(kept.id, user_id=user, content=MB),
+                 lambda: tm.process_messages([{"role": "user", "content": MB}], user_id=user),
+                 lambda: tm.search(MB, user_id=user)):
         with pytest.raises(ValidationError, match="limit is 32,000"):
             call()
     assert state(tm, user) == before
-    assert tm.store.list_sessions(user) == []  # not even the message was saved
+    assert tm.sessions.list(user_id=user) == []  # not even the message was saved
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
@@ -61,23 +61,25 @@ def test_a_one_megabyte_message_is_refused_with_the_limit(tm: TiMem, user: str) 
     ({"type": "PERSONAL"}, "Unknown memory type"),
 ])
 def test_invalid_type_or_status_is_refused(tm: TiMem, user: str, kwargs: dict, message: str) -> None:  # type: ignore[type-arg]
-    kept = tm.add(user, "The user lives in Paris.", "personal")
+    kept = tm.add("The user lives in Paris.", user_id=user, type="personal")
     with pytest.raises(ValidationError, match=message):
-        tm.add(user, "The user plays chess.", **kwargs)
+        tm.add("The user plays chess.", user_id=user, **kwargs)
     with pytest.raises(ValidationError, match=message):
-        tm.update_memory(kept.id, user, **kwargs)
+        tm.update_memory(kept.id, user_id=user, **kwargs)
     with pytest.raises(ValidationError, match=message):
-        tm.list_memories(user, types=[kwargs.get("type", "personal")], statuses=[kwargs.get("status", "active")])
+        tm.list_memories(user_id=user, types=[kwargs.get("type", "personal")], statuses=[kwargs.get("status",
+                                                                                                    "active")])
     assert state(tm, user) == [(kept.id, "The user lives in Paris.", "active")]
 
 
 @pytest.mark.parametrize("memory_id", ["", "nope", "' OR '1'='1", "%", "../../etc/passwd", "x" * 5000])
 def test_unknown_ids_are_not_found(tm: TiMem, user: str, memory_id: str) -> None:
-    tm.add(user, "The user lives in Paris.", "personal")
+    tm.add("The user lives in Paris.", user_id=user, type="personal")
     before = state(tm, user)
-    for call in (lambda: tm.get_memory(memory_id, user), lambda: tm.history(memory_id, user),
-                 lambda: tm.update_memory(memory_id, user, content="x"), lambda: tm.delete_memory(memory_id, user),
-                 lambda: tm.set_status([memory_id], user, "outdated")):
+    for call in (lambda: tm.get_memory(memory_id, user_id=user), lambda: tm.history(memory_id, user_id=user),
+                 lambda: tm.update_memory(memory_id, user_id=user, content="x"), lambda: tm.delete_memory(memory_id,
+                                                                                                          user_id=user),
+                 lambda: tm.set_status([memory_id], user_id=user, status="outdated")):
         with pytest.raises(NotFoundError):
             call()
     assert state(tm, user) == before
@@ -86,28 +88,29 @@ def test_unknown_ids_are_not_found(tm: TiMem, user: str, memory_id: str) -> None
 def test_text_filters_treat_sql_and_wildcards_as_text(tm: TiMem, user: str) -> None:
     texts = ["The user is 100% sure.", "The user likes snake_case.", "The user says ' OR 1=1 --", "The user likes tea."]
     for t in texts:
-        tm.add(user, t, "preference")
-    found = {q: [m.content for m in tm.list_memories(user, text=q)] for q in ("%", "_", "' OR 1=1 --", "\\", "%%")}
+        tm.add(t, user_id=user, type="preference")
+    found = {q: [m.content for m in tm.list_memories(user_id=user, text=q)] for q in ("%", "_", "' OR 1=1 --",
+                                                                                      "\\", "%%")}
     assert found == {"%": [texts[0]], "_": [texts[1]], "' OR 1=1 --": [texts[2]], "\\": [], "%%": []}
-    assert tm.count_memories(user, text="%") == 1
+    assert tm.count_memories(user_id=user, text="%") == 1
 
 
 @pytest.mark.parametrize("content", TRICKY, ids=range(len(TRICKY)))
 def test_unusual_text_round_trips_unchanged(tm: TiMem, user: str, content: str) -> None:
-    m = tm.add(user, content, "personal")
-    assert tm.get_memory(m.id, user).content == content
-    assert tm.list_memories(user, text=content[:6])[0].content == content
-    session = tm.store.create_session(user, content)
-    assert tm.store.get_session(user, session.id).title == " ".join(content.split())  # spacing folded, text kept
+    m = tm.add(content, user_id=user, type="personal")
+    assert tm.get_memory(m.id, user_id=user).content == content
+    assert tm.list_memories(user_id=user, text=content[:6])[0].content == content
+    session = tm.sessions.create(user_id=user, title=content)
+    assert tm.sessions.get(session.id, user_id=user).title == " ".join(content.split())  # spacing folded, text kept
 
 
 def test_lone_surrogates_are_refused_not_stored_mangled(tm: TiMem, user: str) -> None:
     bad = "The user says \ud800 hi"  # what decoding bytes with errors="surrogateescape" leaves behind
     with pytest.raises(ValidationError, match="not valid Unicode"):
-        tm.add(user, bad)
+        tm.add(bad, user_id=user)
     with pytest.raises(ValidationError, match="not valid Unicode"):
-        tm.process_messages([{"role": "user", "content": bad}], user)
-    assert tm.list_memories(user) == []
+        tm.process_messages([{"role": "user", "content": bad}], user_id=user)
+    assert tm.list_memories(user_id=user) == []
 
 
 class WrongDimensionEmbedder:
@@ -121,7 +124,7 @@ class WrongDimensionEmbedder:
 def test_an_embedding_of_the_wrong_dimension_is_refused(store: Store, user: str) -> None:
     tm = TiMem(store, WrongDimensionEmbedder())  # type: ignore[arg-type]
     with pytest.raises(EmbeddingMismatchError, match="reembed"):
-        tm.add(user, "The user lives in Oslo.", "personal")
+        tm.add("The user lives in Oslo.", user_id=user, type="personal")
     with pytest.raises(EmbeddingMismatchError):
-        tm.search("Oslo", user)
+        tm.search("Oslo", user_id=user)
     assert store.list_memories(user) == []

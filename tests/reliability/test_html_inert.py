@@ -20,8 +20,8 @@ PAGES = ["pages/chat.py", "pages/memories.py", "pages/embedding_map.py", "pages/
 @pytest.fixture
 def tm(sqlite_store, embedder):  # type: ignore[no-untyped-def]
     memory = TiMem(sqlite_store, embedder, ScriptedLLMDouble())
-    memory.add("mallory", f"The user wrote {EVIL} in a note.", "personal")
-    memory.add("mallory", f"The user likes {EVIL} a lot.", "preference")
+    memory.add(f"The user wrote {EVIL} in a note.", user_id="mallory", type="personal")
+    memory.add(f"The user likes {EVIL} a lot.", user_id="mallory", type="preference")
     session = sqlite_store.create_session("mallory", f"Title {EVIL}")
     sqlite_store.save_messages("mallory", session.id, [{"role": "user", "content": f"Hello {EVIL}"}])
     adapter.override(memory=memory)

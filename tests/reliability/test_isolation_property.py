@@ -41,11 +41,11 @@ def machine_for(store: Store) -> type[RuleBasedStateMachine]:
             return sorted(self.owner)[pick % len(self.owner)] if self.owner else None
 
         def _rows(self, user: str) -> dict[str, str]:
-            return {m.id: m.content for m in self.tm.list_memories(user, limit=10_000)}
+            return {m.id: m.content for m in self.tm.list_memories(user_id=user, limit=10_000)}
 
         @rule(u=st.integers(0, 2), content=text)
         def add(self, u: int, content: str) -> None:
-            m = self.tm.add(self.users[u], content, "preference")
+            m = self.tm.add(content, user_id=self.users[u], type="preference")
             self.owner[m.id], self.content[m.id] = self.users[u], content
 
         @rule(actor=st.integers(0, 2), pick=st.integers(0, 10_000), content=text)
@@ -54,9 +54,9 @@ def machine_for(store: Store) -> type[RuleBasedStateMachine]:
                 return
             if self.owner[mid] != self.users[actor]:
                 with pytest.raises(NotFoundError):
-                    self.tm.update_memory(mid, self.users[actor], content=content)
+                    self.tm.update_memory(mid, user_id=self.users[actor], content=content)
             else:
-                self.tm.update_memory(mid, self.users[actor], content=content)
+                self.tm.update_memory(mid, user_id=self.users[actor], content=content)
                 self.content[mid] = content
 
         @rule(actor=st.integers(0, 2), pick=st.integers(0, 10_000), status=st.sampled_from(["active", "outdated"]))
@@ -65,9 +65,9 @@ def machine_for(store: Store) -> type[RuleBasedStateMachine]:
                 return
             if self.owner[mid] != self.users[actor]:
                 with pytest.raises(NotFoundError):
-                    self.tm.set_status([mid], self.users[actor], status)
+                    self.tm.set_status([mid], user_id=self.users[actor], status=status)
             else:
-                self.tm.set_status([mid], self.users[actor], status)
+                self.tm.set_status([mid], user_id=self.users[actor], status=status)
 
         @rule(actor=st.integers(0, 2), pick=st.integers(0, 10_000))
         def delete(self, actor: int, pick: int) -> None:
@@ -75,23 +75,23 @@ def machine_for(store: Store) -> type[RuleBasedStateMachine]:
                 return
             if self.owner[mid] != self.users[actor]:
                 with pytest.raises(NotFoundError):
-                    self.tm.delete_memory(mid, self.users[actor])
+                    self.tm.delete_memory(mid, user_id=self.users[actor])
                 with pytest.raises(NotFoundError):
-                    self.tm.history(mid, self.users[actor])
+                    self.tm.history(mid, user_id=self.users[actor])
             else:
-                self.tm.delete_memory(mid, self.users[actor])
+                self.tm.delete_memory(mid, user_id=self.users[actor])
                 del self.owner[mid], self.content[mid]
 
         @rule(actor=st.integers(0, 2), query=text)
         def search(self, actor: int, query: str) -> None:
-            hits = self.tm.search(query, self.users[actor], limit=10, statuses=None)
+            hits = self.tm.search(query, user_id=self.users[actor], limit=10, statuses=None)
             assert all(h.memory.user_id == self.users[actor] for h in hits)
             assert all(self.owner.get(h.memory.id) == self.users[actor] for h in hits)
 
         @rule(actor=st.integers(0, 2), fact=text)
         def process(self, actor: int, fact: str) -> None:
             self.llm_fact["content"] = fact  # the scripted model "extracts" this fact; consolidation answers nothing
-            result = self.tm.process_messages([{"role": "user", "content": fact}], self.users[actor])
+            result = self.tm.process_messages([{"role": "user", "content": fact}], user_id=self.users[actor])
             assert all(self.owner.get(c.memory_id) == self.users[actor] for c in result.candidates)
             for change in result.changes:
                 if change.event == "ADD":
@@ -105,7 +105,7 @@ def machine_for(store: Store) -> type[RuleBasedStateMachine]:
             for user in self.users:
                 rows = self._rows(user)
                 assert rows == {m: c for m, c in self.content.items() if self.owner[m] == user}
-                assert self.tm.count_memories(user) == len(rows)
+                assert self.tm.count_memories(user_id=user) == len(rows)
 
     return Isolation
 

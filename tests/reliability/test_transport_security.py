@@ -117,8 +117,8 @@ def test_no_secret_in_logs_errors_traces_or_runs(tmp_path, caplog) -> None:  # t
         store = Store.from_url(settings.sqlalchemy_url(), embedding_model="all-MiniLM-L6-v2", embedding_dim=384)
         tm = TiMem(store, HashEmbedderDouble(), OpenAILLM.connect(api_key=key, base_url=server.base_url, model="m",
                                                                   max_retries=0))  # type: ignore[arg-type]
-        failed = tm.process_messages([{"role": "user", "content": "I live in Oslo"}], "u")
-        ok = tm.process_messages([{"role": "user", "content": "I live in Oslo"}], "u")
+        failed = tm.process_messages([{"role": "user", "content": "I live in Oslo"}], user_id="u")
+        ok = tm.process_messages([{"role": "user", "content": "I live in Oslo"}], user_id="u")
         shown = [repr(settings), str(settings.model_dump()), str(describe(settings)), settings.describe_database()]
     assert failed.status == "failed" and ok.status == "ok"
     with store.engine.connect() as conn:

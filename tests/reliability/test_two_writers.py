@@ -50,13 +50,13 @@ def check_outcome(store: Store, user: str, facts: list[str]) -> None:
 
 @pytest.mark.parametrize("facts", [FACTS, [FACTS[0], FACTS[0]]], ids=["different details", "the same fact twice"])
 def test_two_threads_same_user(store: Store, embedder, user: str, facts: list[str]) -> None:  # type: ignore[no-untyped-def]
-    TiMem(store, embedder).add(user, "The user plays tennis.", "activity")
+    TiMem(store, embedder).add("The user plays tennis.", user_id=user, type="activity")
     hook = planned_together()
     results: list[object] = []
 
     def writer(fact: str) -> None:
         llm = ScriptedLLMDouble(facts=[{"content": fact, "type": "activity"}], consolidate=lambda p: hook(p, fact))
-        results.append(TiMem(store, embedder, llm).process_messages([{"role": "user", "content": fact}], user))
+        results.append(TiMem(store, embedder, llm).process_messages([{"role": "user", "content": fact}], user_id=user))
 
     threads = [threading.Thread(target=writer, args=(f,)) for f in facts]
     for t in threads:
@@ -77,7 +77,7 @@ def test_two_processes_same_user_on_mariadb(embedder, user: str, tmp_path) -> No
     from conftest import MYSQL_URL, make_store
 
     store = make_store("mariadb", embedder, tmp_path)
-    TiMem(store, embedder).add(user, "The user plays tennis.", "activity")
+    TiMem(store, embedder).add("The user plays tennis.", user_id=user, type="activity")
     barrier = tmp_path / "barrier"
     barrier.mkdir()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parent), str(HERE.parents[1])])}

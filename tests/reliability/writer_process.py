@@ -34,7 +34,7 @@ def main(url: str, user: str, fact: str, barrier: str) -> None:
         return merge_or_skip(prompt, fact)
 
     llm = ScriptedLLMDouble(facts=[{"content": fact, "type": "activity"}], consolidate=consolidate)
-    result = TiMem(store, embedder, llm).process_messages([{"role": "user", "content": fact}], user)
+    result = TiMem(store, embedder, llm).process_messages([{"role": "user", "content": fact}], user_id=user)
     print(json.dumps({"status": result.status, "errors": result.errors}))
 
 

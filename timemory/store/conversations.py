@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from ..errors import DatabaseError, NotFoundError
@@ -181,13 +181,28 @@ class Conversations(Database):
                 raise NotFoundError(f"No pipeline run '{run_id}' for user '{user_id}'.")
             return PipelineResult.model_validate(row.trace)
 
-    def list_runs(self, user_id: str, limit: int = 20, session_id: str | None = None) -> list[PipelineResult]:
+    def list_runs(self, user_id: str, limit: int = 20, session_id: str | None = None, *,
+                  until: datetime | None = None, offset: int = 0, oldest_first: bool = False) -> list[PipelineResult]:
+        """The user's runs, newest first (or oldest first), optionally only those made at or before ``until``."""
+        order = PipelineRunRow.created_at.asc() if oldest_first else PipelineRunRow.created_at.desc()
+        with self._read() as s:
+            rows = s.scalars(self._runs_query(user_id, session_id, until).order_by(order, PipelineRunRow.id)
+                             .offset(max(0, offset)).limit(limit)).all()
+        return [PipelineResult.model_validate(r.trace) for r in rows]
+
+    def count_runs(self, user_id: str, *, until: datetime | None = None) -> int:
+        query = self._runs_query(user_id, None, until).with_only_columns(func.count()).order_by(None)
+        with self._read() as s:
+            return int(s.scalar(query) or 0)
+
+    @staticmethod
+    def _runs_query(user_id: str, session_id: str | None, until: datetime | None) -> Select[Any]:
         stmt = select(PipelineRunRow).where(PipelineRunRow.user_id == user_id)
         if session_id is not None:
             stmt = stmt.where(PipelineRunRow.session_id == session_id)
-        with self._read() as s:
-            rows = s.scalars(stmt.order_by(PipelineRunRow.created_at.desc()).limit(limit)).all()
-        return [PipelineResult.model_validate(r.trace) for r in rows]
+        if until is not None:
+            stmt = stmt.where(PipelineRunRow.created_at <= naive_utc(until))
+        return stmt
 
 
 def _experiment_from(row: ExperimentRow) -> Experiment:
