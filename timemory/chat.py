@@ -2,22 +2,25 @@
 
 A turn can run in the caller's thread (iterate :meth:`ChatService.chat_with_memory_stream`) or in the background
 (:meth:`ChatService.submit`): the message is saved at once, the reply is produced by the session's own worker
-thread (turns of one session in the order they were sent) and the memory pipeline by the user's memory worker
-(exchanges of one user in order), so an interrupted page, a second message sent before the first is answered or a
-slow extraction never drops a message or holds up a reply. Readers follow a background turn's tokens as they come.
+thread (turns of one session in the order they were sent), and the exchange is then put on the durable job queue
+and learnt from in order per user (here, or by any other worker if this process stops), so an interrupted page, a
+second message sent before the first is answered or a slow extraction never drops a message or holds up a reply.
+Readers follow a background turn's tokens as they come.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from .accounts import DEFAULT_TITLE
 from .errors import ChatError, LLMError, TiMemoryError
+from .jobs import FINISHED, Worker
 from .llm import LLM, Usage
 from .pipeline import PROMPT_MESSAGE_CHARS, TiMem
 from .prompts import CHAT_MEMORY_BLOCK, CHAT_NO_MEMORY, CHAT_SYSTEM_PROMPT, TITLE_PROMPT
@@ -53,6 +56,7 @@ class ChatTurn:
         self.error: str | None = None
         self.notes: list[str] = []
         self.background = False
+        self.job_id: str | None = None
         self._tokens: list[str] = []
         self._reply_finished = False
         self._changed = threading.Condition()
@@ -162,6 +166,7 @@ class ChatService:
         self.history_messages = history_messages
         self._replies = SerialWorkers("chat-reply")
         self._pipeline = SerialWorkers("chat-memory")
+        self._worker = Worker(memory, retry_seconds=1.0)
         self._turns_lock = threading.Lock()
         # Background turns by session (unfinished and recent), and recent turns by their assistant message id.
         self._open: dict[str, list[ChatTurn]] = {}
@@ -243,9 +248,20 @@ class ChatService:
             turn._set("done")
 
     def _process_in_background(self, turn: ChatTurn) -> None:
+        """Queue the exchange durably, then work through this user's queue until it is done (another worker may
+        run it: then this waits). If the process dies first, the job is still there for any worker."""
         try:
-            self.process_turn(turn)
-            turn._set("done")
+            job = self.memory.jobs.enqueue(self._exchange(turn), user_id=turn.user_id, session_id=turn.session_id)
+            turn.job_id = job.id
+            while job.status not in FINISHED:
+                if self._worker.run_once(user_id=turn.user_id) is None:
+                    time.sleep(0.1)  # held by another worker, or waiting to be retried
+                job = self.memory.jobs.get(job.id, user_id=turn.user_id)
+            turn.pipeline = self.memory.jobs.result(job)
+            if job.status == "done":
+                turn._set("done")
+            else:
+                turn._set("failed", error=f"Memory update failed: {job.error}")
         except Exception as exc:
             log.exception("memory pipeline failed for a chat turn")
             turn._set("failed", error=f"Memory update failed: {exc}")
@@ -305,15 +321,18 @@ class ChatService:
         if not turn.background:
             turn._set("done")
 
-    def process_turn(self, turn: ChatTurn) -> PipelineResult:
-        """Run the memory pipeline on the turn's two messages (already stored: provenance is kept)."""
+    @staticmethod
+    def _exchange(turn: ChatTurn) -> list[dict[str, Any]]:
+        """The turn's two stored messages, with their ids (provenance is kept)."""
         if turn.user_message is None or turn.assistant_message is None:
             raise ChatError("The turn has not finished streaming yet.")
-        messages = [
-            {"role": "user", "content": turn.user_message.content, "id": turn.user_message.id},
-            {"role": "assistant", "content": turn.assistant_message.content, "id": turn.assistant_message.id},
-        ]
-        turn.pipeline = self.memory.process_messages(messages, user_id=turn.user_id, session_id=turn.session_id)
+        return [{"role": m.role, "content": m.content, "id": m.id}
+                for m in (turn.user_message, turn.assistant_message)]
+
+    def process_turn(self, turn: ChatTurn) -> PipelineResult:
+        """Run the memory pipeline on the turn's exchange now, in this thread."""
+        turn.pipeline = self.memory.process_messages(self._exchange(turn), user_id=turn.user_id,
+                                                     session_id=turn.session_id)
         return turn.pipeline
 
     def _title(self, turn: ChatTurn) -> str:

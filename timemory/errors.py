@@ -40,6 +40,12 @@ class ConflictError(TiMemoryError):
     code = "conflict"
 
 
+class LeaseLostError(ConflictError):
+    """A worker's hold on a job ran out and another worker took it: this worker's writes were rolled back."""
+
+    code = "lease_lost"
+
+
 class DatabaseError(TiMemoryError):
     code = "database"
 

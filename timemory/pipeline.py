@@ -30,12 +30,14 @@ from .errors import (
     TiMemoryError,
     ValidationError,
 )
+from .jobs import Jobs
 from .llm import LLM, Usage
 from .prompts import FACT_EXTRACTION_EXAMPLES, FACT_EXTRACTION_PROMPT, FACT_EXTRACTION_USER
 from .schemas import (
     Experiment,
     ExtractedFact,
     FactExtraction,
+    JobLease,
     Memory,
     MemoryEdit,
     MemoryEvent,
@@ -93,6 +95,7 @@ class TiMem:
         self.llm = llm
         self.users = Users(store)
         self.sessions = Sessions(store)
+        self.jobs = Jobs(self)
         self._chat: ChatService | None = None
         self.similar_k = similar_k
         self.similarity_threshold = similarity_threshold
@@ -450,9 +453,12 @@ class TiMem:
         return clean
 
     def process_messages(
-        self, messages: Sequence[dict[str, Any]], *, user_id: str, session_id: str | None = None
+        self, messages: Sequence[dict[str, Any]], *, user_id: str, session_id: str | None = None,
+        lease: JobLease | None = None,
     ) -> PipelineResult:
-        """Learn from one exchange. Bad input raises ValidationError; model or database failures are in the trace."""
+        """Learn from one exchange. Bad input raises ValidationError; model or database failures are in the trace.
+
+        A queue worker passes its ``lease``: the changes then land only while it still holds the job."""
         check_user_id(user_id)
         clean = self._check_messages(messages)
         if self.llm is None:
@@ -468,7 +474,7 @@ class TiMem:
         )
         usage = Usage()
         try:
-            self._run(clean, user_id, session_id, result, usage)
+            self._run(clean, user_id, session_id, result, usage, lease)
         except TiMemoryError as exc:
             result.status = "failed"
             result.errors.append(f"{exc.code}: {exc}")
@@ -494,7 +500,7 @@ class TiMem:
 
     def _run(
         self, messages: list[dict[str, Any]], user_id: str, session_id: str | None, result: PipelineResult,
-        usage: Usage,
+        usage: Usage, lease: JobLease | None = None,
     ) -> None:
         assert self.llm is not None
         with self._stage(result, "extract"):
@@ -520,7 +526,8 @@ class TiMem:
             try:
                 with self._stage(result, "apply"):
                     ops = self._ops(facts, vectors, plan, messages, result, session_id)
-                    result.changes = self.store.apply(user_id, ops, expected_version=version, run_id=result.run_id)
+                    result.changes = self.store.apply(user_id, ops, expected_version=version, run_id=result.run_id,
+                                                      lease=lease)
                 return
             except ConcurrentUpdateError:
                 if attempt == MAX_PLAN_ATTEMPTS:

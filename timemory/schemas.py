@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, get_args
 
@@ -203,6 +204,34 @@ class AppliedChange(BaseModel):
     old_content: str | None = None
     related_memory_id: str | None = None
     reason: str | None = None
+
+
+JobStatus = Literal["pending", "running", "done", "failed"]
+
+
+class Job(BaseModel):
+    """Memory work in the durable queue (``tm.jobs``): an exchange to learn from, and how its processing went."""
+
+    id: str
+    user_id: str
+    kind: str
+    status: JobStatus
+    attempts: int = 0
+    max_attempts: int = 3
+    error: str | None = None
+    run_id: str | None = None
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class JobLease:
+    """A worker's hold on a running job: writes made under it land only while the worker still holds the job."""
+
+    job_id: str
+    worker: str
 
 
 class PipelineResult(BaseModel):

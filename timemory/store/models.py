@@ -202,3 +202,33 @@ class MetaRow(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(255))
+
+
+class JobRow(Base):
+    """One unit of memory work (an exchange to learn from) in the durable queue: pending → running → done/failed.
+
+    ``seq`` orders a user's jobs; a worker holds a running job by its ``worker`` token until ``lease_until``.
+    ``applied_run_id`` is written in the same transaction as the memories the job changed, so a retry after a crash
+    can tell whether the work already landed.
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ux_jobs_id", "id", unique=True), Index("ix_jobs_status_seq", "status", "seq"),
+                      Index("ix_jobs_user_seq", "user_id", "seq"))
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(Id)
+    user_id: Mapped[str] = mapped_column(UserId)
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(Json)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    run_id: Mapped[str | None] = mapped_column(Id, nullable=True)
+    applied_run_id: Mapped[str | None] = mapped_column(Id, nullable=True)
+    worker: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)

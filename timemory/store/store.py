@@ -14,10 +14,10 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from ..errors import EmbeddingMismatchError, NotFoundError
-from ..schemas import AppliedChange, Memory, MemoryEvent
+from ..schemas import AppliedChange, JobLease, Memory, MemoryEvent
 from ..validation import check_user_id
-from .conversations import Conversations
 from .engine import make_engine
+from .jobs import JobQueue
 from .models import MemoryEventRow, MemoryRow, MetaRow, utcnow
 from .ops import Op
 from .rows import EVENT_COLUMNS, MEMORY_COLUMNS, event_from, event_from_columns, memory_from, naive_utc
@@ -25,7 +25,7 @@ from .vector import NumpyIndex, tidb_search_statement
 from .writes import MemoryWriter
 
 
-class Store(Conversations):
+class Store(JobQueue):
     """Users, sessions, messages, memories with their vectors and events, and pipeline runs."""
 
     def __init__(
@@ -257,12 +257,16 @@ class Store(Conversations):
         *,
         expected_version: int | None = None,
         run_id: str | None = None,
+        lease: JobLease | None = None,
     ) -> list[AppliedChange]:
-        """Apply all operations in one transaction, each with its event row; all or nothing."""
+        """Apply all operations in one transaction, each with its event row; all or nothing. Under a job's
+        ``lease``, the job is marked applied in the same transaction (and nothing lands if the lease was lost)."""
         check_user_id(user_id)
         before = self._index.peek(user_id) if self.backend != "tidb" else None
         with self._write(user_id, expected_version) as s:
             changes = self._writer.apply(s, user_id, ops, utcnow(), run_id)
+            if lease is not None:
+                self.mark_applied(s, lease, run_id or "")
             if before is not None:  # the touched rows as this transaction leaves them, to patch the cached matrix
                 touched = [c.memory_id for c in changes] + [c.related_memory_id for c in changes if c.related_memory_id]
                 rows = [(r[0], r[1], r[2], r[3]) for r in s.execute(
