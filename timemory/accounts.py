@@ -67,8 +67,10 @@ class Sessions:
         self._store.delete_session(check_user_id(user_id), session_id)
 
     def messages(self, session_id: str, *, user_id: str, limit: int | None = None) -> builtins.list[Message]:
-        """The session's messages in order; with ``limit``, only the last ``limit``."""
-        return self._store.list_messages(check_user_id(user_id), session_id, limit)
+        """The session's messages in order; with ``limit``, only the last ``limit``. Another user's session (or
+        none) is not found, rather than empty."""
+        self.get(session_id, user_id=user_id)
+        return self._store.list_messages(user_id, session_id, limit)
 
     def add_messages(self, messages: Sequence[dict[str, Any]], *, user_id: str,
                      session_id: str | None) -> builtins.list[Message]:

@@ -35,7 +35,7 @@ def _tm(args: argparse.Namespace) -> TiMem:
 
 def _users(tm: TiMem, user: str | None) -> list[str]:
     """The one user asked for, or every user."""
-    return [user] if user else [u.id for u in tm.store.list_users()]
+    return [user] if user else [u.id for u in tm.users.list()]
 
 
 def _batches(items: list[T], desc: str, quiet: bool) -> Iterator[list[T]]:
@@ -305,7 +305,66 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--answer", action="store_true",
                    help="also answer each question from its memories with the configured LLM, graded by it")
     s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("serve", help="serve the HTTP API (OpenAPI docs at /docs)")
+    s.add_argument("--host", default="127.0.0.1", help="without any API key only loopback is allowed")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--workers", type=int, default=1, help="server processes")
+    s.add_argument("--worker-threads", type=int, default=1, help="queue worker threads in each server process")
+    s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser("worker", help="drain the memory job queue (run as many as you like)")
+    s.add_argument("--lease", type=float, default=60.0, help="seconds a job is held before another worker may take it")
+    s.add_argument("--poll", type=float, default=0.5, help="seconds between looks at an empty queue")
+    s.add_argument("--once", action="store_true", help="stop when the queue is empty")
+    s.set_defaults(func=cmd_worker)
+
+    s = sub.add_parser("keys", help="API keys: create (--user U | --admin), list, revoke KEY_ID")
+    s.add_argument("action", choices=["create", "list", "revoke"])
+    s.add_argument("key_id", nargs="?")
+    s.add_argument("--user")
+    s.add_argument("--admin", action="store_true")
+    s.add_argument("--label")
+    s.set_defaults(func=cmd_keys)
     return p
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .service import serve
+
+    serve(args.host, args.port, workers=args.workers, worker_threads=args.worker_threads)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from .service import run_worker
+
+    done = run_worker(lease_seconds=args.lease, poll_seconds=args.poll, once=args.once)
+    print(f"processed {done} jobs")
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    tm = _tm(args)
+    if args.action == "create":
+        if bool(args.user) == bool(args.admin):
+            print("error: give either --user U or --admin", file=sys.stderr)
+            return 2
+        key, token = tm.keys.create(user_id=args.user, admin=bool(args.admin), label=args.label)
+        print(token)
+        print(f"key {key.id} for {'every user (admin)' if key.admin else key.user_id}: shown once, keep it safe",
+              file=sys.stderr)
+    elif args.action == "list":
+        for k in tm.keys.list():
+            state = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "active"
+            print(f"{k.id}\t{'admin' if k.admin else k.user_id}\t{state}\t{k.created_at:%Y-%m-%d}\t{k.label or ''}")
+    else:
+        if not args.key_id:
+            print("error: keys revoke needs the key id (see keys list)", file=sys.stderr)
+            return 2
+        tm.keys.revoke(args.key_id)
+        print(f"revoked {args.key_id}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

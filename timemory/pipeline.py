@@ -31,6 +31,7 @@ from .errors import (
     ValidationError,
 )
 from .jobs import Jobs
+from .keys import Keys
 from .llm import LLM, Usage
 from .prompts import FACT_EXTRACTION_EXAMPLES, FACT_EXTRACTION_PROMPT, FACT_EXTRACTION_USER
 from .schemas import (
@@ -96,6 +97,7 @@ class TiMem:
         self.users = Users(store)
         self.sessions = Sessions(store)
         self.jobs = Jobs(self)
+        self.keys = Keys(store)
         self._chat: ChatService | None = None
         self.similar_k = similar_k
         self.similarity_threshold = similarity_threshold

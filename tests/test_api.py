@@ -1,0 +1,299 @@
+"""The HTTP API against a real uvicorn process on 127.0.0.1 (``python -m timemory serve``), driven with httpx.
+
+The model behind it is an OpenAI-compatible HTTP double (``FakeOpenAIServer``) that extracts one fact per user line
+and adds every fact; the real local model streams through ``/v1/chat`` in ``test_local_llm``-marked tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from doubles import FakeOpenAIServer
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def scripted_model(body: dict[str, Any]) -> tuple[int, Any]:
+    """Extraction: one fact per user line; consolidation: add every fact; anything streamed: a fixed reply."""
+    if body.get("stream"):
+        return 200, "Glad to hear it, tell me more!"
+    name = ((body.get("response_format") or {}).get("json_schema") or {}).get("name")
+    last = body["messages"][-1]["content"]
+    if name == "FactExtraction":
+        lines = [ln[len("user: "):] for ln in last.splitlines() if ln.startswith("user: ")]
+        return 200, json.dumps({"facts": [{"content": f"The user said: {t}", "type": "personal"} for t in lines]})
+    if name == "ConsolidationPlan":
+        facts = re.findall(r"^(\d+)\. \[", last.split("EXISTING MEMORIES")[0], flags=re.M)
+        return 200, json.dumps({"decisions": [{"fact": int(i), "action": "ADD", "memory_id": None, "content": None,
+                                               "reason": "new"} for i in facts]})
+    return 200, "A title"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def environment(db: str, model_url: str) -> dict[str, str]:
+    return {**os.environ, "TIMEMORY_DATABASE_URL": db, "OPENAI_BASE_URL": model_url, "OPENAI_API_KEY": "test",
+            "TIMEMORY_LLM_MODEL": "scripted", "HF_HUB_OFFLINE": "1", "TIMEMORY_LLM_MAX_RETRIES": "0"}
+
+
+def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "timemory", *args], env=env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+
+
+class Server:
+    """``python -m timemory serve`` in a child process, stopped by its pid."""
+
+    def __init__(self, env: dict[str, str], *extra: str, log: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        with log.open("w") as out:  # a file, not a pipe: a chatty server never blocks on a full pipe
+            self.proc = subprocess.Popen([sys.executable, "-m", "timemory", "serve", "--port", str(self.port),
+                                          *extra], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the API server exited: {log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=2).status_code in (200, 401):
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        raise RuntimeError("the API server did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+@pytest.fixture(scope="module")
+def model() -> Iterator[FakeOpenAIServer]:
+    with FakeOpenAIServer(scripted_model) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def api(model: FakeOpenAIServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+    """An open server (no API key exists): every call names its user."""
+    folder = tmp_path_factory.mktemp("api")
+    server = Server(environment(f"sqlite:///{folder}/api.db", model.base_url), log=folder / "server.log")
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        yield client
+    server.stop()
+
+
+def error(r: httpx.Response, status: int, code: str | None = None) -> str:
+    assert r.status_code == status, r.text
+    body = r.json()["error"]
+    assert set(body) == {"code", "message"} and body["message"]
+    if code is not None:
+        assert body["code"] == code, body
+    return str(body["message"])
+
+
+def test_memories_crud_filters_history_and_state(api: httpx.Client) -> None:
+    u = {"user_id": "ana"}
+    made = [api.post("/v1/memories", params=u, json={"content": f"Ana fact {i}", "type": t}).json()
+            for i, t in enumerate(["personal", "preference", "preference"])]
+    assert all(m["id"] and m["user_id"] == "ana" for m in made)
+    page = api.get("/v1/memories", params={**u, "type": "preference", "limit": 1}).json()
+    assert page["total"] == 2 and len(page["items"]) == 1 and page["items"][0]["type"] == "preference"
+    assert api.get("/v1/memories", params={**u, "q": "fact 0"}).json()["total"] == 1
+    one = api.get(f"/v1/memories/{made[0]['id']}", params=u).json()
+    edited = api.patch(f"/v1/memories/{one['id']}", params=u,
+                       json={"content": "Ana lives in Porto", "seen_updated_at": one["updated_at"]})
+    assert edited.status_code == 200 and edited.json()["content"] == "Ana lives in Porto"
+    stale = api.patch(f"/v1/memories/{one['id']}", params=u,
+                      json={"content": "Ana lives in Faro", "seen_updated_at": one["updated_at"]})
+    error(stale, 409, "conflict")
+    error(api.patch(f"/v1/memories/{one['id']}", params=u, json={"content": "   "}), 422, "invalid_input")
+    history = api.get(f"/v1/memories/{one['id']}/history", params=u).json()
+    assert [e["event"] for e in history] == ["ADD", "EDIT"]
+    state = api.get("/v1/state", params={**u, "at": one["created_at"]}).json()
+    assert [m["content"] for m in state if m["id"] == one["id"]] == ["Ana fact 0"]  # as it was then
+    hits = api.post("/v1/search", params=u, json={"query": "Where does Ana live?", "limit": 1}).json()
+    assert hits[0]["memory"]["content"] == "Ana lives in Porto" and 0 < hits[0]["score"] <= 1
+    assert api.delete(f"/v1/memories/{one['id']}", params=u).status_code == 204
+    error(api.get(f"/v1/memories/{one['id']}", params=u), 404, "not_found")
+
+
+def test_bad_and_hostile_input_gets_the_one_error_shape(api: httpx.Client) -> None:
+    u = {"user_id": "ana"}
+    error(api.post("/v1/memories", params=u, json={"content": "x", "type": "hobby"}), 422, "invalid_input")
+    error(api.post("/v1/memories", params=u, json={"content": "x" * 40_000}), 422, "invalid_input")
+    error(api.post("/v1/memories", params=u, content=b"{not json"), 422, "invalid_input")
+    error(api.get("/v1/memories", params={**u, "limit": -1}), 422, "invalid_input")
+    error(api.get("/v1/memories"), 422, "invalid_input")  # an open server needs to be told the user
+    error(api.get("/v1/memories/' OR 1=1 --", params=u), 404, "not_found")
+    error(api.get("/v1/nothing-here"), 404, "not_found")
+    error(api.post("/v1/process", params=u, json={"messages": [{"role": "robot", "content": "hi"}]}), 422)
+    hostile = "Robert'); DROP TABLE memories;-- <script>alert(1)</script> 👩‍🚀"
+    made = api.post("/v1/memories", params=u, json={"content": hostile}).json()
+    assert api.get(f"/v1/memories/{made['id']}", params=u).json()["content"] == hostile
+    assert api.get("/v1/memories", params={**u, "q": "%' OR '1'='1"}).json()["total"] == 0
+
+
+def test_process_is_queued_and_its_trace_can_be_read(api: httpx.Client, model: FakeOpenAIServer) -> None:
+    u = {"user_id": "ben"}
+    exchange = {"messages": [{"role": "user", "content": "I keep bees."}, {"role": "assistant", "content": "Nice!"}]}
+    queued = api.post("/v1/process", params=u, json=exchange)
+    assert queued.status_code == 202 and queued.json()["job"]["status"] in ("pending", "running", "done")
+    job_id = queued.json()["job"]["id"]
+    deadline = time.monotonic() + 60
+    while (job := api.get(f"/v1/jobs/{job_id}", params=u).json())["job"]["status"] not in ("done", "failed"):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert job["job"]["status"] == "done" and job["result"]["facts"][0]["content"] == "The user said: I keep bees."
+    waited = api.post("/v1/process", params={**u, "wait": "true"}, json={"messages": [
+        {"role": "user", "content": "I read novels."}]})
+    assert waited.status_code == 200 and waited.json()["job"]["status"] == "done"
+    assert [c["event"] for c in waited.json()["result"]["changes"]] == ["ADD"]
+    assert {j["id"] for j in api.get("/v1/jobs", params=u).json()} >= {job_id}
+    error(api.get(f"/v1/jobs/{job_id}", params={"user_id": "ana"}), 404, "not_found")
+
+
+def test_sessions_and_streamed_chat(api: httpx.Client) -> None:
+    u = {"user_id": "cleo"}
+    session = api.post("/v1/sessions", params=u, json={"title": "Trip"}).json()
+    assert api.patch(f"/v1/sessions/{session['id']}", params=u, json={"title": "Lisbon"}).json()["title"] == "Lisbon"
+    events: list[tuple[str, str]] = []
+    with api.stream("POST", "/v1/chat", params=u, json={"message": "I'm flying to Lisbon.",
+                                                        "session_id": session["id"]}) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        kind = ""
+        for line in r.iter_lines():
+            if line.startswith("event: "):
+                kind = line[len("event: "):]
+            elif line.startswith("data: "):
+                events.append((kind, line[len("data: "):]))
+    kinds = [k for k, _ in events]
+    assert kinds[0] == "session" and kinds.count("token") > 1 and kinds[-2:] == ["reply", "trace"]
+    assert kinds.index("reply") > max(i for i, k in enumerate(kinds) if k == "token")
+    assert "".join(json.loads(d) for k, d in events if k == "token").strip() == "Glad to hear it, tell me more!"
+    trace = json.loads(events[-1][1])
+    assert trace["facts"][0]["content"] == "The user said: I'm flying to Lisbon."
+    messages = api.get(f"/v1/sessions/{session['id']}/messages", params=u).json()
+    assert [m["role"] for m in messages] == ["user", "assistant"]
+    error(api.post("/v1/chat", params=u, json={"message": "  "}), 422, "invalid_input")
+    error(api.post("/v1/chat", params={"user_id": "ana"}, json={"message": "hi", "session_id": session["id"]}), 404)
+    assert api.delete(f"/v1/sessions/{session['id']}", params=u).status_code == 204
+    assert api.get("/v1/sessions", params=u).json() == []
+
+
+def test_service_endpoints(api: httpx.Client) -> None:
+    assert api.get("/healthz").json()["status"] == "ok"
+    api.get("/v1/memories", params={"user_id": "ana"})
+    metrics = api.get("/metrics").text
+    assert 'timemory_http_requests_total{method="GET",route="/v1/memories",status="200"}' in metrics
+    assert "timemory_http_request_seconds_bucket" in metrics and 'timemory_jobs{status="done"}' in metrics
+    assert "timemory_pipeline_runs_total" in metrics and "timemory_llm_calls_total" in metrics
+    assert api.get("/docs").status_code == 200 and "/v1/chat" in api.get("/openapi.json").json()["paths"]
+    assert {u["id"] for u in api.get("/v1/users").json()} >= {"ana", "ben"}
+    assert api.post("/v1/users", json={"user_id": "dora"}).status_code == 201
+    assert api.delete("/v1/users/dora").status_code == 204
+    error(api.delete("/v1/users/dora"), 404, "not_found")
+
+
+# --- keys and tenants ------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def keyed(model: FakeOpenAIServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A server with keys for alice, bob and an admin; alice and bob each have memories and a session."""
+    folder = tmp_path_factory.mktemp("keys")
+    env = environment(f"sqlite:///{folder}/keys.db", model.base_url)
+    tokens = {who: cli(env, "keys", "create", *(["--admin"] if who == "admin" else ["--user", who])).stdout.strip()
+              for who in ("alice", "bob", "admin")}
+    assert all(t.startswith("tmk_") for t in tokens.values())
+    server = Server(env, log=folder / "server.log")
+    clients = {who: httpx.Client(base_url=server.url, timeout=60, headers={"Authorization": f"Bearer {t}"})
+               for who, t in tokens.items()}
+    ids: dict[str, dict[str, str]] = {}
+    for who in ("alice", "bob"):
+        c = clients[who]
+        ids[who] = {"memory": c.post("/v1/memories", json={"content": f"{who} secret"}).json()["id"],
+                    "session": c.post("/v1/sessions", json={"title": f"{who} chat"}).json()["id"]}
+    yield {"env": env, "url": server.url, "clients": clients, "ids": ids, "tokens": tokens}
+    for c in clients.values():
+        c.close()
+    server.stop()
+
+
+def test_keys_are_required_and_stored_hashed(keyed: dict[str, Any]) -> None:
+    error(httpx.get(f"{keyed['url']}/v1/memories"), 401, "unauthorized")
+    error(httpx.get(f"{keyed['url']}/v1/memories", headers={"Authorization": "Bearer tmk_nope_nope"}), 401)
+    listed = cli(keyed["env"], "keys", "list").stdout
+    assert "alice" in listed and "admin" in listed
+    assert not any(t.split("_", 2)[2] in listed for t in keyed["tokens"].values())
+    db = keyed["env"]["TIMEMORY_DATABASE_URL"].removeprefix("sqlite:///")
+    assert not any(t.split("_", 2)[2].encode() in Path(db).read_bytes() for t in keyed["tokens"].values())
+
+
+def test_a_user_key_acts_for_its_own_user_only(keyed: dict[str, Any]) -> None:
+    alice, admin = keyed["clients"]["alice"], keyed["clients"]["admin"]
+    assert [m["content"] for m in alice.get("/v1/memories").json()["items"]] == ["alice secret"]
+    error(alice.get("/v1/memories", params={"user_id": "bob"}), 404, "not_found")
+    error(alice.get("/v1/users"), 403, "forbidden")
+    assert {u["id"] for u in admin.get("/v1/users").json()} >= {"alice", "bob"}
+    assert admin.get("/v1/memories", params={"user_id": "bob"}).json()["items"][0]["content"] == "bob secret"
+    error(admin.get("/v1/memories"), 422, "invalid_input")  # an admin says which user
+
+
+ENDPOINTS = [("GET", "/v1/memories/{memory}"), ("PATCH", "/v1/memories/{memory}"),
+             ("DELETE", "/v1/memories/{memory}"), ("GET", "/v1/memories/{memory}/history"),
+             ("GET", "/v1/sessions/{session}/messages"), ("PATCH", "/v1/sessions/{session}"),
+             ("DELETE", "/v1/sessions/{session}"), ("GET", "/v1/memories"), ("POST", "/v1/search"),
+             ("GET", "/v1/sessions"), ("GET", "/v1/jobs"), ("POST", "/v1/memories")]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(endpoint=st.sampled_from(ENDPOINTS), as_param=st.sampled_from([None, "bob", "alice"]))
+def test_alice_s_key_never_reads_or_changes_bob_s_rows(keyed: dict[str, Any], endpoint: tuple[str, str],
+                                                       as_param: str | None) -> None:
+    alice, admin = keyed["clients"]["alice"], keyed["clients"]["admin"]
+    method, path = endpoint
+    url = path.format(**keyed["ids"]["bob"])
+    body = {"query": "secret"} if "search" in path else {"content": "changed by alice", "title": "changed"}
+    r = alice.request(method, url, params={"user_id": as_param} if as_param else None,
+                      json=body if method in ("POST", "PATCH") else None)
+    assert "bob secret" not in r.text and "bob chat" not in r.text
+    if "{" in path or as_param == "bob":
+        error(r, 404, "not_found")
+    bob_memories = admin.get("/v1/memories", params={"user_id": "bob"}).json()["items"]
+    assert [m["content"] for m in bob_memories] == ["bob secret"]
+    assert [s["title"] for s in admin.get("/v1/sessions", params={"user_id": "bob"}).json()] == ["bob chat"]
+
+
+def test_a_revoked_key_stops_working(keyed: dict[str, Any]) -> None:
+    env = keyed["env"]
+    token = cli(env, "keys", "create", "--user", "carl").stdout.strip()
+    c = httpx.Client(base_url=keyed["url"], headers={"Authorization": f"Bearer {token}"})
+    assert c.get("/v1/memories").status_code == 200
+    assert cli(env, "keys", "revoke", token.split("_")[1]).returncode == 0
+    error(c.get("/v1/memories"), 401, "unauthorized")
+    assert cli(env, "keys", "revoke", "nosuchkey").returncode == 2
+
+
+def test_without_a_key_the_server_only_binds_to_loopback(model: FakeOpenAIServer, tmp_path: Path) -> None:
+    env = environment(f"sqlite:///{tmp_path}/open.db", model.base_url)
+    out = cli(env, "serve", "--host", "0.0.0.0", "--port", str(free_port()))
+    assert out.returncode == 2 and "Refusing to listen on 0.0.0.0 with no API key" in out.stderr

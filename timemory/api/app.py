@@ -1,0 +1,209 @@
+"""The HTTP API's application: one error shape, who is calling (API keys), metrics, and the queue worker thread.
+
+Errors are always ``{"error": {"code": ..., "message": ...}}``, mapped from the engine's error classes. With no API
+key in the database the API is open (it then only binds to loopback, see ``serve``); otherwise every request needs
+``Authorization: Bearer <key>``: a user key acts for its own user only, an admin key for any user.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..errors import (
+    ConfigurationError,
+    ConflictError,
+    DatabaseError,
+    EmbeddingError,
+    LLMError,
+    NotFoundError,
+    TiMemoryError,
+    ValidationError,
+)
+from ..jobs import Worker
+from ..keys import ApiKey
+from ..pipeline import TiMem
+from ..schemas import PipelineResult
+
+log = logging.getLogger(__name__)
+
+STATUS_OF: list[tuple[type[TiMemoryError], int]] = [
+    (ValidationError, 422), (NotFoundError, 404), (ConflictError, 409), (LLMError, 502), (EmbeddingError, 502),
+    (DatabaseError, 503), (ConfigurationError, 503),
+]
+
+
+class ApiError(Exception):
+    """An error the API itself raises (authentication, permissions)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def error_body(code: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message}}
+
+
+def status_of(exc: TiMemoryError) -> int:
+    return next((status for cls, status in STATUS_OF if isinstance(exc, cls)), 500)
+
+
+class Metrics:
+    """Prometheus metrics of this process (one registry per app, so tests can make several apps)."""
+
+    def __init__(self, tm: TiMem) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("timemory_http_requests", "HTTP requests", ["method", "route", "status"],
+                                registry=self.registry)
+        self.latency = Histogram("timemory_http_request_seconds", "HTTP request latency", ["route"],
+                                 registry=self.registry,
+                                 buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60))
+        self.runs = Counter("timemory_pipeline_runs", "Pipeline runs by this process's queue worker", ["status"],
+                            registry=self.registry)
+        self.llm_calls = Counter("timemory_llm_calls", "LLM calls made by pipeline runs", registry=self.registry)
+        self.llm_failures = Counter("timemory_llm_failures", "Pipeline runs that failed on the model",
+                                    registry=self.registry)
+        jobs = Gauge("timemory_jobs", "Jobs in the queue by status (all processes)", ["status"],
+                     registry=self.registry)
+        def count(status: str) -> Callable[[], float]:
+            return lambda: float(tm.jobs.counts().get(status, 0))
+
+        for status in ("pending", "running", "done", "failed"):
+            jobs.labels(status).set_function(count(status))
+
+    def observe_run(self, result: PipelineResult) -> None:
+        self.runs.labels(result.status).inc()
+        self.llm_calls.inc(result.llm_calls)
+        if result.status == "failed" and any(e.startswith("llm") for e in result.errors):
+            self.llm_failures.inc()
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: an admin (any user), or one user's key."""
+
+    key: ApiKey | None
+    admin: bool
+
+    def user(self, asked: str | None) -> str:
+        """The user this request acts for. A user key acts for its own user whatever it asks for (another user's
+        id reads as not found); an admin must say which user."""
+        if not self.admin:
+            assert self.key is not None and self.key.user_id is not None
+            if asked is not None and asked != self.key.user_id:
+                raise NotFoundError(f"No user '{asked}'.")
+            return self.key.user_id
+        if not asked:
+            raise ValidationError("Say which user: add ?user_id=… (an admin key acts for any user).")
+        return asked
+
+
+def create_app(tm: TiMem | None = None, *, worker_threads: int = 1) -> FastAPI:
+    """The API over ``tm`` (by default the configured engine), with ``worker_threads`` queue workers."""
+    engine = tm or TiMem.from_settings()
+    metrics = Metrics(engine)
+    workers = [Worker(engine, name=None) for _ in range(max(0, worker_threads))]
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for w in workers:
+            w.on_result = metrics.observe_run
+            w.start()
+        yield
+        for w in workers:
+            w.stop(timeout=5)
+
+    app = FastAPI(title="TiMemory", version="1", lifespan=lifespan,
+                  description="Long-term memory for LLM chat: memories, search, chat, sessions and the job queue.")
+    app.state.tm, app.state.metrics, app.state.workers = engine, metrics, workers
+
+    @app.exception_handler(TiMemoryError)
+    async def engine_error(request: Request, exc: TiMemoryError) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, str(exc)), status_code=status_of(exc))
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', []))}: {e.get('msg')}" for e in exc.errors())
+        return JSONResponse(error_body("invalid_input", details[:2000]), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s", request.url.path)
+        return JSONResponse(error_body("internal", "Something went wrong on the server."), status_code=500)
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        metrics.requests.labels(request.method, path, str(response.status_code)).inc()
+        metrics.latency.labels(path).observe(time.perf_counter() - started)
+        return response
+
+    @app.get("/healthz", tags=["service"])
+    def healthz() -> dict[str, Any]:
+        """Alive, and whether the database answers."""
+        return {"status": "ok", "jobs": engine.jobs.counts(), **engine.describe()}
+
+    @app.get("/metrics", tags=["service"], response_class=Response)
+    def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    from .routes import router
+
+    app.include_router(router)
+    return app
+
+
+def caller(request: Request) -> Caller:
+    """The calling key (from ``Authorization: Bearer``), or an open admin when no key exists at all."""
+    tm: TiMem = request.app.state.tm
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if not header:
+        if not tm.keys.any_active():
+            return Caller(key=None, admin=True)
+        raise ApiError(401, "unauthorized", "Send an API key: Authorization: Bearer <key>.")
+    key = tm.keys.verify(token) if scheme.lower() == "bearer" else None
+    if key is None:
+        raise ApiError(401, "unauthorized", "That API key is not valid (unknown, revoked or mistyped).")
+    return Caller(key=key, admin=key.admin)
+
+
+def admin(who: Annotated[Caller, Depends(caller)]) -> Caller:
+    if not who.admin:
+        raise ApiError(403, "forbidden", "This needs an admin key.")
+    return who
+
+
+def acting_user(who: Annotated[Caller, Depends(caller)],
+                user_id: Annotated[str | None, Query(max_length=128)] = None) -> str:
+    """The user a request acts for (see :meth:`Caller.user`)."""
+    return who.user(user_id)
+
+
+def engine_of(request: Request) -> TiMem:
+    return request.app.state.tm  # type: ignore[no-any-return]
