@@ -9,7 +9,7 @@ export CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=O
 # Numerical libraries run many times slower with 2 threads on 2-core boxes: tests and benchmarks pin one.
 ONE_THREAD := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: install install-dev install-bench run seed test test-fast lint bench bench-quick clean
+.PHONY: install install-dev install-bench run seed serve test test-fast lint bench bench-quick clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ seed: install
 
 run: seed
 	$(VENV)/bin/streamlit run streamlit_app.py
+
+serve: install
+	$(PY) -m timemory serve
 
 test: install-dev
 	$(ONE_THREAD) $(PY) -m pytest
