@@ -21,6 +21,7 @@ from dashboard import state
 from timemory import Settings, TiMem, TiMemoryError, timeline
 from timemory.backends import describe
 from timemory.chat import ChatService
+from timemory.jobs import Worker
 from timemory.lab import ReplayJobs
 from timemory.projection import Method, project
 from timemory.schemas import ChatSession, Experiment, Memory, PipelineResult, RunDiff, UserSummary
@@ -45,7 +46,9 @@ def override(*, memory: TiMem | None = None, info: dict[str, str] | None = None,
 @st.cache_resource(show_spinner="Loading the memory engine…")
 def _engine() -> tuple[TiMem, dict[str, str]]:
     settings = Settings()
-    return TiMem.from_settings(settings), describe(settings)
+    tm = TiMem.from_settings(settings)
+    Worker(tm).start()  # learns from exchanges queued by the API or left behind by a process that stopped
+    return tm, describe(settings)
 
 
 def memory() -> TiMem:

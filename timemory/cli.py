@@ -326,6 +326,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--admin", action="store_true")
     s.add_argument("--label")
     s.set_defaults(func=cmd_keys)
+
+    s = sub.add_parser("mcp", help="serve one user's memory to an MCP client over stdio")
+    s.add_argument("--user", help="whose memory (default: TIMEMORY_MCP_USER)")
+    s.set_defaults(func=cmd_mcp)
     return p
 
 
@@ -364,6 +368,19 @@ def cmd_keys(args: argparse.Namespace) -> int:
             return 2
         tm.keys.revoke(args.key_id)
         print(f"revoked {args.key_id}")
+    return 0
+
+
+def cmd_mcp(args: argparse.Namespace) -> int:
+    import os
+
+    from .mcp_server import run
+
+    user = args.user or os.environ.get("TIMEMORY_MCP_USER")
+    if not user:
+        print("error: say whose memory this server serves: --user U (or TIMEMORY_MCP_USER)", file=sys.stderr)
+        return 2
+    run(user)
     return 0
 
 
