@@ -124,24 +124,32 @@ many users' rows is better served by the exact `VEC_COSINE_DISTANCE` scan withou
 """
 
 
-LAB_HEADING = "## 6. The lab"
+HEADINGS = {"lab": "## 6. The lab", "service": "## 7. The service"}
+SCALING_HEADING = "## 5. Where the embedded default stops"
 
 
-def write_lab_section_only() -> None:
-    """Replace (or add) the lab section of the existing report, keeping the sections measured before."""
-    from .lab import section
+def section_of(name: str) -> list[str] | None:
+    """The report section of a benchmark measured on its own (``lab``, ``service``), from its saved results."""
+    data = load(name)
+    if data is None:
+        return None
+    from importlib import import_module
 
-    lab = load("lab")
-    if lab is None:
+    return import_module(f"bench.{name}").section(data)  # type: ignore[no-any-return]
+
+
+def write_section_only(name: str) -> None:
+    """Replace (or add, before the scaling notes) one section of the existing report, keeping the others."""
+    lines = section_of(name)
+    if lines is None:
         return
     text = REPORT.read_text() if REPORT.exists() else "# Benchmarks\n"
-    head, _, tail = text.partition(LAB_HEADING)
+    head, found, tail = text.partition(HEADINGS[name])
     rest = tail[tail.find("\n## ") + 1:] if "\n## " in tail else ""
-    scaling = head.find("## 5. Where the embedded default stops")
-    if not tail and scaling != -1:  # first time: the lab section goes before the scaling notes
-        head, rest = head[:scaling], head[scaling:]
-    REPORT.write_text(head + "\n".join(section(lab)) + "\n" + rest)  # type: ignore[arg-type]
-    print(f"updated the lab section of {REPORT}")
+    if not found and (at := head.find(SCALING_HEADING)) != -1:
+        head, rest = head[:at], head[at:]
+    REPORT.write_text(head + "\n".join(lines) + "\n" + rest)
+    print(f"updated the {name} section of {REPORT}")
 
 
 def write_report() -> None:
@@ -163,10 +171,8 @@ def write_report() -> None:
         lines += app_section(app)  # type: ignore[arg-type]
     if dash:
         lines += dashboard_section(dash)  # type: ignore[arg-type]
-    if lab := load("lab"):
-        from .lab import section
-
-        lines += section(lab)  # type: ignore[arg-type]
+    for name in HEADINGS:
+        lines += section_of(name) or []
     lines.append(SCALING)
     REPORT.write_text("\n".join(lines))
     print(f"wrote {REPORT}")
@@ -175,7 +181,8 @@ def write_report() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="a one-minute subset; prints, does not write the report")
-    parser.add_argument("--only", choices=["search", "pipeline", "app_memory", "dashboard", "lab", "report"],
+    parser.add_argument("--only", choices=["search", "pipeline", "app_memory", "dashboard", "lab", "service",
+                                           "report"],
                         action="append")
     args = parser.parse_args()
     pin_threads()
@@ -190,7 +197,7 @@ def main() -> None:
               f"rerun {d['browser']['rerun_s']:.2f} s; map 1,000 points: {d['map']['1000']}")
         print(f"quick benchmark done in {time.perf_counter() - started:.0f} s")
         return
-    only = set(args.only or ["search", "pipeline", "app_memory", "dashboard", "lab"])
+    only = set(args.only or ["search", "pipeline", "app_memory", "dashboard", "lab", "service"])
     if "search" in only:
         rows = search.measure([1_000, 10_000, 100_000], ["timemory", "faiss", "mem0"])
         search.summary(rows)
@@ -208,8 +215,13 @@ def main() -> None:
         from . import lab
 
         save("lab", lab.measure())
-    if only == {"lab"}:
-        write_lab_section_only()
+    if "service" in only:
+        from . import service
+
+        save("service", service.measure())
+    if only and only <= set(HEADINGS):
+        for name in sorted(only):
+            write_section_only(name)
     else:
         write_report()
     print(f"benchmark done in {time.perf_counter() - started:.0f} s")

@@ -120,11 +120,11 @@ class TiMem:
             max_content_chars=settings.max_content_chars,
         )
 
-    def variant(self, *, llm: LLM | None = None, cache_answers: bool = False, similar_k: int | None = None,
+    def variant(self, *, cache_answers: bool = False, similar_k: int | None = None,
                 similarity_threshold: float | None = None) -> TiMem:
         """A TiMem on the same database and embedder with other settings (the lab runs experiments this way).
         ``cache_answers`` keeps every model answer in the database and reuses it for the same request."""
-        model = llm or self.llm
+        model = self.llm
         if cache_answers and model is not None:
             from .llm_cache import CachedLLM
 
