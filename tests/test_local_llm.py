@@ -123,3 +123,39 @@ def test_child_is_gone_after_the_owner_exits(tmp_path: Path) -> None:
         time.sleep(0.1)
     assert not _pid_alive(pid)
     assert not (tmp_path / "llm-server.json").exists()
+
+
+def test_api_chat_streams_tokens_from_the_real_model_before_the_reply_ends(server: LocalLLMServer,
+                                                                           data_dir: Path) -> None:
+    """`POST /v1/chat` on a real uvicorn process with the local model: tokens arrive one by one, well before the
+    reply event, and the trace follows once the queued exchange has been learnt."""
+    import httpx
+    from test_api import Server
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    env |= {"TIMEMORY_DATA_DIR": str(data_dir), "TIMEMORY_DATABASE_URL": f"sqlite:///{data_dir}/api.db",
+            "HF_HUB_OFFLINE": "1"}  # the API process finds the model server above running and uses it
+    api = Server(env, log=data_dir / "api.log")
+    try:
+        arrivals: list[tuple[str, float, str]] = []
+        with httpx.stream("POST", f"{api.url}/v1/chat", params={"user_id": "sse"}, timeout=300,
+                          json={"message": "I love hiking in the Alps with my dog."}) as r:
+            assert r.status_code == 200
+            kind = ""
+            for line in r.iter_lines():
+                if line.startswith("event: "):
+                    kind = line[len("event: "):]
+                elif line.startswith("data: "):
+                    arrivals.append((kind, time.monotonic(), line[len("data: "):]))
+        kinds = [k for k, _, _ in arrivals]
+        assert kinds[0] == "session" and kinds.count("token") >= 3 and "reply" in kinds, kinds
+        tokens = [t for k, t, _ in arrivals if k == "token"]
+        reply_at = next(t for k, t, _ in arrivals if k == "reply")
+        assert tokens[-1] - tokens[0] > 0.05 and reply_at >= tokens[-1]  # streamed, not sent at once at the end
+        reply = json.loads(next(d for k, _, d in arrivals if k == "reply"))
+        assert reply["content"] and "".join(json.loads(d) for k, _, d in arrivals if k == "token").strip()
+        assert kinds[-1] in ("trace", "error") and kinds.index("reply") < len(kinds) - 1
+        if kinds[-1] == "trace":  # the small model may fail the structured output; the trace then says why
+            assert json.loads(arrivals[-1][2])["source_message_ids"][1] == reply["message_id"]
+    finally:
+        api.stop()
