@@ -115,10 +115,11 @@ def chat_first_token(folder: Path, rounds: int = 3) -> dict[str, Any]:
         last_token = 0.0
         for _token in chat.chat_with_memory_stream(first, user_id=session.user_id, session_id=session.id):
             last_token = time.perf_counter()  # the reply is on screen; learning runs before the loop ends
-        turn = chat.chat_with_memory_stream(second, user_id=session.user_id, session_id=session.id, process=False)
-        next(iter(turn))
+        tokens = iter(chat.chat_with_memory_stream(second, user_id=session.user_id, session_id=session.id,
+                                                   process=False))
+        next(tokens)
         out["inline"].append(time.perf_counter() - last_token)
-        list(turn)
+        list(tokens)
 
         session = tm.sessions.create(user_id=f"queued-{r}")
         one = chat.submit(first, user_id=session.user_id, session_id=session.id)
