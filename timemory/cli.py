@@ -165,18 +165,16 @@ def cmd_reembed(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     from .datasets import load_dataset
     from .lab import configuration, record_experiment, replay
+    from .llm_cache import CachedLLM
 
     settings = Settings()
     tm = TiMem.from_settings(settings)
     dataset = load_dataset(Path(args.file), args.format, speaker=args.speaker)
     name = args.experiment or f"{args.user_prefix}{Path(args.file).stem}"
     config = configuration(tm, granularity=args.granularity, base_url=settings.openai_base_url)
-    cache = None
     if args.cache:
-        from .llm_cache import CachedLLM
-
-        assert tm.llm is not None
-        tm.llm = cache = CachedLLM(tm.llm, tm.store)
+        tm = tm.variant(cache_answers=True)
+    cache = tm.llm if isinstance(tm.llm, CachedLLM) else None
     config["llm_cache"] = bool(args.cache)
     record_experiment(tm, dataset, name=name, user_prefix=args.user_prefix, config=config, status="running")
     with tqdm(desc=f"replaying {Path(args.file).name}", unit="exchange", disable=args.quiet) as bar:

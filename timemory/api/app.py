@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -17,8 +17,10 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import (
@@ -60,11 +62,25 @@ def status_of(exc: TiMemoryError) -> int:
     return next((status for cls, status in STATUS_OF if isinstance(exc, cls)), 500)
 
 
+class _JobCounts(Collector):
+    """Jobs in the queue by status, over every process: one query per scrape."""
+
+    def __init__(self, tm: TiMem) -> None:
+        self._tm = tm
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        counts = self._tm.jobs.counts()
+        family = GaugeMetricFamily("timemory_jobs", "Jobs in the queue by status (all processes)", labels=["status"])
+        for status in ("pending", "running", "done", "failed"):
+            family.add_metric([status], float(counts.get(status, 0)))
+        yield family
+
+
 class Metrics:
     """Prometheus metrics of this process (one registry per app, so tests can make several apps)."""
 
     def __init__(self, tm: TiMem) -> None:
-        self.registry = CollectorRegistry()
+        self.registry = registry = CollectorRegistry()
         self.requests = Counter("timemory_http_requests", "HTTP requests", ["method", "route", "status"],
                                 registry=self.registry)
         self.latency = Histogram("timemory_http_request_seconds", "HTTP request latency", ["route"],
@@ -75,13 +91,7 @@ class Metrics:
         self.llm_calls = Counter("timemory_llm_calls", "LLM calls made by pipeline runs", registry=self.registry)
         self.llm_failures = Counter("timemory_llm_failures", "Pipeline runs that failed on the model",
                                     registry=self.registry)
-        jobs = Gauge("timemory_jobs", "Jobs in the queue by status (all processes)", ["status"],
-                     registry=self.registry)
-        def count(status: str) -> Callable[[], float]:
-            return lambda: float(tm.jobs.counts().get(status, 0))
-
-        for status in ("pending", "running", "done", "failed"):
-            jobs.labels(status).set_function(count(status))
+        registry.register(_JobCounts(tm))
 
     def observe_run(self, result: PipelineResult) -> None:
         self.runs.labels(result.status).inc()
