@@ -113,7 +113,7 @@ def test_memories_below_the_relevance_floor_are_not_given_to_the_reply(chat: Cha
                                         process=False)
     list(turn)
     assert [h.memory.content for h in turn.memories_used] == ["The user lives in Porto."]
-    assert all(h.score >= 0.3 for h in turn.memories_used)
+    assert all(h.scores.vector >= 0.3 for h in turn.memories_used)
     assert "green" not in chat.llm.prompts[-2][0]["content"]  # type: ignore[attr-defined]
 
 

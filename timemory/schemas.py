@@ -48,9 +48,33 @@ class MemoryEdit(BaseModel):
     seen_updated_at: datetime | None = None
 
 
+SearchMode = Literal["hybrid", "vector", "keyword"]
+SEARCH_MODES: tuple[SearchMode, ...] = ("hybrid", "vector", "keyword")
+
+
+class ScoreBreakdown(BaseModel):
+    """Why a memory ranked where it did. In hybrid mode
+    ``fused = vector_weight * vector + keyword_weight * keyword_norm``, where ``keyword_norm`` is the memory's BM25
+    score divided by the best BM25 score among the user's memories for this query; in vector mode ``fused`` is the
+    cosine similarity, in keyword mode the BM25 score."""
+
+    mode: SearchMode
+    vector: float | None = Field(default=None, description="cosine similarity of the memory to the query (-1..1)")
+    keyword: float | None = Field(default=None,
+                                  description="BM25 score of the memory for the query's words (0: none shared)")
+    keyword_norm: float | None = Field(default=None,
+                                       description="BM25 over the best BM25 for this query (0..1; hybrid)")
+    matched_terms: list[str] = Field(default_factory=list, description="the query's index terms found in the memory")
+    vector_weight: float | None = None
+    keyword_weight: float | None = None
+    fused: float = Field(description="the score the results are ordered by")
+
+
 class SearchHit(BaseModel):
     memory: Memory
-    score: float = Field(description="cosine similarity; higher is closer")
+    score: float = Field(description="the ranking score: the fused score in hybrid mode, the cosine similarity in "
+                                     "vector mode, the BM25 score in keyword mode; higher is closer")
+    scores: ScoreBreakdown | None = Field(default=None, description="the score's parts")
 
 
 class MemoryEvent(BaseModel):

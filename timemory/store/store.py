@@ -14,14 +14,16 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from ..errors import EmbeddingMismatchError, NotFoundError
-from ..schemas import AppliedChange, JobLease, Memory, MemoryEvent
+from ..schemas import AppliedChange, JobLease, Memory, MemoryEvent, SearchHit, SearchMode
 from ..validation import check_user_id
 from .engine import make_engine
 from .jobs import JobQueue
+from .keyword import query_terms
 from .models import MemoryEventRow, MemoryRow, MetaRow, utcnow
 from .ops import Op
+from .ranking import POOL, Ranked, fuse, rank_keyword, rank_vector
 from .rows import EVENT_COLUMNS, MEMORY_COLUMNS, event_from, event_from_columns, memory_from, naive_utc
-from .vector import NumpyIndex, tidb_search_statement
+from .vector import NumpyIndex, UserVectors, tidb_cosine_statement, tidb_search_statement
 from .writes import MemoryWriter
 
 
@@ -203,14 +205,7 @@ class Store(JobQueue):
 
         ``version`` is the user's ``memory_version`` when the caller has just read it (saves reading it again).
         """
-        queries = np.asarray(queries, dtype=np.float32)
-        if queries.ndim == 1:
-            queries = queries[None, :]
-        if queries.shape[1] != self.dim:
-            raise EmbeddingMismatchError(
-                f"Query vector has {queries.shape[1]} dimensions; this database stores {self.dim} "
-                f"('{self.embedding_model}'). Use the same embedder, or run `python -m timemory reembed`."
-            )
+        queries = self._check_queries(queries)
         if self.backend == "tidb":
             ranked = [self._tidb_rank(user_id, q, k, types, statuses) for q in queries]
             found = self.get_memories(user_id, [mid for row in ranked for mid, _ in row])
@@ -222,14 +217,108 @@ class Store(JobQueue):
                 found = self._fetch_memories(s, user_id, [mid for row in ranked for mid, _ in row])
         return [[(found[mid], score) for mid, score in row if mid in found] for row in ranked]
 
-    def _load_user_vectors(self, user_id: str) -> tuple[list[str], list[str], list[str], list[np.ndarray]]:
+    def find(
+        self,
+        user_id: str,
+        query: str,
+        vectors: np.ndarray | None,
+        k: int,
+        *,
+        mode: SearchMode = "hybrid",
+        types: Sequence[str] | None = None,
+        statuses: Sequence[str] | None = ("active",),
+        version: int | None = None,
+    ) -> list[SearchHit]:
+        """Top-k memories of this user for one query by ``mode``, each with its score parts. ``vectors`` is the
+        query's unit vector (one row; may be None in keyword mode)."""
+        terms = query_terms(query)
+        vector = None if vectors is None else self._check_queries(vectors)[0]
+        if self.backend == "tidb":
+            return self._tidb_find(user_id, vector, terms, k, mode, types, statuses)
+        with self._read() as s:
+            current = self._version(s, user_id) if version is None else version
+            entry = self._index.vectors(user_id, current, self._load_user_vectors)
+            ranked = self._index.find(entry, vector, terms, k, mode, types, statuses)
+            return self._hits(s, user_id, entry, ranked)
+
+    def _hits(self, s: Session, user_id: str, entry: UserVectors, ranked: list[Ranked]) -> list[SearchHit]:
+        ids = [entry.ids[r.row] for r in ranked]
+        found = self._fetch_memories(s, user_id, ids)
+        return [SearchHit(memory=found[mid], score=r.breakdown.fused, scores=r.breakdown)
+                for mid, r in zip(ids, ranked, strict=True) if mid in found]
+
+    def _tidb_find(self, user_id: str, vector: np.ndarray | None, terms: list[str], k: int, mode: SearchMode,
+                   types: Sequence[str] | None, statuses: Sequence[str] | None) -> list[SearchHit]:
+        """TiDB: vectors ranked in SQL, words by the user's keyword index (kept here, without the vectors)."""
+        with self._read() as s:
+            entry = self._index.vectors(user_id, self._version(s, user_id), self._load_user_texts)
+        kw_rows, bm25 = entry.keywords.scores(terms, entry.n) if terms else (np.zeros(0, np.int64), np.zeros(0))
+        mask = self._index.mask(entry, types, statuses)
+        if mask is not None and len(kw_rows):
+            keep = mask[kw_rows]
+            kw_rows, bm25 = kw_rows[keep], bm25[keep]
+        keyword_ids = [entry.ids[r] for r in kw_rows]
+        if mode == "keyword":
+            ranked = rank_keyword(kw_rows, bm25, k)
+        else:
+            assert vector is not None
+            nearest = self._tidb_rank(user_id, vector, k if mode == "vector" else max(k, POOL), types, statuses)
+            ids = [mid for mid, _ in nearest] + [mid for mid in keyword_ids if mid not in dict(nearest)]
+            cosine = dict(nearest) | self._tidb_cosine(user_id, vector, ids[len(nearest):])
+            rows = np.array([entry.rows[mid] for mid in ids if mid in entry.rows], np.int64)
+            scores = np.array([cosine[entry.ids[r]] for r in rows], np.float32)
+            if mode == "vector":
+                ranked = rank_vector(rows, scores, k, dict(zip(kw_rows.tolist(), bm25.tolist(), strict=True)))
+            else:
+                ranked = fuse(rows, scores, kw_rows, bm25.astype(np.float32), k)
+        for r in ranked:
+            r.breakdown.matched_terms = entry.keywords.matched(r.row, terms)
+        with self._read() as s:
+            return self._hits(s, user_id, entry, ranked)
+
+    def _tidb_cosine(self, user_id: str, vector: np.ndarray, ids: Sequence[str]) -> dict[str, float]:
+        if not ids:
+            return {}
+        with self._read() as s:
+            rows: Sequence[Any] = s.execute(tidb_cosine_statement(user_id, vector, ids)).all()
+        return {r[0]: 1.0 - float(r[1]) for r in rows}
+
+    def _check_queries(self, queries: np.ndarray) -> np.ndarray:
+        queries = np.asarray(queries, dtype=np.float32)
+        if queries.ndim == 1:
+            queries = queries[None, :]
+        if queries.shape[1] != self.dim:
+            raise EmbeddingMismatchError(
+                f"Query vector has {queries.shape[1]} dimensions; this database stores {self.dim} "
+                f"('{self.embedding_model}'). Use the same embedder, or run `python -m timemory reembed`."
+            )
+        return queries
+
+    def _load_user_vectors(
+        self, user_id: str
+    ) -> tuple[list[str], list[str], list[str], list[np.ndarray], list[str]]:
         with self._read() as s:
             rows = s.execute(
-                select(MemoryRow.id, MemoryRow.type, MemoryRow.status, MemoryRow.embedding).where(
-                    MemoryRow.user_id == user_id
-                )
+                select(MemoryRow.id, MemoryRow.type, MemoryRow.status, MemoryRow.embedding, MemoryRow.content)
+                .where(MemoryRow.user_id == user_id)
+                .order_by(MemoryRow.created_at, MemoryRow.id)  # rows in a fixed order: ties rank the same every load
             ).all()
-        return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows]
+        return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows], \
+            [r[4] for r in rows]
+
+    def _load_user_texts(
+        self, user_id: str
+    ) -> tuple[list[str], list[str], list[str], list[np.ndarray], list[str]]:
+        """TiDB keeps the vectors in SQL: the cached entry holds zero-width rows and the keyword index."""
+        with self._read() as s:
+            rows = s.execute(
+                select(MemoryRow.id, MemoryRow.type, MemoryRow.status, MemoryRow.content)
+                .where(MemoryRow.user_id == user_id)
+                .order_by(MemoryRow.created_at, MemoryRow.id)
+            ).all()
+        empty = np.zeros(0, np.float32)
+        return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [empty for _ in rows], \
+            [r[3] for r in rows]
 
     def _tidb_rank(
         self,
@@ -269,8 +358,9 @@ class Store(JobQueue):
                 self.mark_applied(s, lease, run_id or "")
             if before is not None:  # the touched rows as this transaction leaves them, to patch the cached matrix
                 touched = [c.memory_id for c in changes] + [c.related_memory_id for c in changes if c.related_memory_id]
-                rows = [(r[0], r[1], r[2], r[3]) for r in s.execute(
-                    select(MemoryRow.id, MemoryRow.type, MemoryRow.status, MemoryRow.embedding).where(
+                rows = [(r[0], r[1], r[2], r[3], r[4]) for r in s.execute(
+                    select(MemoryRow.id, MemoryRow.type, MemoryRow.status, MemoryRow.embedding,
+                           MemoryRow.content).where(
                         MemoryRow.user_id == user_id, MemoryRow.id.in_(touched)))]
                 locked = int(s.info["locked_version"])
         if before is not None:

@@ -19,8 +19,10 @@ import numpy as np
 from sqlalchemy import Select, func, literal, select
 from tidb_vector.utils import encode_vector
 
-from ..schemas import MEMORY_STATUSES, MEMORY_TYPES
+from ..schemas import MEMORY_STATUSES, MEMORY_TYPES, SearchMode
+from .keyword import KeywordIndex
 from .models import MemoryRow
+from .ranking import KEYWORD_WEIGHT, POOL, Ranked, fuse, rank_keyword, rank_vector
 
 TYPE_CODE = {t: i for i, t in enumerate(MEMORY_TYPES)}
 STATUS_CODE = {s: i for i, s in enumerate(MEMORY_STATUSES)}
@@ -44,14 +46,15 @@ class UserVectors:
     rows: dict[str, int]  # memory id -> row
     masks: dict[tuple[object, object], np.ndarray | None] = field(default_factory=dict)
     half: Any = None  # float16 copy of the matrix (a torch tensor) for the pre-selection of large users
+    keywords: KeywordIndex = field(default_factory=KeywordIndex)  # BM25 over the rows' contents
 
     @property
     def matrix(self) -> np.ndarray:
         return self.buffer[: self.n]
 
 
-Loader = Callable[[str], tuple[list[str], list[str], list[str], list[np.ndarray]]]
-Row = tuple[str, str, str, np.ndarray]  # (id, type, status, unit vector) as read from the database
+Loader = Callable[[str], tuple[list[str], list[str], list[str], list[np.ndarray], list[str]]]
+Row = tuple[str, str, str, np.ndarray, str]  # (id, type, status, unit vector, content) as read from the database
 
 
 class NumpyIndex:
@@ -99,13 +102,13 @@ class NumpyIndex:
             if cached is not None and cached.version == version:
                 self._cache.move_to_end(user_id)
                 return cached
-        ids, types, statuses, vectors = load(user_id)
+        ids, types, statuses, vectors, contents = load(user_id)
         matrix = np.vstack(vectors).astype(np.float32, copy=False) if vectors else np.zeros((0, self.dim), np.float32)
         entry = UserVectors(
             version=version, n=len(ids), ids=list(ids), buffer=np.ascontiguousarray(matrix),
             types=np.array([TYPE_CODE.get(t, -1) for t in types], dtype=np.int8),
             statuses=np.array([STATUS_CODE.get(s, -1) for s in statuses], dtype=np.int8),
-            rows={mid: i for i, mid in enumerate(ids)},
+            rows={mid: i for i, mid in enumerate(ids)}, keywords=KeywordIndex.build(contents),
         )
         self._put(user_id, entry, loaded=True)
         return entry
@@ -120,10 +123,10 @@ class NumpyIndex:
         found = {r[0]: r for r in rows}
         new_ids = [mid for mid in dict.fromkeys(touched) if mid in found and mid not in before.rows]
         n = before.n + len(new_ids)
-        buffer, ids, index = before.buffer, before.ids, before.rows
-        if len(ids) != before.n:  # another version already appended after n: take private copies
-            ids, index = ids[: before.n], {mid: i for i, mid in enumerate(ids[: before.n])}
-            buffer = before.matrix.copy()
+        buffer, ids, index, keywords = before.buffer, before.ids, before.rows, before.keywords
+        if len(ids) != before.n:  # another version already appended after n: start again from the database
+            self.invalidate(user_id)
+            return
         if n > buffer.shape[0]:  # grow by half again, so appends cost amortised O(1) rows
             grown = np.empty((max(n, buffer.shape[0] * 3 // 2 + 16), self.dim), np.float32)
             grown[: before.n] = buffer[: before.n]
@@ -139,12 +142,14 @@ class NumpyIndex:
                 continue
             if mid not in found:
                 statuses[row] = DELETED
+                keywords.remove(row)
                 continue
-            _, type_, status, vector = found[mid]
+            _, type_, status, vector, content = found[mid]
             types[row], statuses[row] = TYPE_CODE.get(type_, -1), STATUS_CODE.get(status, -1)
             buffer[row] = vector
+            keywords.set(row, content)
         self._put(user_id, UserVectors(version=locked_version + 1, n=n, ids=ids, buffer=buffer, types=types,
-                                       statuses=statuses, rows=index), loaded=False)
+                                       statuses=statuses, rows=index, keywords=keywords), loaded=False)
 
     def rank(
         self,
@@ -158,15 +163,7 @@ class NumpyIndex:
         n = entry.n
         if n == 0 or k <= 0:
             return [[] for _ in range(len(queries))]
-        key = (tuple(types) if types is not None else None, tuple(statuses) if statuses is not None else None)
-        if key not in entry.masks:
-            mask = entry.statuses != DELETED
-            if types is not None:
-                mask &= np.isin(entry.types, [TYPE_CODE[t] for t in types if t in TYPE_CODE])
-            if statuses is not None:
-                mask &= np.isin(entry.statuses, [STATUS_CODE[s] for s in statuses if s in STATUS_CODE])
-            entry.masks[key] = None if mask.all() else mask
-        mask = entry.masks[key]
+        mask = self.mask(entry, types, statuses)
         if mask is not None and not mask.any():
             return [[] for _ in range(len(queries))]
         allowed = n if mask is None else int(mask.sum())
@@ -187,6 +184,77 @@ class NumpyIndex:
             out.append([(str(entry.ids[r]), float(sc)) for r, sc in zip(top[order], scores[order], strict=True)
                         if np.isfinite(sc)][:kk])
         return out
+
+    @staticmethod
+    def mask(entry: UserVectors, types: Sequence[str] | None, statuses: Sequence[str] | None) -> np.ndarray | None:
+        """The rows a search may return (None: all of them), cached per filter on the entry."""
+        key = (tuple(types) if types is not None else None, tuple(statuses) if statuses is not None else None)
+        if key not in entry.masks:
+            mask = entry.statuses != DELETED
+            if types is not None:
+                mask &= np.isin(entry.types, [TYPE_CODE[t] for t in types if t in TYPE_CODE])
+            if statuses is not None:
+                mask &= np.isin(entry.statuses, [STATUS_CODE[s] for s in statuses if s in STATUS_CODE])
+            entry.masks[key] = None if mask.all() else mask
+        return entry.masks[key]
+
+    def find(
+        self,
+        entry: UserVectors,
+        query: np.ndarray | None,
+        terms: list[str],
+        k: int,
+        mode: SearchMode,
+        types: Sequence[str] | None,
+        statuses: Sequence[str] | None,
+    ) -> list[Ranked]:
+        """Top-k rows of one query by ``mode`` with their score parts; ``query`` (the unit vector) may be None in
+        keyword mode."""
+        n = entry.n
+        mask = self.mask(entry, types, statuses)
+        if n == 0 or k <= 0 or (mask is not None and not mask.any()):
+            return []
+        kw_rows, bm25 = entry.keywords.scores(terms, n) if terms else (np.zeros(0, np.int64), np.zeros(0, np.float32))
+        if mask is not None and len(kw_rows):
+            keep = mask[kw_rows]
+            kw_rows, bm25 = kw_rows[keep], bm25[keep]
+        if mode == "keyword":
+            ranked = rank_keyword(kw_rows, bm25, k)
+            if query is not None and ranked:
+                rows = np.array([r.row for r in ranked])
+                cosine = dict(zip(rows.tolist(), (entry.matrix[rows] @ query).tolist(), strict=True))
+                ranked = rank_keyword(kw_rows, bm25, k, cosine)
+        else:
+            assert query is not None
+            if mode == "vector":
+                found = self.rank(entry, query[None, :], k, types, statuses)[0]
+                keyword = dict(zip(kw_rows.tolist(), bm25.tolist(), strict=True))
+                rows = np.array([entry.rows[mid] for mid, _ in found], np.int64)
+                ranked = rank_vector(rows, np.array([s for _, s in found], np.float32), k, keyword)
+            else:
+                ranked = self._hybrid(entry, query, kw_rows, bm25, k, mask)
+        for r in ranked:
+            r.breakdown.matched_terms = entry.keywords.matched(r.row, terms)
+        return ranked
+
+    def _hybrid(self, entry: UserVectors, query: np.ndarray, kw_rows: np.ndarray, bm25: np.ndarray, k: int,
+                mask: np.ndarray | None) -> list[Ranked]:
+        allowed = entry.n if mask is None else int(mask.sum())
+        if self._use_half(entry) and len(kw_rows) <= 4 * POOL:
+            pool = self._half_top(entry, query, max(POOL, k), mask, allowed)
+            if pool is not None:  # candidates: the exact vector top pool and every keyword row
+                pool_rows, pool_cos = pool
+                extra = np.setdiff1d(kw_rows, pool_rows)
+                rows = np.concatenate([pool_rows, extra])
+                cosine = np.concatenate([pool_cos, entry.matrix[extra] @ query]).astype(np.float32)
+                ranked = fuse(rows, cosine, kw_rows, bm25, k)
+                # a row outside has cosine <= the pool's lowest and no keyword score: could it beat the k-th?
+                if len(ranked) == min(k, allowed) and \
+                        ranked[-1].breakdown.fused >= (1.0 - KEYWORD_WEIGHT) * float(pool_cos.min()):
+                    return ranked
+        cosine = entry.matrix @ query
+        rows = np.arange(entry.n) if mask is None else np.flatnonzero(mask)
+        return fuse(rows, cosine[rows], kw_rows, bm25, k)
 
     # Largest |float16 score - float32 score| assumed for unit vectors (measured errors are ~1e-3): a candidate
     # set is accepted as exact only when every row left out is provably below the k-th exact score.
@@ -284,3 +352,11 @@ def tidb_vector_index_ddl(table: str = "memories", column: str = "embedding") ->
         f"ALTER TABLE `{table}` SET TIFLASH REPLICA 1",
         f"ALTER TABLE `{table}` ADD VECTOR INDEX `idx_{table}_{column}_cosine` ((VEC_COSINE_DISTANCE(`{column}`)))",
     ]
+
+
+def tidb_cosine_statement(user_id: str, query: np.ndarray, ids: Sequence[str]) -> Select[tuple[str, float]]:
+    """The TiDB statement returning (id, cosine distance) of some of the user's memories (keyword hits that the
+    vector search did not return, for the hybrid fusion)."""
+    q = encode_vector(np.asarray(query, dtype=np.float32).ravel())
+    distance = func.VEC_COSINE_DISTANCE(MemoryRow.embedding, literal(q)).label("distance")
+    return select(MemoryRow.id, distance).where(MemoryRow.user_id == user_id, MemoryRow.id.in_(list(ids)))

@@ -1,0 +1,94 @@
+"""Ranking one user's cached memories by vector, keyword or both (hybrid), with each hit's score parts.
+
+Hybrid fusion puts both signals on one scale before mixing: the cosine similarity as it is (-1..1), and the BM25
+score divided by the best BM25 score any of the user's memories got for this query (0..1, so 1 marks the memory
+sharing the query's rarest words best). The fused score is ``(1 - w) * cosine + w * keyword``. On the labelled
+retrieval set this calibration ties with z-scores and keeps its best over the widest range of weights, and it needs
+no statistics of the user's other memories — so a weight chosen on a few hundred memories holds for a hundred
+thousand. Reciprocal-rank fusion measured worse. ``python -m bench.quality --tune`` re-runs the study; the figures
+are in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..schemas import ScoreBreakdown, SearchMode
+
+POOL = 50  # vector candidates fetched before fusing, where the vector pass cannot score every row
+KEYWORD_WEIGHT = 0.35  # chosen on the labelled set: see docs/benchmarks.md, "Search quality"
+
+
+@dataclass(frozen=True)
+class Ranked:
+    row: int
+    breakdown: ScoreBreakdown
+
+
+def _top(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` largest scores, best first (ties by index)."""
+    if k <= 0 or len(scores) == 0:
+        return np.zeros(0, np.int64)
+    part = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+    return part[np.lexsort((part, -scores[part]))]
+
+
+def rank_keyword(rows: np.ndarray, bm25: np.ndarray, k: int,
+                 cosine: dict[int, float] | None = None) -> list[Ranked]:
+    """The ``k`` best rows by BM25 (rows sharing no term with the query are not results)."""
+    out = []
+    for i in _top(bm25, k):
+        row = int(rows[i])
+        out.append(Ranked(row, ScoreBreakdown(mode="keyword", keyword=float(bm25[i]), fused=float(bm25[i]),
+                                              vector=None if cosine is None else cosine.get(row))))
+    return out
+
+
+def rank_vector(rows: np.ndarray, cosine: np.ndarray, k: int, keyword: dict[int, float]) -> list[Ranked]:
+    out = []
+    for i in _top(cosine, k):
+        row = int(rows[i])
+        out.append(Ranked(row, ScoreBreakdown(mode="vector", vector=float(cosine[i]), fused=float(cosine[i]),
+                                              keyword=keyword.get(row, 0.0))))
+    return out
+
+
+def fuse(
+    vector_rows: np.ndarray,
+    cosine: np.ndarray,
+    keyword_rows: np.ndarray,
+    bm25: np.ndarray,
+    k: int,
+    *,
+    keyword_weight: float = KEYWORD_WEIGHT,
+) -> list[Ranked]:
+    """Hybrid top ``k`` over candidates: ``vector_rows``/``cosine`` must hold every keyword row and at least the
+    rows that could make the top ``k`` by vector (the caller makes sure); ``keyword_rows``/``bm25`` hold every
+    allowed row sharing a term with the query. A row missing from the keyword side scores BM25 0."""
+    vector_weight = 1.0 - keyword_weight
+    best = float(bm25.max()) if len(bm25) else 0.0
+    keyword_of = np.zeros(len(vector_rows), np.float32)
+    if best > 0:
+        position = {int(r): i for i, r in enumerate(vector_rows)}
+        for r, score in zip(keyword_rows.tolist(), bm25.tolist(), strict=True):
+            i = position.get(r)
+            if i is not None:
+                keyword_of[i] = score
+    keyword = keyword_of / best if best > 0 else keyword_of
+    fused = vector_weight * cosine + keyword_weight * keyword
+    out = []
+    for i in _top(fused, k):
+        out.append(Ranked(int(vector_rows[i]), ScoreBreakdown(
+            mode="hybrid", vector=float(cosine[i]), keyword=float(keyword_of[i]), keyword_norm=float(keyword[i]),
+            vector_weight=vector_weight, keyword_weight=keyword_weight, fused=float(fused[i]))))
+    return out
+
+
+def mode_of(mode: str) -> SearchMode:
+    if mode not in ("hybrid", "vector", "keyword"):
+        from ..errors import ValidationError
+
+        raise ValidationError(f"Unknown search mode '{mode}': use hybrid, vector or keyword.")
+    return mode  # type: ignore[return-value]
