@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 import os
 import ssl
 
 import numpy as np
 import pytest
+from sqlalchemy import event
 from sqlalchemy.dialects import mysql
 from sqlalchemy.schema import CreateTable
 
 from timemory import Settings, TiMem
 from timemory.store import Store
 from timemory.store.models import TIDB_VECTOR_DIM_ATTR, MemoryRow
-from timemory.store.vector import tidb_search_statement, tidb_vector_index_ddl
+from timemory.store.vector import tidb_cosine_statement, tidb_search_statement, tidb_vector_index_ddl
 
 
 def tidb_dialect(dim: int = 384) -> mysql.dialect:
@@ -54,6 +57,48 @@ def test_indexed_search_overfetches_then_filters_outside() -> None:
         "ORDER BY distance LIMIT 30) AS nearest WHERE nearest.user_id = 'u1' AND nearest.type IN ('plan') "
         "AND nearest.status IN ('active') ORDER BY nearest.distance LIMIT 3"
     )
+
+
+def test_cosine_of_chosen_rows_for_the_hybrid_fusion() -> None:
+    text = sql(tidb_cosine_statement("u1", np.array([1.0, 0.5], dtype=np.float32), ["a", "b"]))
+    assert text == (
+        "SELECT memories.id, VEC_COSINE_DISTANCE(memories.embedding, '[1.0,0.5]') AS distance FROM memories "
+        "WHERE memories.user_id = 'u1' AND memories.id IN ('a', 'b')"
+    )
+
+
+def test_tidb_search_path_ranks_like_the_embedded_one(embedder, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The TiDB code path (vectors ranked in SQL, words by the cached keyword index, fused here) run on SQLite with
+    TiDB's VEC_COSINE_DISTANCE defined as a SQLite function: every mode must rank as the numpy path does."""
+    url = f"sqlite:///{tmp_path}/tidb-path.db"
+    tidb_like = Store.from_url(url, embedding_model=embedder.name, embedding_dim=embedder.dim)
+
+    def cosine_distance(blob: bytes, literal: str) -> float:
+        a, b = np.frombuffer(blob, dtype=np.float32), np.array(json.loads(literal), dtype=np.float32)
+        return float(1.0 - a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+    @event.listens_for(tidb_like.engine, "connect")
+    def define(conn, _record) -> None:  # type: ignore[no-untyped-def]
+        conn.create_function("VEC_COSINE_DISTANCE", 2, cosine_distance, deterministic=True)
+
+    tidb_like.engine.dispose()  # pooled connections were opened before the function existed
+    tidb_like.backend = "tidb"
+    tm = TiMem(tidb_like, embedder)
+    for text in ["The user lives in Porto with Kofi.", "The user is allergic to peanuts.", "Kofi plays chess.",
+                 "The user works in a hospital.", "The user moved to Osaka in 2024."]:
+        tm.add(text, user_id="u", type="personal")
+    tm.add("The user lived in Leeds.", user_id="u", type="personal", status="outdated")
+    tm.add("Kofi lives in Accra.", user_id="other", type="personal")
+    embedded = TiMem(Store.from_url(url, embedding_model=embedder.name, embedding_dim=embedder.dim), embedder)
+    for query, mode, statuses in itertools.product(["Who is Kofi?", "peanut allergy", "where did the user live"],
+                                                   ["hybrid", "vector", "keyword"], [("active",), None]):
+        mine, theirs = ([(h.memory.id, round(h.score, 4)) for h in engine.search(
+            query, user_id="u", limit=4, mode=mode, statuses=statuses)] for engine in (tm, embedded))
+        assert mine == theirs, (query, mode, statuses)
+    cached = tidb_like._index.peek("u")
+    assert cached is not None and cached.buffer.shape == (5 + 1, 0)  # the TiDB path ran: words cached, vectors in SQL
+    embedded.close()
+    tm.close()
 
 
 def test_hnsw_index_ddl() -> None:
