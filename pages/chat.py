@@ -83,7 +83,7 @@ def show_turn_extras(turn: ChatTurn) -> None:
         if not used:
             st.caption("None were relevant enough to include.")
         for hit in used:
-            st.text(f"{hit.memory.content}  · similarity {hit.score:.2f}")
+            st.text(f"{hit.memory.content}  · {hit.scores.explain() if hit.scores else f'score {hit.score:.2f}'}")
     for note in turn.notes:
         st.caption(note)
 

@@ -85,7 +85,18 @@ if query.strip():
         fig.add_trace(go.Scattergl(x=coords[nearest, 0], y=coords[nearest, 1], mode="markers", name="nearest",
                                    hoverinfo="skip", marker={"size": 20, "color": "rgba(0,0,0,0)",
                                                              "line": {"width": 2, "color": "black"}}))
-        st.caption("Nearest: " + " · ".join(f"{mems[i].content} ({float(matrix[i] @ vec[0]):.2f})" for i in nearest))
+        on_map = {m.id: i for i, m in enumerate(mems)}
+        hits = adapter.guarded(lambda: tm.search(query, user_id=user, limit=5, statuses=None)) or []
+        best = [h for h in hits if h.memory.id in on_map]
+        if best:
+            fig.add_trace(go.Scattergl(
+                x=[coords[on_map[h.memory.id], 0] for h in best], y=[coords[on_map[h.memory.id], 1] for h in best],
+                mode="markers", name="best matches", hoverinfo="skip",
+                marker={"size": 26, "color": "rgba(0,0,0,0)", "line": {"width": 2, "color": "crimson"}}))
+        st.caption("Nearest by meaning (black rings): " + " · ".join(
+            f"{mems[i].content} ({float(matrix[i] @ vec[0]):.2f})" for i in nearest))
+        st.caption("Best matches by meaning + words (red rings): " + " · ".join(
+            f"{h.memory.content} — {h.scores.explain() if h.scores else round(h.score, 2)}" for h in best))
 fig.update_layout(height=600, margin={"l": 10, "r": 10, "t": 10, "b": 10}, legend_title_text=color_by,
                   xaxis={"visible": False}, yaxis={"visible": False}, dragmode="lasso")
 event = st.plotly_chart(fig, key="map", on_select="rerun", selection_mode=("points", "box", "lasso"))

@@ -8,7 +8,7 @@ import streamlit as st
 
 from dashboard import adapter, state
 from timemory.ingest import memories_to_csv, memories_to_json
-from timemory.schemas import MEMORY_STATUSES, MEMORY_TYPES, Memory, MemoryEdit
+from timemory.schemas import MEMORY_STATUSES, MEMORY_TYPES, Memory, MemoryEdit, SearchMode
 
 adapter.ensure_router()
 user = adapter.current_user()
@@ -37,13 +37,25 @@ if isinstance(span, tuple) and len(span) == 2:
 elif isinstance(span, date):
     since = datetime.combine(span, time.min, tzinfo=UTC)
 
-query = st.text_input("🔎 Semantic search (vector similarity over this user's memories)", key="f_query")
+SEARCH_MODES: dict[SearchMode, str] = {"hybrid": "Meaning + words", "vector": "Meaning only", "keyword": "Words only"}
+c6, c7 = st.columns([4, 2])
+query = c6.text_input("🔎 Search this user's memories", key="f_query",
+                      placeholder="e.g. Who is Kofi? · What is planned for March?")
+mode: SearchMode = c7.radio("Rank by", list(SEARCH_MODES), format_func=SEARCH_MODES.get, key="f_search_mode",
+                horizontal=True)
 if query.strip():
     hits = adapter.guarded(lambda: tm.search(query, user_id=user, limit=10, types=types or None,
-                                             statuses=statuses or None)) or []
-    st.dataframe(pd.DataFrame([{"score": round(h.score, 3), "content": h.memory.content, "type": h.memory.type,
-                                "status": h.memory.status, "id": h.memory.id} for h in hits]),
-                 hide_index=True, width="stretch")
+                                             statuses=statuses or None, mode=mode)) or []
+    st.dataframe(pd.DataFrame([{
+        "score": round(h.score, 3), "content": h.memory.content,
+        "meaning": None if h.scores is None or h.scores.vector is None else round(h.scores.vector, 3),
+        "words": None if h.scores is None or h.scores.keyword is None else round(h.scores.keyword, 2),
+        "matched": ", ".join(h.scores.matched_terms) if h.scores else "",
+        "why": h.scores.explain() if h.scores else "", "type": h.memory.type, "status": h.memory.status,
+        "id": h.memory.id} for h in hits]), hide_index=True, width="stretch")
+    st.caption("meaning = cosine similarity of the memory to the query; words = BM25 over the words they share "
+               "(stemmed, stop words left out); meaning + words = 0.65 × meaning + 0.35 × words ÷ the best words "
+               "score — the weights were chosen on a labelled set (docs/benchmarks.md).")
 
 filters = (tuple(types) or None, tuple(statuses) or None, text, session_pick, since, until)
 total = adapter.memory_count(user, *filters)

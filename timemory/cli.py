@@ -22,7 +22,7 @@ from .ingest import (
     read_export,
 )
 from .pipeline import TiMem
-from .schemas import MEMORY_STATUSES, MEMORY_TYPES, Memory, MemoryEvent
+from .schemas import MEMORY_STATUSES, MEMORY_TYPES, SEARCH_MODES, Memory, MemoryEvent
 from .settings import Settings
 
 T = TypeVar("T")
@@ -71,8 +71,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     tm = _tm(args)
     statuses = None if args.all else ("active",)
-    for hit in tm.search(args.query, user_id=args.user, limit=args.limit, types=args.type, statuses=statuses):
+    for hit in tm.search(args.query, user_id=args.user, limit=args.limit, types=args.type, statuses=statuses,
+                         mode=args.mode):
         print(f"{hit.score:.3f}  [{hit.memory.type}/{hit.memory.status}]  {hit.memory.content}  ({hit.memory.id})")
+        if hit.scores:
+            print(f"       {hit.scores.explain()}")
     return 0
 
 
@@ -213,7 +216,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     tm = _tm(args)
     dataset = load_dataset(Path(args.file), args.format, speaker=args.speaker)
     result = evaluate(tm, dataset, user_prefix=args.user_prefix, ks=args.k,
-                      answer_with=tm.llm if args.answer else None)
+                      answer_with=tm.llm if args.answer else None, mode=args.mode)
     name = args.experiment or f"{args.user_prefix}{Path(args.file).stem}"
     experiment = tm.store.get_experiment(name)
     if experiment is not None:
@@ -244,10 +247,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--user", required=True)
     s.set_defaults(func=cmd_ingest)
 
-    s = sub.add_parser("search", help="semantic search over a user's memories")
+    s = sub.add_parser("search", help="search a user's memories by meaning and words")
     s.add_argument("query")
     s.add_argument("--user", required=True)
     s.add_argument("--limit", type=int, default=5)
+    s.add_argument("--mode", choices=SEARCH_MODES, default="hybrid",
+                   help="hybrid (meaning + words, the default), vector (meaning) or keyword (words)")
     s.add_argument("--type", action="append", choices=MEMORY_TYPES)
     s.add_argument("--all", action="store_true", help="include outdated memories")
     s.set_defaults(func=cmd_search)
@@ -298,6 +303,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--user-prefix", required=True)
     s.add_argument("--speaker", choices=["a", "b", "both"], default="both")
     s.add_argument("--k", type=int, nargs="+", default=[1, 5, 10])
+    s.add_argument("--mode", choices=SEARCH_MODES, default="hybrid", help="the search mode questions are asked with")
     s.add_argument("--json", help="write the full result (every question) to this file")
     s.add_argument("--experiment", help="save the figures on this experiment (default: prefix + file name)")
     s.add_argument("--answer", action="store_true",

@@ -23,9 +23,9 @@ from . import prompts
 from .datasets import Conversation, Dataset, DatasetSession, Turn
 from .errors import TiMemoryError, ValidationError
 from .llm import LLM
-from .pipeline import TiMem
+from .pipeline import CANDIDATE_MODE, DEFAULT_SEARCH_MODE, TiMem
 from .prompts import ANSWER_PROMPT, JUDGE_PROMPT
-from .schemas import Experiment, Judgement, Memory
+from .schemas import Experiment, Judgement, Memory, SearchMode
 from .validation import check_user_id
 
 Granularity = Literal["exchange", "session"]
@@ -136,7 +136,7 @@ def configuration(tm: TiMem, *, granularity: str, base_url: str | None = None) -
         "embedding_dim": tm.embedder.dim,
         "similar_k": tm.similar_k,
         "similarity_threshold": tm.similarity_threshold,
-        "search_mode": "vector",
+        "search_mode": CANDIDATE_MODE,
         "granularity": granularity,
         "prompts_sha256": prompts_hash(),
     }
@@ -190,11 +190,12 @@ def record_experiment(tm: TiMem, dataset: Dataset, *, name: str, user_prefix: st
 # --- evaluation -------------------------------------------------------------------------------------------------------
 
 def evaluate(tm: TiMem, dataset: Dataset, *, user_prefix: str, ks: Sequence[int] = (1, 5, 10),
-             answer_with: LLM | None = None, judge: LLM | None = None) -> dict[str, Any]:
+             answer_with: LLM | None = None, judge: LLM | None = None,
+             mode: SearchMode = DEFAULT_SEARCH_MODE) -> dict[str, Any]:
     """Evidence recall@k and failure attribution per question, overall and per category (no LLM needed).
 
-    A question is a hit at k when one of the top-k memories found by ``search`` (the users' own search, with its
-    defaults) was learnt from an evidence message. At the largest k, a miss is an *extraction miss* when no memory
+    A question is a hit at k when one of the top-k memories found by ``search`` (the users' own search, in ``mode``)
+    was learnt from an evidence message. At the largest k, a miss is an *extraction miss* when no memory
     of the conversation's users was learnt from the evidence at all, else a *retrieval miss*.
     """
     ks = sorted({int(k) for k in ks})
@@ -214,7 +215,7 @@ def evaluate(tm: TiMem, dataset: Dataset, *, user_prefix: str, ks: Sequence[int]
             if not q.evidence:
                 continue  # nothing to find (e.g. adversarial questions): not scored
             evidence = set(q.evidence)
-            hits = sorted((h for u in users for h in tm.search(q.question, user_id=u, limit=top)),
+            hits = sorted((h for u in users for h in tm.search(q.question, user_id=u, limit=top, mode=mode)),
                           key=lambda h: -h.score)[:top]
             found = [bool(evidence & set(h.memory.source_message_ids)) for h in hits]
             hit_at = {str(k): any(found[:k]) for k in ks}
@@ -233,7 +234,7 @@ def evaluate(tm: TiMem, dataset: Dataset, *, user_prefix: str, ks: Sequence[int]
             })
     memories = sum(len(v) for v in all_memories.values())
     turns = sum(c.turn_count for c in dataset.conversations)
-    result: dict[str, Any] = {**_scores(questions_out, ks), "per_category": {}}
+    result: dict[str, Any] = {**_scores(questions_out, ks), "search_mode": mode, "per_category": {}}
     for category in sorted({str(q["category"]) for q in questions_out}):
         result["per_category"][category] = _scores([q for q in questions_out if q["category"] == category], ks)
     counts = replay_counts(tm, dataset, user_prefix)

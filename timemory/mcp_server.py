@@ -50,9 +50,10 @@ def build_server(tm: TiMem, user_id: str) -> MCPServer:
     @server.tool()
     @_explained
     def search_memories(query: str, limit: int = 5, include_outdated: bool = False) -> list[dict[str, Any]]:
-        """The user's memories closest in meaning to the query, best first, with their similarity (0-1)."""
+        """The user's memories that best match the query by meaning and shared words, best first, each with its
+        score and why it ranked there."""
         statuses = ["active", "outdated"] if include_outdated else ["active"]
-        return [{**_brief(h.memory), "score": round(h.score, 4)}
+        return [{**_brief(h.memory), "score": round(h.score, 4), "why": h.scores.explain() if h.scores else ""}
                 for h in tm.search(query, user_id=user_id, limit=max(1, min(limit, 50)), statuses=statuses)]
 
     @server.tool()

@@ -69,6 +69,16 @@ class ScoreBreakdown(BaseModel):
     keyword_weight: float | None = None
     fused: float = Field(description="the score the results are ordered by")
 
+    def explain(self) -> str:
+        """One line a person can check: e.g. ``0.65 × meaning 0.46 + 0.35 × words 1.00 (kofi) = 0.65``."""
+        words = f" ({', '.join(self.matched_terms)})" if self.matched_terms else ""
+        if self.mode == "hybrid" and self.vector_weight is not None and self.keyword_weight is not None:
+            return (f"{self.vector_weight:.2f} × meaning {self.vector or 0:.2f} + {self.keyword_weight:.2f} × words "
+                    f"{self.keyword_norm or 0:.2f}{words} = {self.fused:.2f}")
+        if self.mode == "keyword":
+            return f"words: BM25 {self.fused:.2f}{words}"
+        return f"meaning: cosine {self.fused:.2f}" + (f"; shares words{words}" if words else "")
+
 
 class SearchHit(BaseModel):
     memory: Memory

@@ -26,6 +26,7 @@ from ..schemas import (
     Message,
     PipelineResult,
     SearchHit,
+    SearchMode,
     UserSummary,
 )
 from .app import Caller, acting_user, admin, engine_of
@@ -115,11 +116,14 @@ class SearchRequest(BaseModel):
     limit: int = Field(default=5, ge=1, le=100)
     types: list[MemoryType] | None = None
     statuses: list[MemoryStatus] | None = ["active"]
+    mode: SearchMode = Field(default="hybrid", description="hybrid (meaning + words), vector or keyword")
 
 
 @router.post("/search", tags=["search"])
 def search(body: SearchRequest, tm: Engine, user: User) -> list[SearchHit]:
-    return tm.search(body.query, user_id=user, limit=body.limit, types=body.types, statuses=body.statuses)
+    """Best matches first; each hit's ``scores`` tells why it ranked there."""
+    return tm.search(body.query, user_id=user, limit=body.limit, types=body.types, statuses=body.statuses,
+                     mode=body.mode)
 
 
 # --- the pipeline, through the queue -------------------------------------------------------------------------------
