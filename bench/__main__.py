@@ -8,41 +8,7 @@ import statistics
 import time
 from typing import Any
 
-from .common import REPORT, Stats, load, machine, pin_threads, save
-
-
-def _ratio(a: float, b: float) -> str:
-    return f"{a / b:.1f}×" if b else "n/a"
-
-
-def search_section(rows: list[dict[str, Any]]) -> list[str]:
-    by = {(r["system"], r["n"]): r for r in rows}
-    sizes = sorted({r["n"] for r in rows})
-    out = ["## 1. Search latency, one user, top 5", "",
-           "Retrieval = ranking a precomputed query vector and returning the memories; end to end = `search(query)` "
-           "including the query embedding (all-MiniLM-L6-v2, local). Times in ms (p50 | p95 | p99); write = add one "
-           "memory, embedding included; RSS = the whole process after loading and searching (the embedder's model, "
-           "~500 MB, included) and, in brackets, what loading the memories into the system added.", "",
-           "| system | memories | retrieval p50 | p95 | p99 | end to end p50 | p95 | p99 | write p50 | RSS MB (data) |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    names = {"timemory": "TiMemory (SQLite + numpy)", "mem0": "mem0 2.2.1 (qdrant local)", "faiss": "FAISS IndexFlatIP"}
-    for n in sizes:
-        for system in ("timemory", "mem0", "faiss"):
-            r = by.get((system, n))
-            if r:
-                out.append(f"| {names[system]} | {n:,} | {Stats(**r['retrieval']).row()} | "
-                           f"{Stats(**r['end_to_end']).row()} | {r['write']['p50']:.2f} | "
-                           f"{r['rss_mb']:.0f} ({r['rss_data_mb']:+.0f}) |")
-    out += ["", "| memories | mem0 ÷ TiMemory, retrieval p95 | mem0 ÷ TiMemory, end to end p95 | "
-            "TiMemory ÷ FAISS, retrieval p95 | TiMemory: first search after a write |", "|---:|---:|---:|---:|---:|"]
-    for n in sizes:
-        t, m, f = by.get(("timemory", n)), by.get(("mem0", n)), by.get(("faiss", n))
-        if t:
-            out.append(f"| {n:,} | {_ratio(m['retrieval']['p95'], t['retrieval']['p95']) if m else 'n/a'} | "
-                       f"{_ratio(m['end_to_end']['p95'], t['end_to_end']['p95']) if m else 'n/a'} | "
-                       f"{_ratio(t['retrieval']['p95'], f['retrieval']['p95']) if f else 'n/a'} | "
-                       f"{t['write_then_search']['p50']:.1f} ms (write + search, p50) |")
-    return out
+from .common import REPORT, load, machine, pin_threads, save
 
 
 def pipeline_section(p: dict[str, Any]) -> list[str]:
@@ -124,7 +90,9 @@ many users' rows is better served by the exact `VEC_COSINE_DISTANCE` scan withou
 """
 
 
-HEADINGS = {"lab": "## 6. The lab", "service": "## 7. The service"}
+# Sections measured on their own (``--only NAME``) replace their part of the report and keep the rest.
+HEADINGS = {"search": "## 1. Search latency", "lab": "## 6. The lab", "service": "## 7. The service",
+            "quality": "## 8. Search quality"}
 SCALING_HEADING = "## 5. Where the embedded default stops"
 
 
@@ -164,14 +132,14 @@ def write_report() -> None:
              "written to `data/bench/*.json`. Each figure is a median or percentile over repeated runs on a noisy "
              "2-core box; compare ratios measured side by side in one run rather than absolute numbers.", ""]
     if search:
-        lines += search_section(search["rows"]) + [""]  # type: ignore[arg-type]
+        lines += section_of("search") or []
     if pipeline:
         lines += pipeline_section(pipeline)  # type: ignore[arg-type]
     if app:
         lines += app_section(app)  # type: ignore[arg-type]
     if dash:
         lines += dashboard_section(dash)  # type: ignore[arg-type]
-    for name in HEADINGS:
+    for name in ("lab", "service", "quality"):
         lines += section_of(name) or []
     lines.append(SCALING)
     REPORT.write_text("\n".join(lines))
@@ -182,7 +150,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="a one-minute subset; prints, does not write the report")
     parser.add_argument("--only", choices=["search", "pipeline", "app_memory", "dashboard", "lab", "service",
-                                           "report"],
+                                           "quality", "report"],
                         action="append")
     args = parser.parse_args()
     pin_threads()
@@ -197,11 +165,15 @@ def main() -> None:
               f"rerun {d['browser']['rerun_s']:.2f} s; map 1,000 points: {d['map']['1000']}")
         print(f"quick benchmark done in {time.perf_counter() - started:.0f} s")
         return
-    only = set(args.only or ["search", "pipeline", "app_memory", "dashboard", "lab", "service"])
+    only = set(args.only or ["search", "pipeline", "app_memory", "dashboard", "lab", "service", "quality"])
     if "search" in only:
         rows = search.measure([1_000, 10_000, 100_000], ["timemory", "faiss", "mem0"])
         search.summary(rows)
         save("search", {"rows": rows})
+    if "quality" in only:
+        from . import quality
+
+        save("quality", quality.measure(tune_weights=True))
     if "pipeline" in only:
         save("pipeline", pipeline.measure())
     if "app_memory" in only:

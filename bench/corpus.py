@@ -77,7 +77,8 @@ def sentences(n: int, seed: int = 7) -> list[tuple[str, str]]:
 
 QUERIES = ["Where does the user live?", "What food should I avoid cooking for them?", "What sport do they play?",
            "Which languages are they learning?", "What is their job?", "Any travel plans?", "Do they have pets?",
-           "What music do they like?", "Health problems?", "Who is in their family?"]
+           "What music do they like?", "Health problems?", "Who is in their family?",
+           "Kofi", "What happened in Lisbon?", "marathon in 2026", "allergic to peanuts", "Does anyone play tennis?"]
 
 
 def embedded(n: int, embedder) -> tuple[list[tuple[str, str]], np.ndarray]:  # type: ignore[no-untyped-def]

@@ -7,7 +7,6 @@ the fusion's calibration and weight (scores computed once per question, every ch
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 from collections.abc import Callable
@@ -16,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .common import RESULTS, pin_threads
+from .common import pin_threads, save
 from .retrieval_set import load
 
 MODES = ("vector", "keyword", "hybrid")
@@ -164,19 +163,63 @@ def tune(tm, data: dict[str, Any]) -> dict[str, Any]:  # type: ignore[no-untyped
     return study
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--tune", action="store_true")
-    args = parser.parse_args()
+def measure(tune_weights: bool = True) -> dict[str, Any]:
     pin_threads()
     data = load()
     tm = loaded_engine(data)
     result: dict[str, Any] = {"memories": len(data["memories"]), "queries": len(data["queries"]),
+                              "users": len({m["user_id"] for m in data["memories"]}),
                               "contradictions": len(data["contradictions"]), "modes": by_mode(tm, data)}
-    if args.tune:
+    if tune_weights:
         result["tuning"] = tune(tm, data)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "quality.json").write_text(json.dumps(result, indent=1))
+    tm.close()
+    return result
+
+
+def section(q: dict[str, Any]) -> list[str]:
+    modes = q["modes"]
+    kinds = sorted(next(iter(modes.values()))["kinds"])
+    out = ["## 8. Search quality: hybrid, vector and keyword on a labelled set", "",
+           f"Measured on {q['machine']['date']} (same machine). The labelled set `bench/data/retrieval_set.json` "
+           f"(made by `bench/retrieval_set.py`): {q['memories']:,} memories of {q['users']} personas (home, work, "
+           "family, health, tastes, plans — some outdated by what replaced them — and a diary of dated activities "
+           f"with the same people and places), {q['queries']} questions with the ids of the memories that answer "
+           f"them, and {q['contradictions']} new facts with the memory each contradicts. Recall@k = share of a "
+           "question's answering memories in the top k; MRR = mean reciprocal rank of the first one.", "",
+           "| mode | recall@1 | recall@5 | recall@10 | MRR | contradiction found in the top 5 |",
+           "|---|---:|---:|---:|---:|---:|"]
+    for mode, r in modes.items():
+        a = r["all"]
+        out.append(f"| {mode} | {a['recall@1']:.3f} | {a['recall@5']:.3f} | {a['recall@10']:.3f} | {a['mrr']:.3f} | "
+                   f"{r['contradiction_recall']:.3f} |")
+    out += ["", "Recall@5 by kind of question:", "", "| mode | " + " | ".join(kinds) + " |",
+            "|---|" + "---:|" * len(kinds)]
+    for mode, r in modes.items():
+        out.append(f"| {mode} | " + " | ".join(f"{r['kinds'][k]['recall@5']:.2f}" for k in kinds) + " |")
+    if "tuning" in q:
+        out += ["", "**How the fusion was chosen.** Each question's cosine and BM25 scores for every memory were "
+                "computed once; every calibration × keyword weight (0 to 1 in steps of 0.05) was ranked on the even "
+                "personas (tuning half) by MRR, and the best weight is reported on the odd ones (held out).", "",
+                "| fusion | keyword weight | tuning MRR | held-out recall@1 | held-out recall@10 | held-out MRR |",
+                "|---|---:|---:|---:|---:|---:|"]
+        for name, t in q["tuning"].items():
+            h = t["held_out"]
+            w = "—" if t["keyword_weight"] is None else f"{t['keyword_weight']:.2f}"
+            out.append(f"| {name} | {w} | {t['tuning_mrr']:.3f} | {h['recall@1']:.3f} | {h['recall@10']:.3f} | "
+                       f"{h['mrr']:.3f} |")
+        curve = q["tuning"].get("cosine + BM25 / best BM25", {}).get("curve")
+        if curve:
+            out += ["", "Tuning MRR of the chosen calibration by keyword weight: " + ", ".join(
+                f"{float(w):.2f} → {v:.3f}" for w, v in curve.items() if round(float(w) * 20) % 2 == 0) + "."]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tune", action="store_true")
+    args = parser.parse_args()
+    result = measure(tune_weights=args.tune)
+    save("quality", result)
     for mode, r in result["modes"].items():
         a = r["all"]
         print(f"{mode:>8}  R@1 {a['recall@1']:.3f}  R@5 {a['recall@5']:.3f}  R@10 {a['recall@10']:.3f}  "
@@ -185,8 +228,6 @@ def main() -> None:
         h = t["held_out"]
         print(f"{name:>32}  w_keyword {t['keyword_weight']}  tuning MRR {t['tuning_mrr']:.3f}  held out: "
               f"R@1 {h['recall@1']:.3f} R@10 {h['recall@10']:.3f} MRR {h['mrr']:.3f}")
-    for mode, r in result["modes"].items():
-        print(mode, {kind: round(v["recall@5"], 2) for kind, v in r["kinds"].items()})
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import uuid
 from datetime import UTC, datetime
 from hashlib import md5
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -48,7 +49,15 @@ def run_timemory(n: int, texts, vectors, embedder) -> dict:  # type: ignore[no-u
     searches, writes = _repeats(n, "timemory")
     cycle = itertools.cycle(range(len(QUERIES)))
     retrieval = timed(lambda: store.search(USER, qvecs[next(cycle)], K), searches)
-    end_to_end = timed(lambda: tm.search(QUERIES[next(cycle)], user_id=USER, limit=K), searches)
+    end_to_end = timed(lambda: tm.search(QUERIES[next(cycle)], user_id=USER, limit=K, mode="vector"), searches)
+    modes = {}
+    for mode in ("vector", "keyword", "hybrid"):
+        def ranked(i: int, mode: str = mode) -> object:
+            return store.find(USER, QUERIES[i], None if mode == "keyword" else qvecs[i], K, mode=mode)
+        modes[mode] = {
+            "retrieval": timed(lambda ranked=ranked: ranked(next(cycle)), searches).__dict__,  # type: ignore[misc]
+            "end_to_end": timed(lambda mode=mode: tm.search(QUERIES[next(cycle)], user_id=USER, limit=K, mode=mode),
+                                searches).__dict__}
     new = itertools.count()
     write = timed(lambda: tm.add(f"The user mentioned detail number {next(new)}.", user_id=USER, type="activity"),
                   writes, 1)
@@ -60,7 +69,8 @@ def run_timemory(n: int, texts, vectors, embedder) -> dict:  # type: ignore[no-u
     after_write = timed(write_then_search, max(5, writes // 3), 1)
     hits = [[m.id for m, _ in row] for row in store.search(USER, qvecs, K)]
     return {"load_s": load[0], "first_search_ms": first[0] * 1000, "retrieval": retrieval.__dict__,
-            "end_to_end": end_to_end.__dict__, "write": write.__dict__, "write_then_search": after_write.__dict__,
+            "end_to_end": end_to_end.__dict__, "modes": modes, "write": write.__dict__,
+            "write_then_search": after_write.__dict__,
             "rss_mb": rss_mb(), "rss_data_mb": rss_mb() - base, "hits": len(hits)}
 
 
@@ -124,6 +134,55 @@ def run_mem0(n: int, texts, vectors, embedder) -> dict:  # type: ignore[no-untyp
                                 user_id=USER, infer=False), writes, 1)
     return {"load_s": load[0], "retrieval": retrieval.__dict__, "end_to_end": end_to_end.__dict__,
             "write": write.__dict__, "rss_mb": rss_mb(), "rss_data_mb": rss_mb() - base}
+
+
+def _ratio(a: float, b: float) -> str:
+    return f"{a / b:.1f}×" if b else "n/a"
+
+
+def section(data: dict[str, Any]) -> list[str]:
+    rows = data["rows"]
+    by = {(r["system"], r["n"]): r for r in rows}
+    sizes = sorted({r["n"] for r in rows})
+    out = ["## 1. Search latency, one user, top 5", "",
+           f"Measured on {data['machine']['date']} (same machine).", "",
+           "Retrieval = ranking a precomputed query vector and returning the memories; end to end = `search(query)` "
+           "including the query embedding (all-MiniLM-L6-v2, local). Times in ms (p50 | p95 | p99); write = add one "
+           "memory, embedding included; RSS = the whole process after loading and searching (the embedder's model, "
+           "~500 MB, included) and, in brackets, what loading the memories into the system added.", "",
+           "| system | memories | retrieval p50 | p95 | p99 | end to end p50 | p95 | p99 | write p50 | RSS MB (data) |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    names = {"timemory": "TiMemory (SQLite + numpy)", "mem0": "mem0 2.2.1 (qdrant local)", "faiss": "FAISS IndexFlatIP"}
+    for n in sizes:
+        for system in ("timemory", "mem0", "faiss"):
+            r = by.get((system, n))
+            if r:
+                out.append(f"| {names[system]} | {n:,} | {Stats(**r['retrieval']).row()} | "
+                           f"{Stats(**r['end_to_end']).row()} | {r['write']['p50']:.2f} | "
+                           f"{r['rss_mb']:.0f} ({r['rss_data_mb']:+.0f}) |")
+    out += ["", "| memories | mem0 ÷ TiMemory, retrieval p95 | mem0 ÷ TiMemory, end to end p95 | "
+            "TiMemory ÷ FAISS, retrieval p95 | TiMemory: first search after a write |", "|---:|---:|---:|---:|---:|"]
+    for n in sizes:
+        t, m, f = by.get(("timemory", n)), by.get(("mem0", n)), by.get(("faiss", n))
+        if t:
+            out.append(f"| {n:,} | {_ratio(m['retrieval']['p95'], t['retrieval']['p95']) if m else 'n/a'} | "
+                       f"{_ratio(m['end_to_end']['p95'], t['end_to_end']['p95']) if m else 'n/a'} | "
+                       f"{_ratio(t['retrieval']['p95'], f['retrieval']['p95']) if f else 'n/a'} | "
+                       f"{t['write_then_search']['p50']:.1f} ms (write + search, p50) |")
+    out += ["", "**Search modes** (TiMemory, same run): vector = cosine only; keyword = BM25 only (no query "
+            "embedding); hybrid = both, fused (section 8). Retrieval = ranking with the query's vector already made; "
+            "end to end = `tm.search(query, mode=…)`, the query embedded by the local MiniLM on ONNX Runtime. "
+            "p50 / p95 in ms.", "",
+            "| memories | vector retrieval | keyword retrieval | hybrid retrieval | vector end to end | "
+            "keyword end to end | hybrid end to end |", "|---:|---:|---:|---:|---:|---:|---:|"]
+    for n in sizes:
+        t = by.get(("timemory", n))
+        if t and "modes" in t:
+            m = t["modes"]
+            cells = [f"{m[mode][part]['p50']:.2f} / {m[mode][part]['p95']:.2f}"
+                     for part in ("retrieval", "end_to_end") for mode in ("vector", "keyword", "hybrid")]
+            out.append(f"| {n:,} | " + " | ".join(cells) + " |")
+    return out
 
 
 RUNNERS = {"timemory": run_timemory, "mem0": run_mem0, "faiss": run_faiss}

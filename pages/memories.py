@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import adapter, state
+from timemory.errors import TiMemoryError
 from timemory.ingest import memories_to_csv, memories_to_json
 from timemory.schemas import MEMORY_STATUSES, MEMORY_TYPES, Memory, MemoryEdit, SearchMode
 
@@ -170,16 +171,31 @@ e2.download_button(f"Export JSON ({total})", lambda: memories_to_json(
     mems := matching(), tm.histories([m.id for m in mems], user_id=user) if with_history else None),
     f"memories-{user}.json", "application/json", on_click="ignore")
 
-with st.expander("➕ Add a memory by hand"), st.form("add_memory", clear_on_submit=True):
-    content = st.text_area("Content", max_chars=tm.max_content_chars)
+
+
+def add_by_hand() -> None:
+    """Runs before the rerun the click starts. The typed text is cleared only once the memory is stored: a failed
+    add (an empty text, a database that is down) keeps what the person wrote."""
+    s = st.session_state
+    try:
+        tm.add(s.get("add_content", ""), user_id=user, type=s.get("add_type", "personal"),
+               status=s.get("add_status", "active"))
+    except TiMemoryError as exc:
+        s["add_error"] = f"{exc} (code: {exc.code})"
+        return
+    s["add_content"] = ""
+    adapter.after_memory_write()
+    st.toast("Memory added")
+
+
+with st.expander("➕ Add a memory by hand"), st.form("add_memory"):
+    st.text_area("Content", max_chars=tm.max_content_chars, key="add_content")
     a1, a2 = st.columns(2)
-    new_type = a1.selectbox("Type", MEMORY_TYPES)
-    new_status = a2.selectbox("Status", MEMORY_STATUSES)
-    added = st.form_submit_button("Add") and adapter.guarded(
-        lambda: tm.add(content, user_id=user, type=new_type, status=new_status), "Memory added") is not None
-    if added:
-        adapter.after_memory_write()
-        st.rerun()
+    a1.selectbox("Type", MEMORY_TYPES, key="add_type")
+    a2.selectbox("Status", MEMORY_STATUSES, key="add_status")
+    st.form_submit_button("Add", on_click=add_by_hand)
+    if error := st.session_state.pop("add_error", None):
+        st.error(error)
 
 st.subheader("History")
 focus = st.session_state.get(state.FOCUS_MEMORY) or st.query_params.get(state.Q_MEMORY)

@@ -247,3 +247,25 @@ def test_open_from_a_chat_trace_keeps_the_user_and_shows_that_memory(tm: TiMem) 
     assert at.sidebar.selectbox(key=state.USER_PICKER).value == "aisha"
     assert at.selectbox(key="history_pick").value == memory_id
     assert not at.warning
+
+
+def test_adding_by_hand_keeps_the_text_until_the_memory_is_stored(tm: TiMem, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from timemory.errors import DatabaseError
+
+    at = app("pages/memories.py")
+    add = next(b for b in at.button if b.label == "Add")
+    at.text_area(key="add_content").set_value("The user keeps a sourdough starter.")
+    add.click().run()
+    assert not at.exception, at.exception
+    assert "The user keeps a sourdough starter." in {m.content for m in tm.list_memories(user_id="maya")}
+    assert at.text_area(key="add_content").value == ""  # cleared once stored
+
+    def database_down(*_args: object, **_kwargs: object) -> None:
+        raise DatabaseError("Database write failed: connection lost")
+
+    monkeypatch.setattr(tm, "add", database_down)
+    at.text_area(key="add_content").set_value("The user plays the oboe.")
+    next(b for b in at.button if b.label == "Add").click().run()
+    assert any("connection lost" in e.value for e in at.error)
+    assert at.text_area(key="add_content").value == "The user plays the oboe."  # nothing the person typed is lost
+    assert "The user plays the oboe." not in {m.content for m in tm.list_memories(user_id="maya")}

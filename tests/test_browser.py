@@ -143,6 +143,17 @@ def user_shown(page, user: str) -> None:  # type: ignore[no-untyped-def]
     expect(page.locator("[data-testid='stSidebar'] input[aria-label='User']")).to_have_value(user, timeout=30_000)
 
 
+def shown(page, text: str, timeout_ms: int = 60_000) -> None:  # type: ignore[no-untyped-def]
+    """Wait for ``text``; on a timeout, fail with what the page said instead (its alerts and toasts)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.get_by_text(text).first.wait_for(timeout=timeout_ms)
+    except PlaywrightTimeout:
+        said = page.locator("[data-testid='stAlert'], [data-testid='stToast'], [data-testid='stCaptionContainer']")
+        raise AssertionError(f"{text!r} never appeared; the page said: {said.all_inner_texts()}") from None
+
+
 def settled(page) -> None:  # type: ignore[no-untyped-def]
     page.wait_for_timeout(300)
     page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden")
@@ -176,8 +187,9 @@ def test_every_page_filter_edit_and_chat(page, server: str) -> None:  # type: ig
     # add a memory by hand and see it listed
     only_one(page, page.get_by_text("Add a memory by hand")).click()
     page.get_by_label("Content").fill(f"The user takes the ferry to Cawsand {EVIL} on Sundays.")
-    only_one(page, page.get_by_role("button", name="Add")).click()
-    page.get_by_text("8 memories match").wait_for()
+    only_one(page, page.get_by_role("button", name="Add", exact=True)).click()
+    shown(page, "8 memories match")
+    assert page.get_by_label("Content").input_value() == ""  # cleared only once stored
     page.get_by_label("Text contains").fill("Cawsand")
     page.get_by_label("Text contains").press("Enter")
     # shown as text in the history (st.text), not as an image
