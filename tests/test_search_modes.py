@@ -184,3 +184,39 @@ def test_onnx_encoder_agrees_with_torch(embedder) -> None:  # type: ignore[no-un
     onnx = embedder.embed(sample)
     assert np.min(np.sum(torch * onnx, axis=1)) >= 0.9999
     assert np.allclose(np.linalg.norm(onnx, axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_hybrid_candidates_from_the_float16_pass_rank_exactly_as_the_full_pass(seed: int, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Large users' hybrid search fuses only candidates (the vector top and the keyword top) when it can prove no
+    other row could rank higher; it must return exactly what fusing every row returns."""
+    from timemory.store import vector
+    from timemory.store.vector import NumpyIndex
+
+    fused_sizes: list[int] = []
+    real_fuse = vector.fuse
+    monkeypatch.setattr(vector, "fuse", lambda rows, *a, **kw: fused_sizes.append(len(rows)) or real_fuse(rows, *a,
+                                                                                                          **kw))
+    rng = np.random.default_rng(seed)
+    n, dim = 3_000, 32
+    vectors = rng.normal(size=(n, dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    words = ["kofi", "porto", "tennis", "lisbon", "peanuts", "chess", "march", "2021"]
+    texts = [" ".join(rng.choice(words, size=rng.integers(0, 3))) + f" filler{i % 50}" for i in range(n)]
+    statuses = rng.choice(["active", "outdated"], size=n).tolist()
+
+    def load(_user: str):  # type: ignore[no-untyped-def]
+        return [f"m{i}" for i in range(n)], ["personal"] * n, statuses, list(vectors), texts
+
+    exact, fast = NumpyIndex(dim, half_from=10**9), NumpyIndex(dim, half_from=0)
+    fast._half_faster = True  # take the candidate path whatever this machine's timing says
+    for query_words, status_filter in itertools.product(["kofi porto", "chess", "nothing shared", "filler7 march"],
+                                                        [("active",), None]):
+        q = vectors[rng.integers(n)] + 0.3 * rng.normal(size=dim).astype(np.float32)
+        q /= np.linalg.norm(q)
+        for k in (1, 5, 60):
+            want, got = ([(r.row, round(r.breakdown.fused, 5)) for r in index.find(
+                index.vectors("u", 1, load), q, query_terms(query_words), k, "hybrid", None, status_filter)]
+                for index in (exact, fast))
+            assert got == want
+    assert min(fused_sizes) < 200  # the candidate path did answer (not only the fallback over every row)

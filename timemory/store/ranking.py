@@ -27,7 +27,7 @@ class Ranked:
     breakdown: ScoreBreakdown
 
 
-def _top(scores: np.ndarray, k: int) -> np.ndarray:
+def top_indices(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices of the ``k`` largest scores, best first (ties by index)."""
     if k <= 0 or len(scores) == 0:
         return np.zeros(0, np.int64)
@@ -39,7 +39,7 @@ def rank_keyword(rows: np.ndarray, bm25: np.ndarray, k: int,
                  cosine: dict[int, float] | None = None) -> list[Ranked]:
     """The ``k`` best rows by BM25 (rows sharing no term with the query are not results)."""
     out = []
-    for i in _top(bm25, k):
+    for i in top_indices(bm25, k):
         row = int(rows[i])
         out.append(Ranked(row, ScoreBreakdown(mode="keyword", keyword=float(bm25[i]), fused=float(bm25[i]),
                                               vector=None if cosine is None else cosine.get(row))))
@@ -48,7 +48,7 @@ def rank_keyword(rows: np.ndarray, bm25: np.ndarray, k: int,
 
 def rank_vector(rows: np.ndarray, cosine: np.ndarray, k: int, keyword: dict[int, float]) -> list[Ranked]:
     out = []
-    for i in _top(cosine, k):
+    for i in top_indices(cosine, k):
         row = int(rows[i])
         out.append(Ranked(row, ScoreBreakdown(mode="vector", vector=float(cosine[i]), fused=float(cosine[i]),
                                               keyword=keyword.get(row, 0.0))))
@@ -56,34 +56,34 @@ def rank_vector(rows: np.ndarray, cosine: np.ndarray, k: int, keyword: dict[int,
 
 
 def fuse(
-    vector_rows: np.ndarray,
+    rows: np.ndarray,
     cosine: np.ndarray,
-    keyword_rows: np.ndarray,
     bm25: np.ndarray,
+    best_bm25: float,
     k: int,
     *,
     keyword_weight: float = KEYWORD_WEIGHT,
 ) -> list[Ranked]:
-    """Hybrid top ``k`` over candidates: ``vector_rows``/``cosine`` must hold every keyword row and at least the
-    rows that could make the top ``k`` by vector (the caller makes sure); ``keyword_rows``/``bm25`` hold every
-    allowed row sharing a term with the query. A row missing from the keyword side scores BM25 0."""
+    """Hybrid top ``k`` of candidate ``rows`` given each one's ``cosine`` and ``bm25`` (0: no shared word);
+    ``best_bm25`` is the best BM25 any allowed row got for the query. The caller passes every row that could make
+    the top ``k`` (see :func:`outside_bound`)."""
     vector_weight = 1.0 - keyword_weight
-    best = float(bm25.max()) if len(bm25) else 0.0
-    keyword_of = np.zeros(len(vector_rows), np.float32)
-    if best > 0:
-        position = {int(r): i for i, r in enumerate(vector_rows)}
-        for r, score in zip(keyword_rows.tolist(), bm25.tolist(), strict=True):
-            i = position.get(r)
-            if i is not None:
-                keyword_of[i] = score
-    keyword = keyword_of / best if best > 0 else keyword_of
+    keyword = bm25 / best_bm25 if best_bm25 > 0 else np.zeros_like(bm25)
     fused = vector_weight * cosine + keyword_weight * keyword
     out = []
-    for i in _top(fused, k):
-        out.append(Ranked(int(vector_rows[i]), ScoreBreakdown(
-            mode="hybrid", vector=float(cosine[i]), keyword=float(keyword_of[i]), keyword_norm=float(keyword[i]),
+    for i in top_indices(fused, k):
+        out.append(Ranked(int(rows[i]), ScoreBreakdown(
+            mode="hybrid", vector=float(cosine[i]), keyword=float(bm25[i]), keyword_norm=float(keyword[i]),
             vector_weight=vector_weight, keyword_weight=keyword_weight, fused=float(fused[i]))))
     return out
+
+
+def outside_bound(cosine_at_most: float, bm25_at_most: float, best_bm25: float,
+                  keyword_weight: float = KEYWORD_WEIGHT) -> float:
+    """The best fused score a row left out of the candidates could reach, knowing its cosine and BM25 are at most
+    these: when the k-th candidate scores at least this, the candidates' top k is exact."""
+    keyword = bm25_at_most / best_bm25 if best_bm25 > 0 else 0.0
+    return (1.0 - keyword_weight) * cosine_at_most + keyword_weight * keyword
 
 
 def mode_of(mode: str) -> SearchMode:

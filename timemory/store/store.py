@@ -270,7 +270,9 @@ class Store(JobQueue):
             if mode == "vector":
                 ranked = rank_vector(rows, scores, k, dict(zip(kw_rows.tolist(), bm25.tolist(), strict=True)))
             else:
-                ranked = fuse(rows, scores, kw_rows, bm25.astype(np.float32), k)
+                keyword = dict(zip(kw_rows.tolist(), bm25.tolist(), strict=True))
+                ranked = fuse(rows, scores, np.array([keyword.get(r, 0.0) for r in rows.tolist()], np.float32),
+                              float(bm25.max()) if len(bm25) else 0.0, k)
         for r in ranked:
             r.breakdown.matched_terms = entry.keywords.matched(r.row, terms)
         with self._read() as s:

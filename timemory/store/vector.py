@@ -22,7 +22,7 @@ from tidb_vector.utils import encode_vector
 from ..schemas import MEMORY_STATUSES, MEMORY_TYPES, SearchMode
 from .keyword import KeywordIndex
 from .models import MemoryRow
-from .ranking import KEYWORD_WEIGHT, POOL, Ranked, fuse, rank_keyword, rank_vector
+from .ranking import POOL, Ranked, fuse, outside_bound, rank_keyword, rank_vector, top_indices
 
 TYPE_CODE = {t: i for i, t in enumerate(MEMORY_TYPES)}
 STATUS_CODE = {s: i for i, s in enumerate(MEMORY_STATUSES)}
@@ -240,21 +240,26 @@ class NumpyIndex:
     def _hybrid(self, entry: UserVectors, query: np.ndarray, kw_rows: np.ndarray, bm25: np.ndarray, k: int,
                 mask: np.ndarray | None) -> list[Ranked]:
         allowed = entry.n if mask is None else int(mask.sum())
-        if self._use_half(entry) and len(kw_rows) <= 4 * POOL:
-            pool = self._half_top(entry, query, max(POOL, k), mask, allowed)
-            if pool is not None:  # candidates: the exact vector top pool and every keyword row
+        keyword = np.zeros(entry.n, np.float32)  # every row's BM25, 0 where it shares no word
+        keyword[kw_rows] = bm25
+        best = float(bm25.max()) if len(bm25) else 0.0
+        c = max(POOL, k)
+        if self._use_half(entry):
+            pool = self._half_top(entry, query, c, mask, allowed)
+            if pool is not None:  # candidates: the exact vector top c and the keyword top c
                 pool_rows, pool_cos = pool
-                extra = np.setdiff1d(kw_rows, pool_rows)
+                kw_top = kw_rows[top_indices(bm25, c)]
+                extra = np.setdiff1d(kw_top, pool_rows)
                 rows = np.concatenate([pool_rows, extra])
                 cosine = np.concatenate([pool_cos, entry.matrix[extra] @ query]).astype(np.float32)
-                ranked = fuse(rows, cosine, kw_rows, bm25, k)
-                # a row outside has cosine <= the pool's lowest and no keyword score: could it beat the k-th?
+                ranked = fuse(rows, cosine, keyword[rows], best, k)
+                bm25_outside = float(keyword[kw_top].min()) if len(kw_rows) > len(kw_top) else 0.0
                 if len(ranked) == min(k, allowed) and \
-                        ranked[-1].breakdown.fused >= (1.0 - KEYWORD_WEIGHT) * float(pool_cos.min()):
+                        ranked[-1].breakdown.fused >= outside_bound(float(pool_cos.min()), bm25_outside, best):
                     return ranked
         cosine = entry.matrix @ query
         rows = np.arange(entry.n) if mask is None else np.flatnonzero(mask)
-        return fuse(rows, cosine[rows], kw_rows, bm25, k)
+        return fuse(rows, cosine[rows], keyword[rows], best, k)
 
     # Largest |float16 score - float32 score| assumed for unit vectors (measured errors are ~1e-3): a candidate
     # set is accepted as exact only when every row left out is provably below the k-th exact score.
