@@ -186,8 +186,10 @@ def test_onnx_encoder_agrees_with_torch(embedder) -> None:  # type: ignore[no-un
     assert np.allclose(np.linalg.norm(onnx, axis=1), 1.0, atol=1e-5)
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_hybrid_candidates_from_the_float16_pass_rank_exactly_as_the_full_pass(seed: int, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("kind", ["half", "int8"])
+@pytest.mark.parametrize("seed", range(3))
+def test_hybrid_candidates_from_the_coarse_pass_rank_exactly_as_the_full_pass(  # type: ignore[no-untyped-def]
+        seed: int, kind: str, monkeypatch) -> None:
     """Large users' hybrid search fuses only candidates (the vector top and the keyword top) when it can prove no
     other row could rank higher; it must return exactly what fusing every row returns."""
     from timemory.store import vector
@@ -208,8 +210,7 @@ def test_hybrid_candidates_from_the_float16_pass_rank_exactly_as_the_full_pass(s
     def load(_user: str):  # type: ignore[no-untyped-def]
         return [f"m{i}" for i in range(n)], ["personal"] * n, statuses, list(vectors), texts
 
-    exact, fast = NumpyIndex(dim, half_from=10**9), NumpyIndex(dim, half_from=0)
-    fast._half_faster = True  # take the candidate path whatever this machine's timing says
+    exact, fast = NumpyIndex(dim, coarse_kind=None), NumpyIndex(dim, coarse_from=0, coarse_kind=kind)
     for query_words, status_filter in itertools.product(["kofi porto", "chess", "nothing shared", "filler7 march"],
                                                         [("active",), None]):
         q = vectors[rng.integers(n)] + 0.3 * rng.normal(size=dim).astype(np.float32)

@@ -205,9 +205,11 @@ def test_patched_search_cache_matches_a_fresh_load(store: Store, embedder, user:
     other.close()
 
 
-def test_float16_preselection_gives_the_exact_float32_ranking(embedder) -> None:  # type: ignore[no-untyped-def]
-    """Large users are pre-selected in float16 and re-ranked in float32; the result must equal the float32 pass,
-    also for near-duplicate rows where the float16 candidates cannot be proven complete (then it falls back)."""
+@pytest.mark.parametrize("kind", ["half", "int8"])
+def test_coarse_preselection_gives_the_exact_float32_ranking(embedder, kind: str) -> None:  # type: ignore[no-untyped-def]
+    """Large users are pre-selected by a cheaper pass (float16 or int8) and re-ranked in float32; the result must
+    equal the float32 pass, also for near-duplicate rows where the candidates cannot be proven complete (then it
+    falls back)."""
     from timemory.store.vector import NumpyIndex, UserVectors
 
     rng = np.random.default_rng(3)
@@ -219,9 +221,8 @@ def test_float16_preselection_gives_the_exact_float32_ranking(embedder) -> None:
     statuses = np.where(np.arange(n) % 7 == 0, 1, 0).astype(np.int8)  # some outdated
     entry = UserVectors(version=1, n=n, ids=[f"m{i}" for i in range(n)], buffer=matrix,
                         types=np.zeros(n, np.int8), statuses=statuses, rows={})
-    exact_index = NumpyIndex(matrix.shape[1], half_from=10**9)
-    half_index = NumpyIndex(matrix.shape[1], half_from=0)
-    half_index._half_faster = True  # use the float16 path whatever this machine's timing says
+    exact_index = NumpyIndex(matrix.shape[1], coarse_kind=None)
+    half_index = NumpyIndex(matrix.shape[1], coarse_from=0, coarse_kind=kind)
     queries = np.vstack([embedder.embed(["travel and food", "fact number 12"]), matrix[[0, 5, 350]]])
     for k in (1, 5, 10):
         for statuses_filter in (None, ("active",)):
@@ -231,3 +232,25 @@ def test_float16_preselection_gives_the_exact_float32_ranking(embedder) -> None:
             assert np.allclose([[s for _, s in row] for row in got], [[s for _, s in row] for row in want], atol=1e-6)
             for q, row in zip(queries, got, strict=True):  # ... and each returned score is that row's true score
                 assert all(abs(float(matrix[int(i[1:])] @ q) - s) < 1e-6 for i, s in row)
+
+
+@pytest.mark.parametrize("kind", ["half", "int8"])
+def test_coarse_error_bound_holds_and_row_patches_equal_a_rebuild(embedder, kind: str) -> None:  # type: ignore[no-untyped-def]
+    import torch
+
+    from timemory.store import coarse as pre
+
+    texts = [f"The user mentioned fact number {i} about travel, food and {i % 13} friends." for i in range(300)]
+    buffer = np.zeros((400, 384), np.float32)
+    buffer[:300] = embedder.embed(texts)
+    cheap = pre.build(kind, buffer, 300)
+    for q in embedder.embed(["travel and food", "fact number 12", "Kofi", "🙂"]):
+        assert np.abs(pre.scores(cheap, q, 300) - buffer[:300] @ q).max() <= pre.error(cheap, q)
+    new = embedder.embed([f"A new memory {i} about chess in Porto." for i in range(12)])
+    rows = [5, 10, *range(300, 310)]
+    buffer[rows] = new
+    pre.update(cheap, rows, buffer[rows])
+    rebuilt = pre.build(kind, buffer, 310)
+    assert torch.equal(cheap.data[:310], rebuilt.data[:310])
+    if kind == "int8":
+        assert torch.equal(cheap.scales[:310], rebuilt.scales[:310])

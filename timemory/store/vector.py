@@ -13,13 +13,14 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 from sqlalchemy import Select, func, literal, select
 from tidb_vector.utils import encode_vector
 
 from ..schemas import MEMORY_STATUSES, MEMORY_TYPES, SearchMode
+from . import coarse as pre
+from .coarse import Coarse
 from .keyword import KeywordIndex
 from .models import MemoryRow
 from .ranking import POOL, Ranked, fuse, outside_bound, rank_keyword, rank_vector, top_indices
@@ -45,7 +46,7 @@ class UserVectors:
     statuses: np.ndarray  # (n,) int8 codes, DELETED for rows deleted since the load
     rows: dict[str, int]  # memory id -> row
     masks: dict[tuple[object, object], np.ndarray | None] = field(default_factory=dict)
-    half: Any = None  # float16 copy of the matrix (a torch tensor) for the pre-selection of large users
+    coarse: Coarse | None = None  # a cheaper copy of the matrix for the pre-selection of large users
     keywords: KeywordIndex = field(default_factory=KeywordIndex)  # BM25 over the rows' contents
 
     @property
@@ -63,12 +64,13 @@ class NumpyIndex:
     A write by this process patches the cached matrix (:meth:`patch`) instead of dropping it, so the next search
     does not reload every vector of the user; a write by another process moves the version and forces a reload."""
 
-    def __init__(self, dim: int, max_users: int = 64, half_from: int = 20_000) -> None:
+    def __init__(self, dim: int, max_users: int = 64, coarse_from: int = 20_000,
+                 coarse_kind: str | None = "measure") -> None:
         self.dim = dim
-        # From this many rows a float16 pass (half the memory traffic) picks candidates that float32 then ranks
-        # exactly; only where it measures faster than the float32 pass on this machine.
-        self.half_from = half_from
-        self._half_faster: bool | None = None
+        # From this many rows a cheaper pass (``coarse``: int8 or float16) picks candidates that float32 then ranks
+        # exactly; the kind is the one that measures fastest on this machine (``coarse_kind`` forces one).
+        self.coarse_from = coarse_from
+        self._kind = coarse_kind
         self._cache: OrderedDict[str, UserVectors] = OrderedDict()
         self._max_users = max_users
         self._lock = threading.Lock()
@@ -123,19 +125,20 @@ class NumpyIndex:
         found = {r[0]: r for r in rows}
         new_ids = [mid for mid in dict.fromkeys(touched) if mid in found and mid not in before.rows]
         n = before.n + len(new_ids)
-        buffer, ids, index, keywords = before.buffer, before.ids, before.rows, before.keywords
+        buffer, ids, index, keywords, cheap = before.buffer, before.ids, before.rows, before.keywords, before.coarse
         if len(ids) != before.n:  # another version already appended after n: start again from the database
             self.invalidate(user_id)
             return
         if n > buffer.shape[0]:  # grow by half again, so appends cost amortised O(1) rows
             grown = np.empty((max(n, buffer.shape[0] * 3 // 2 + 16), self.dim), np.float32)
             grown[: before.n] = buffer[: before.n]
-            buffer = grown
+            buffer, cheap = grown, None  # the coarse copy is rebuilt at the next search
         types = np.concatenate([before.types, np.zeros(len(new_ids), np.int8)])
         statuses = np.concatenate([before.statuses, np.zeros(len(new_ids), np.int8)])
         for offset, mid in enumerate(new_ids):
             ids.append(mid)
             index[mid] = before.n + offset
+        changed: list[int] = []
         for mid in touched:
             row = index.get(mid)
             if row is None:
@@ -148,8 +151,11 @@ class NumpyIndex:
             types[row], statuses[row] = TYPE_CODE.get(type_, -1), STATUS_CODE.get(status, -1)
             buffer[row] = vector
             keywords.set(row, content)
+            changed.append(row)
+        if cheap is not None:
+            pre.update(cheap, changed, buffer[changed])
         self._put(user_id, UserVectors(version=locked_version + 1, n=n, ids=ids, buffer=buffer, types=types,
-                                       statuses=statuses, rows=index, keywords=keywords), loaded=False)
+                                       statuses=statuses, rows=index, keywords=keywords, coarse=cheap), loaded=False)
 
     def rank(
         self,
@@ -169,10 +175,10 @@ class NumpyIndex:
         allowed = n if mask is None else int(mask.sum())
         kk = min(k, allowed)
         out: list[list[tuple[str, float]]] = []
-        use_half = self._use_half(entry)
-        batch = None if use_half else queries @ entry.matrix.T  # one pass over the matrix for all queries
+        cheap = self._coarse(entry)
+        batch = None if cheap else queries @ entry.matrix.T  # one pass over the matrix for all queries
         for qi, query in enumerate(queries):
-            found = self._half_top(entry, query, kk, mask, allowed) if use_half else None
+            found = self._coarse_top(entry, cheap, query, kk, mask, allowed) if cheap else None
             if found is None:
                 row = batch[qi] if batch is not None else entry.matrix @ query
                 if mask is not None:
@@ -244,8 +250,9 @@ class NumpyIndex:
         keyword[kw_rows] = bm25
         best = float(bm25.max()) if len(bm25) else 0.0
         c = max(POOL, k)
-        if self._use_half(entry):
-            pool = self._half_top(entry, query, c, mask, allowed)
+        cheap = self._coarse(entry)
+        if cheap is not None:
+            pool = self._coarse_top(entry, cheap, query, c, mask, allowed)
             if pool is not None:  # candidates: the exact vector top c and the keyword top c
                 pool_rows, pool_cos = pool
                 kw_top = kw_rows[top_indices(bm25, c)]
@@ -261,49 +268,23 @@ class NumpyIndex:
         rows = np.arange(entry.n) if mask is None else np.flatnonzero(mask)
         return fuse(rows, cosine[rows], keyword[rows], best, k)
 
-    # Largest |float16 score - float32 score| assumed for unit vectors (measured errors are ~1e-3): a candidate
-    # set is accepted as exact only when every row left out is provably below the k-th exact score.
-    HALF_ERROR = 1e-2
-
-    def _use_half(self, entry: UserVectors) -> bool:
-        if entry.n < self.half_from or self._half_faster is False:
-            return False
-        if entry.half is None:
-            try:
-                import torch
-            except ImportError:
-                self._half_faster = False
-                return False
-            entry.half = torch.from_numpy(entry.matrix).to(torch.float16)
-        if self._half_faster is None:
-            self._half_faster = self._calibrate(entry)
-        return self._half_faster
+    def _coarse(self, entry: UserVectors) -> Coarse | None:
+        """The entry's pre-selection copy, built on first use, or None where the float32 scan is the better one."""
+        if entry.n < self.coarse_from:
+            return None
+        if self._kind == "measure":
+            self._kind = pre.fastest(entry.matrix)
+        if self._kind is None:
+            return None
+        if entry.coarse is None or entry.coarse.kind != self._kind or entry.coarse.capacity < entry.n:
+            entry.coarse = pre.build(self._kind, entry.buffer, entry.n)
+        return entry.coarse
 
     @staticmethod
-    def _calibrate(entry: UserVectors) -> bool:
-        """Is the float16 pass clearly faster than the float32 one here? (CPUs without fast float16 make it slower.)
-        Both are timed in turns on this user's matrix; the medians decide."""
-        import time
-
-        import torch
-
-        query = entry.matrix[0].copy()
-        half_query = torch.from_numpy(query).to(torch.float16)
-        runs = {"half": lambda: torch.mv(entry.half, half_query), "single": lambda: entry.matrix @ query}
-        times: dict[str, list[float]] = {"half": [], "single": []}
-        for _ in range(9):
-            for name, run in runs.items():
-                started = time.perf_counter()
-                run()
-                times[name].append(time.perf_counter() - started)
-        return bool(np.median(times["half"]) < 0.9 * np.median(times["single"]))
-
-    def _half_top(self, entry: UserVectors, query: np.ndarray, k: int, mask: np.ndarray | None,
-                  allowed: int) -> tuple[np.ndarray, np.ndarray] | None:
-        """Exact top-k (rows, scores) via float16 candidates and a float32 re-rank; None when not provably exact."""
-        import torch
-
-        approx = torch.mv(entry.half, torch.from_numpy(query).to(torch.float16)).float().numpy()
+    def _coarse_top(entry: UserVectors, cheap: Coarse, query: np.ndarray, k: int, mask: np.ndarray | None,
+                    allowed: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Exact top-k (rows, scores) via coarse candidates and a float32 re-rank; None when not provably exact."""
+        approx = pre.scores(cheap, query, entry.n)
         if mask is not None:
             approx[~mask] = -np.inf
         c = min(allowed, max(4 * k, 64))
@@ -312,7 +293,8 @@ class NumpyIndex:
         candidates = np.argpartition(-approx, c - 1)[:c]
         exact = entry.matrix[candidates] @ query
         best = np.argpartition(-exact, k - 1)[:k]
-        if exact[best].min() < approx[candidates].min() + self.HALF_ERROR:
+        # a row left out scores approximately at most the lowest candidate, so exactly at most that plus the error
+        if float(exact[best].min()) < float(approx[candidates].min()) + pre.error(cheap, query):
             return None  # a row outside the candidates might still beat the k-th: use the float32 pass
         return candidates[best], exact[best]
 
