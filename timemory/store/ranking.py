@@ -46,12 +46,12 @@ def rank_keyword(rows: np.ndarray, bm25: np.ndarray, k: int,
     return out
 
 
-def rank_vector(rows: np.ndarray, cosine: np.ndarray, k: int, keyword: dict[int, float]) -> list[Ranked]:
+def rank_vector(rows: np.ndarray, cosine: np.ndarray, k: int, bm25: np.ndarray) -> list[Ranked]:
+    """The ``k`` best rows by cosine; ``bm25`` (aligned with ``rows``) is reported, not ranked by."""
     out = []
     for i in top_indices(cosine, k):
-        row = int(rows[i])
-        out.append(Ranked(row, ScoreBreakdown(mode="vector", vector=float(cosine[i]), fused=float(cosine[i]),
-                                              keyword=keyword.get(row, 0.0))))
+        out.append(Ranked(int(rows[i]), ScoreBreakdown(mode="vector", vector=float(cosine[i]), fused=float(cosine[i]),
+                                                       keyword=float(bm25[i]))))
     return out
 
 

@@ -23,7 +23,7 @@ from .models import MemoryEventRow, MemoryRow, MetaRow, utcnow
 from .ops import Op
 from .ranking import POOL, Ranked, fuse, rank_keyword, rank_vector
 from .rows import EVENT_COLUMNS, MEMORY_COLUMNS, event_from, event_from_columns, memory_from, naive_utc
-from .vector import NumpyIndex, UserVectors, tidb_cosine_statement, tidb_search_statement
+from .vector import NumpyIndex, UserVectors, bm25_of, tidb_cosine_statement, tidb_search_statement
 from .writes import MemoryWriter
 
 
@@ -267,12 +267,11 @@ class Store(JobQueue):
             cosine = dict(nearest) | self._tidb_cosine(user_id, vector, ids[len(nearest):])
             rows = np.array([entry.rows[mid] for mid in ids if mid in entry.rows], np.int64)
             scores = np.array([cosine[entry.ids[r]] for r in rows], np.float32)
+            keyword = bm25_of(entry.n, kw_rows, bm25)[rows]
             if mode == "vector":
-                ranked = rank_vector(rows, scores, k, dict(zip(kw_rows.tolist(), bm25.tolist(), strict=True)))
+                ranked = rank_vector(rows, scores, k, keyword)
             else:
-                keyword = dict(zip(kw_rows.tolist(), bm25.tolist(), strict=True))
-                ranked = fuse(rows, scores, np.array([keyword.get(r, 0.0) for r in rows.tolist()], np.float32),
-                              float(bm25.max()) if len(bm25) else 0.0, k)
+                ranked = fuse(rows, scores, keyword, float(bm25.max()) if len(bm25) else 0.0, k)
         for r in ranked:
             r.breakdown.matched_terms = entry.keywords.matched(r.row, terms)
         with self._read() as s:

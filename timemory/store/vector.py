@@ -234,9 +234,9 @@ class NumpyIndex:
             assert query is not None
             if mode == "vector":
                 found = self.rank(entry, query[None, :], k, types, statuses)[0]
-                keyword = dict(zip(kw_rows.tolist(), bm25.tolist(), strict=True))
                 rows = np.array([entry.rows[mid] for mid, _ in found], np.int64)
-                ranked = rank_vector(rows, np.array([s for _, s in found], np.float32), k, keyword)
+                ranked = rank_vector(rows, np.array([s for _, s in found], np.float32), k,
+                                     bm25_of(entry.n, kw_rows, bm25)[rows])
             else:
                 ranked = self._hybrid(entry, query, kw_rows, bm25, k, mask)
         for r in ranked:
@@ -246,8 +246,7 @@ class NumpyIndex:
     def _hybrid(self, entry: UserVectors, query: np.ndarray, kw_rows: np.ndarray, bm25: np.ndarray, k: int,
                 mask: np.ndarray | None) -> list[Ranked]:
         allowed = entry.n if mask is None else int(mask.sum())
-        keyword = np.zeros(entry.n, np.float32)  # every row's BM25, 0 where it shares no word
-        keyword[kw_rows] = bm25
+        keyword = bm25_of(entry.n, kw_rows, bm25)
         best = float(bm25.max()) if len(bm25) else 0.0
         c = max(POOL, k)
         cheap = self._coarse(entry)
@@ -297,6 +296,13 @@ class NumpyIndex:
         if float(exact[best].min()) < float(approx[candidates].min()) + pre.error(cheap, query):
             return None  # a row outside the candidates might still beat the k-th: use the float32 pass
         return candidates[best], exact[best]
+
+
+def bm25_of(n: int, rows: np.ndarray, bm25: np.ndarray) -> np.ndarray:
+    """Every row's BM25 score, 0 where it shares no word with the query."""
+    dense = np.zeros(n, np.float32)
+    dense[rows] = bm25
+    return dense
 
 
 def tidb_search_statement(
