@@ -222,7 +222,7 @@ def test_coarse_preselection_gives_the_exact_float32_ranking(embedder, kind: str
     entry = UserVectors(version=1, n=n, ids=[f"m{i}" for i in range(n)], buffer=matrix,
                         types=np.zeros(n, np.int8), statuses=statuses, rows={})
     exact_index = NumpyIndex(matrix.shape[1], coarse_kind=None)
-    half_index = NumpyIndex(matrix.shape[1], coarse_from=0, coarse_kind=kind)
+    half_index = NumpyIndex(matrix.shape[1], coarse_from=0, coarse_kind=kind, candidates=(64, 256))
     queries = np.vstack([embedder.embed(["travel and food", "fact number 12"]), matrix[[0, 5, 350]]])
     for k in (1, 5, 10):
         for statuses_filter in (None, ("active",)):

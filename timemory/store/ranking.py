@@ -17,8 +17,9 @@ import numpy as np
 
 from ..schemas import ScoreBreakdown, SearchMode
 
-POOL = 50  # vector candidates fetched before fusing, where the vector pass cannot score every row
+POOL = 50  # TiDB: nearest rows fetched in SQL to fuse with the keyword hits
 KEYWORD_WEIGHT = 0.35  # chosen on the labelled set: see docs/benchmarks.md, "Search quality"
+VECTOR_WEIGHT = 1.0 - KEYWORD_WEIGHT
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,13 @@ def rank_vector(rows: np.ndarray, cosine: np.ndarray, k: int, bm25: np.ndarray) 
     return out
 
 
+def fuse_scores(cosine: np.ndarray, bm25: np.ndarray, best_bm25: float,
+                keyword_weight: float = KEYWORD_WEIGHT) -> np.ndarray:
+    """The fused score of each row: ``(1 - w) * cosine + w * bm25 / best_bm25``."""
+    keyword = bm25 / best_bm25 if best_bm25 > 0 else 0.0
+    return ((1.0 - keyword_weight) * cosine + keyword_weight * keyword).astype(np.float32)
+
+
 def fuse(
     rows: np.ndarray,
     cosine: np.ndarray,
@@ -66,24 +74,16 @@ def fuse(
 ) -> list[Ranked]:
     """Hybrid top ``k`` of candidate ``rows`` given each one's ``cosine`` and ``bm25`` (0: no shared word);
     ``best_bm25`` is the best BM25 any allowed row got for the query. The caller passes every row that could make
-    the top ``k`` (see :func:`outside_bound`)."""
+    the top ``k``."""
     vector_weight = 1.0 - keyword_weight
     keyword = bm25 / best_bm25 if best_bm25 > 0 else np.zeros_like(bm25)
-    fused = vector_weight * cosine + keyword_weight * keyword
+    fused = fuse_scores(cosine, bm25, best_bm25, keyword_weight)
     out = []
     for i in top_indices(fused, k):
         out.append(Ranked(int(rows[i]), ScoreBreakdown(
             mode="hybrid", vector=float(cosine[i]), keyword=float(bm25[i]), keyword_norm=float(keyword[i]),
             vector_weight=vector_weight, keyword_weight=keyword_weight, fused=float(fused[i]))))
     return out
-
-
-def outside_bound(cosine_at_most: float, bm25_at_most: float, best_bm25: float,
-                  keyword_weight: float = KEYWORD_WEIGHT) -> float:
-    """The best fused score a row left out of the candidates could reach, knowing its cosine and BM25 are at most
-    these: when the k-th candidate scores at least this, the candidates' top k is exact."""
-    keyword = bm25_at_most / best_bm25 if best_bm25 > 0 else 0.0
-    return (1.0 - keyword_weight) * cosine_at_most + keyword_weight * keyword
 
 
 def mode_of(mode: str) -> SearchMode:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,7 +23,7 @@ from . import coarse as pre
 from .coarse import Coarse
 from .keyword import KeywordIndex
 from .models import MemoryRow
-from .ranking import POOL, Ranked, fuse, outside_bound, rank_keyword, rank_vector, top_indices
+from .ranking import VECTOR_WEIGHT, Ranked, fuse, fuse_scores, rank_keyword, rank_vector
 
 TYPE_CODE = {t: i for i, t in enumerate(MEMORY_TYPES)}
 STATUS_CODE = {s: i for i, s in enumerate(MEMORY_STATUSES)}
@@ -65,12 +65,13 @@ class NumpyIndex:
     does not reload every vector of the user; a write by another process moves the version and forces a reload."""
 
     def __init__(self, dim: int, max_users: int = 64, coarse_from: int = 20_000,
-                 coarse_kind: str | None = "measure") -> None:
+                 coarse_kind: str | None = "measure", candidates: tuple[int, int] = (512, 4096)) -> None:
         self.dim = dim
         # From this many rows a cheaper pass (``coarse``: int8 or float16) picks candidates that float32 then ranks
         # exactly; the kind is the one that measures fastest on this machine (``coarse_kind`` forces one).
         self.coarse_from = coarse_from
         self._kind = coarse_kind
+        self.candidates = candidates
         self._cache: OrderedDict[str, UserVectors] = OrderedDict()
         self._max_users = max_users
         self._lock = threading.Lock()
@@ -248,20 +249,18 @@ class NumpyIndex:
         allowed = entry.n if mask is None else int(mask.sum())
         keyword = bm25_of(entry.n, kw_rows, bm25)
         best = float(bm25.max()) if len(bm25) else 0.0
-        c = max(POOL, k)
         cheap = self._coarse(entry)
         if cheap is not None:
-            pool = self._coarse_top(entry, cheap, query, c, mask, allowed)
-            if pool is not None:  # candidates: the exact vector top c and the keyword top c
-                pool_rows, pool_cos = pool
-                kw_top = kw_rows[top_indices(bm25, c)]
-                extra = np.setdiff1d(kw_top, pool_rows)
-                rows = np.concatenate([pool_rows, extra])
-                cosine = np.concatenate([pool_cos, entry.matrix[extra] @ query]).astype(np.float32)
-                ranked = fuse(rows, cosine, keyword[rows], best, k)
-                bm25_outside = float(keyword[kw_top].min()) if len(kw_rows) > len(kw_top) else 0.0
-                if len(ranked) == min(k, allowed) and \
-                        ranked[-1].breakdown.fused >= outside_bound(float(pool_cos.min()), bm25_outside, best):
+            # Fuse every row with its approximate cosine, re-rank the best candidates exactly. A row left out
+            # scores approximately at most the lowest candidate, so exactly at most that plus the pass's error.
+            approx = fuse_scores(pre.scores(cheap, query, entry.n), keyword, best)
+            if mask is not None:
+                approx[~mask] = -np.inf
+            margin = VECTOR_WEIGHT * pre.error(cheap, query)
+            for candidates in candidate_sets(approx, allowed, k, self.candidates):
+                ranked = fuse(candidates, (entry.matrix[candidates] @ query).astype(np.float32),
+                              keyword[candidates], best, k)
+                if ranked and ranked[-1].breakdown.fused >= float(approx[candidates].min()) + margin:
                     return ranked
         cosine = entry.matrix @ query
         rows = np.arange(entry.n) if mask is None else np.flatnonzero(mask)
@@ -279,23 +278,33 @@ class NumpyIndex:
             entry.coarse = pre.build(self._kind, entry.buffer, entry.n)
         return entry.coarse
 
-    @staticmethod
-    def _coarse_top(entry: UserVectors, cheap: Coarse, query: np.ndarray, k: int, mask: np.ndarray | None,
+    def _coarse_top(self, entry: UserVectors, cheap: Coarse, query: np.ndarray, k: int, mask: np.ndarray | None,
                     allowed: int) -> tuple[np.ndarray, np.ndarray] | None:
         """Exact top-k (rows, scores) via coarse candidates and a float32 re-rank; None when not provably exact."""
         approx = pre.scores(cheap, query, entry.n)
         if mask is not None:
             approx[~mask] = -np.inf
-        c = min(allowed, max(4 * k, 64))
-        if c >= allowed:
-            return None
-        candidates = np.argpartition(-approx, c - 1)[:c]
-        exact = entry.matrix[candidates] @ query
-        best = np.argpartition(-exact, k - 1)[:k]
-        # a row left out scores approximately at most the lowest candidate, so exactly at most that plus the error
-        if float(exact[best].min()) < float(approx[candidates].min()) + pre.error(cheap, query):
-            return None  # a row outside the candidates might still beat the k-th: use the float32 pass
-        return candidates[best], exact[best]
+        margin = pre.error(cheap, query)
+        for candidates in candidate_sets(approx, allowed, k, self.candidates):
+            exact = entry.matrix[candidates] @ query
+            best = np.argpartition(-exact, k - 1)[:k]
+            # a row left out scores approximately at most the lowest candidate, so exactly at most that plus the error
+            if float(exact[best].min()) >= float(approx[candidates].min()) + margin:
+                return candidates[best], exact[best]
+        return None  # a row outside the candidates might still beat the k-th: use the float32 pass
+
+
+def candidate_sets(approx: np.ndarray, allowed: int, k: int, sizes: tuple[int, int]) -> Iterator[np.ndarray]:
+    """The rows with the best approximate scores: ``sizes[0]`` first (a few hundred), then ``sizes[1]`` (a few
+    thousand) if those cannot be proven to hold the top k — re-ranking them exactly costs far less than one pass over
+    every row."""
+    sizes = [size for size in (max(8 * k, sizes[0]), max(64 * k, sizes[1])) if size < allowed]
+    if not sizes:
+        return
+    widest = np.argpartition(-approx, sizes[-1] - 1)[: sizes[-1]]
+    for size in sizes[:-1]:
+        yield widest[np.argpartition(-approx[widest], size - 1)[:size]]
+    yield widest
 
 
 def bm25_of(n: int, rows: np.ndarray, bm25: np.ndarray) -> np.ndarray:
