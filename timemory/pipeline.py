@@ -48,9 +48,8 @@ from .schemas import (
     SearchMode,
 )
 from .store import AddMemory, ChangeMemory, DeleteMemory, Store
-from .store.ranking import mode_of
 from .timeline import diff_run, state_at
-from .validation import check_content, check_each, check_status, check_type, check_user_id
+from .validation import check_content, check_each, check_search_mode, check_status, check_type, check_user_id
 
 if TYPE_CHECKING:
     from .chat import ChatService
@@ -210,7 +209,7 @@ class TiMem:
         its score parts in ``hit.scores``."""
         check_user_id(user_id)
         query = self.check_content(query, "query")
-        mode = mode_of(mode)
+        mode = check_search_mode(mode)
         if limit <= 0:
             return []
         vec = None if mode == "keyword" else self._embed([query])

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .errors import ValidationError
-from .schemas import MEMORY_STATUSES, MEMORY_TYPES
+from .schemas import MEMORY_STATUSES, MEMORY_TYPES, SEARCH_MODES, SearchMode
 
 MAX_USER_ID = 128
 
@@ -29,6 +29,12 @@ def check_status(status: str) -> str:
     if status not in MEMORY_STATUSES:
         raise ValidationError(f"Unknown status '{status}'. Use one of: {', '.join(MEMORY_STATUSES)}.")
     return status
+
+
+def check_search_mode(mode: str) -> SearchMode:
+    if mode not in SEARCH_MODES:
+        raise ValidationError(f"Unknown search mode '{mode}': use hybrid, vector or keyword.")
+    return mode  # type: ignore[return-value]
 
 
 def check_each(values: Sequence[str] | str | None, check: Callable[[str], str]) -> list[str] | None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..schemas import ScoreBreakdown, SearchMode
+from ..schemas import ScoreBreakdown
 
 POOL = 50  # TiDB: nearest rows fetched in SQL to fuse with the keyword hits
 KEYWORD_WEIGHT = 0.35  # chosen on the labelled set: see docs/benchmarks.md, "Search quality"
@@ -84,11 +84,3 @@ def fuse(
             mode="hybrid", vector=float(cosine[i]), keyword=float(bm25[i]), keyword_norm=float(keyword[i]),
             vector_weight=vector_weight, keyword_weight=keyword_weight, fused=float(fused[i]))))
     return out
-
-
-def mode_of(mode: str) -> SearchMode:
-    if mode not in ("hybrid", "vector", "keyword"):
-        from ..errors import ValidationError
-
-        raise ValidationError(f"Unknown search mode '{mode}': use hybrid, vector or keyword.")
-    return mode  # type: ignore[return-value]

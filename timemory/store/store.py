@@ -262,9 +262,10 @@ class Store(JobQueue):
             ranked = rank_keyword(kw_rows, bm25, k)
         else:
             assert vector is not None
-            nearest = self._tidb_rank(user_id, vector, k if mode == "vector" else max(k, POOL), types, statuses)
-            ids = [mid for mid, _ in nearest] + [mid for mid in keyword_ids if mid not in dict(nearest)]
-            cosine = dict(nearest) | self._tidb_cosine(user_id, vector, ids[len(nearest):])
+            nearest = dict(self._tidb_rank(user_id, vector, k if mode == "vector" else max(k, POOL), types,
+                                           statuses))
+            ids = [*nearest, *(mid for mid in keyword_ids if mid not in nearest)]
+            cosine = nearest | self._tidb_cosine(user_id, vector, ids[len(nearest):])
             rows = np.array([entry.rows[mid] for mid in ids if mid in entry.rows], np.int64)
             scores = np.array([cosine[entry.ids[r]] for r in rows], np.float32)
             keyword = bm25_of(entry.n, kw_rows, bm25)[rows]

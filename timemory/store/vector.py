@@ -298,11 +298,11 @@ def candidate_sets(approx: np.ndarray, allowed: int, k: int, sizes: tuple[int, i
     """The rows with the best approximate scores: ``sizes[0]`` first (a few hundred), then ``sizes[1]`` (a few
     thousand) if those cannot be proven to hold the top k — re-ranking them exactly costs far less than one pass over
     every row."""
-    sizes = [size for size in (max(8 * k, sizes[0]), max(64 * k, sizes[1])) if size < allowed]
-    if not sizes:
+    usable = [size for size in (max(8 * k, sizes[0]), max(64 * k, sizes[1])) if size < allowed]
+    if not usable:
         return
-    widest = np.argpartition(-approx, sizes[-1] - 1)[: sizes[-1]]
-    for size in sizes[:-1]:
+    widest = np.argpartition(-approx, usable[-1] - 1)[: usable[-1]]
+    for size in usable[:-1]:
         yield widest[np.argpartition(-approx[widest], size - 1)[:size]]
     yield widest
 
