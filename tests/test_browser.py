@@ -196,6 +196,14 @@ def test_every_page_filter_edit_and_chat(page, server: str) -> None:  # type: ig
     page.locator("[data-testid='stText']").filter(has_text=f"Cawsand {EVIL} on Sundays").first.wait_for()
     assert page.locator("img[src='x']").count() == 0 and page.evaluate("window.__pwned") is None
 
+    # search ranks by meaning and words and says why; words only finds the new memory by its place name
+    page.get_by_label("Search this user's memories").fill("ferry to Cawsand")
+    page.get_by_label("Search this user's memories").press("Enter")
+    shown(page, "meaning = cosine similarity")
+    page.get_by_text("Words only", exact=True).click()
+    settled(page)
+    shown(page, "meaning = cosine similarity")
+
     # embedding map
     open_page(page, "Embedding map", "Colour by")
     page.locator(".js-plotly-plot").first.wait_for()

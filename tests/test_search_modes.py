@@ -224,3 +224,14 @@ def test_hybrid_candidates_from_the_coarse_pass_rank_exactly_as_the_full_pass(  
     searches = 4 * 2 * 3  # per index; the exact one fuses every allowed row each time
     fallbacks = sum(size > 512 for size in fused_sizes) - searches
     assert fallbacks < searches / 2, fused_sizes  # the candidates answered most of the fast index's searches
+
+
+def test_the_scan_kernel_equals_numpy() -> None:
+    from timemory.store.vector import dot_rows
+
+    rng = np.random.default_rng(0)
+    matrix = rng.normal(size=(1_000, 384)).astype(np.float32)
+    query = rng.normal(size=384).astype(np.float32)
+    assert np.allclose(dot_rows(matrix, query), matrix @ query, atol=1e-4)
+    assert np.allclose(dot_rows(matrix[::2], query), matrix[::2] @ query, atol=1e-4)  # not contiguous: numpy
+    assert dot_rows(matrix[:0], query).shape == (0,)

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from ..errors import EmbeddingMismatchError, NotFoundError
@@ -25,6 +25,10 @@ from .ranking import POOL, Ranked, fuse, rank_keyword, rank_vector
 from .rows import EVENT_COLUMNS, MEMORY_COLUMNS, event_from, event_from_columns, memory_from, naive_utc
 from .vector import NumpyIndex, UserVectors, bm25_of, tidb_cosine_statement, tidb_search_statement
 from .writes import MemoryWriter
+
+# Built once: a search fetches its hits with it, and building the statement cost more than running it.
+_MEMORIES_BY_ID = select(*MEMORY_COLUMNS).where(MemoryRow.user_id == bindparam("user_id"),
+                                               MemoryRow.id.in_(bindparam("ids", expanding=True)))
 
 
 class Store(JobQueue):
@@ -101,9 +105,7 @@ class Store(JobQueue):
         out: dict[str, Memory] = {}
         ids = list(dict.fromkeys(memory_ids))
         for start in range(0, len(ids), 500):
-            rows = s.execute(
-                select(*MEMORY_COLUMNS).where(MemoryRow.user_id == user_id, MemoryRow.id.in_(ids[start : start + 500]))
-            )
+            rows = s.execute(_MEMORIES_BY_ID, {"user_id": user_id, "ids": ids[start : start + 500]})
             for r in rows:
                 m = memory_from(r._mapping)
                 out[m.id] = m

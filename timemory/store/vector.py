@@ -13,6 +13,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Select, func, literal, select
@@ -177,11 +178,11 @@ class NumpyIndex:
         kk = min(k, allowed)
         out: list[list[tuple[str, float]]] = []
         cheap = self._coarse(entry)
-        batch = None if cheap else queries @ entry.matrix.T  # one pass over the matrix for all queries
+        batch = None if cheap or len(queries) == 1 else queries @ entry.matrix.T  # one pass for all queries
         for qi, query in enumerate(queries):
             found = self._coarse_top(entry, cheap, query, kk, mask, allowed) if cheap else None
             if found is None:
-                row = batch[qi] if batch is not None else entry.matrix @ query
+                row = batch[qi] if batch is not None else dot_rows(entry.matrix, query)
                 if mask is not None:
                     row[~mask] = -np.inf
                 top = np.argpartition(-row, kk - 1)[:kk] if kk < n else np.arange(n)
@@ -262,7 +263,7 @@ class NumpyIndex:
                               keyword[candidates], best, k)
                 if ranked and ranked[-1].breakdown.fused >= float(approx[candidates].min()) + margin:
                     return ranked
-        cosine = entry.matrix @ query
+        cosine = dot_rows(entry.matrix, query)
         rows = np.arange(entry.n) if mask is None else np.flatnonzero(mask)
         return fuse(rows, cosine[rows], keyword[rows], best, k)
 
@@ -271,7 +272,7 @@ class NumpyIndex:
         if entry.n < self.coarse_from:
             return None
         if self._kind == "measure":
-            self._kind = pre.fastest(entry.matrix)
+            self._kind = pre.fastest(entry.matrix, dot_rows)
         if self._kind is None:
             return None
         if entry.coarse is None or entry.coarse.kind != self._kind or entry.coarse.capacity < entry.n:
@@ -305,6 +306,29 @@ def candidate_sets(approx: np.ndarray, allowed: int, k: int, sizes: tuple[int, i
     for size in usable[:-1]:
         yield widest[np.argpartition(-approx[widest], size - 1)[:size]]
     yield widest
+
+
+def _faiss_kernel() -> Any:
+    try:
+        import faiss
+    except ImportError:  # numpy does the same, about half as fast here
+        return None
+    return faiss
+
+
+_FAISS = _faiss_kernel()
+
+
+def dot_rows(matrix: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """``matrix @ query`` for one unit query: FAISS's SIMD inner-product kernel where installed (2× numpy's single
+    BLAS thread on a 100k × 384 matrix here), numpy otherwise."""
+    if _FAISS is None or not matrix.flags.c_contiguous or matrix.dtype != np.float32 or len(matrix) == 0:
+        return matrix @ query
+    q = np.ascontiguousarray(query, dtype=np.float32)
+    out = np.empty(len(matrix), np.float32)
+    _FAISS.fvec_inner_products_ny(_FAISS.swig_ptr(out), _FAISS.swig_ptr(q), _FAISS.swig_ptr(matrix),
+                                  matrix.shape[1], len(matrix))
+    return out
 
 
 def bm25_of(n: int, rows: np.ndarray, bm25: np.ndarray) -> np.ndarray:
