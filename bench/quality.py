@@ -180,8 +180,9 @@ def section(q: dict[str, Any]) -> list[str]:
     modes = q["modes"]
     kinds = sorted(next(iter(modes.values()))["kinds"])
     out = ["## 8. Search quality: hybrid, vector and keyword on a labelled set", "",
-           f"Measured on {q['machine']['date']} (same machine). The labelled set `bench/data/retrieval_set.json` "
-           f"(made by `bench/retrieval_set.py`): {q['memories']:,} memories of {q['users']} personas (home, work, "
+           f"Measured on {q['machine']['date']}: {q['machine']['machine']}. The labelled set "
+           f"`bench/data/retrieval_set.json` (made by `bench/retrieval_set.py`): {q['memories']:,} memories of "
+           f"{q['users']} personas (home, work, "
            "family, health, tastes, plans — some outdated by what replaced them — and a diary of dated activities "
            f"with the same people and places), {q['queries']} questions with the ids of the memories that answer "
            f"them, and {q['contradictions']} new facts with the memory each contradicts. Recall@k = share of a "
@@ -211,7 +212,7 @@ def section(q: dict[str, Any]) -> list[str]:
         if curve:
             out += ["", "Tuning MRR of the chosen calibration by keyword weight: " + ", ".join(
                 f"{float(w):.2f} → {v:.3f}" for w, v in curve.items() if round(float(w) * 20) % 2 == 0) + "."]
-    return out
+    return [*out, ""]
 
 
 def main() -> None:

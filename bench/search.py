@@ -145,7 +145,9 @@ def section(data: dict[str, Any]) -> list[str]:
     by = {(r["system"], r["n"]): r for r in rows}
     sizes = sorted({r["n"] for r in rows})
     out = ["## 1. Search latency, one user, top 5", "",
-           f"Measured on {data['machine']['date']} (same machine).", "",
+           f"Measured on {data['machine']['date']}: {data['machine']['machine']}; one thread. Compare the rows of this "
+           "table with each other: they come from one run (figures of other sections may come from another day).",
+           "",
            "Retrieval = ranking a precomputed query vector and returning the memories; end to end = `search(query)` "
            "including the query embedding (all-MiniLM-L6-v2, local). Times in ms (p50 | p95 | p99); write = add one "
            "memory, embedding included; RSS = the whole process after loading and searching (the embedder's model, "
@@ -182,7 +184,7 @@ def section(data: dict[str, Any]) -> list[str]:
             cells = [f"{m[mode][part]['p50']:.2f} / {m[mode][part]['p95']:.2f}"
                      for part in ("retrieval", "end_to_end") for mode in ("vector", "keyword", "hybrid")]
             out.append(f"| {n:,} | " + " | ".join(cells) + " |")
-    return out
+    return [*out, ""]
 
 
 RUNNERS = {"timemory": run_timemory, "mem0": run_mem0, "faiss": run_faiss}
