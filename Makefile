@@ -44,7 +44,7 @@ test: install-dev
 test-fast: install-dev
 	$(ONE_THREAD) $(PY) -m pytest -m "not local_llm and not browser"
 
-# Benchmarks side by side with mem0 and FAISS; writes docs/benchmarks.md (about 7 minutes, 12 on the first run).
+# Benchmarks side by side with mem0 and FAISS; writes docs/benchmarks.md (the first run embeds a 100k corpus once).
 bench: install-bench
 	$(ONE_THREAD) MEM0_TELEMETRY=False $(PY) -m bench
 

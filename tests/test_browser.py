@@ -160,12 +160,13 @@ def settled(page) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_every_page_filter_edit_and_chat(page, server: str) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
     # the server's first request opens a page by its URL: the router (its sidebar) must still run it
     page.goto(f"{server}/memories")
     page.get_by_text("7 memories match").wait_for()
     assert page.locator("[data-testid='stSidebar']").get_by_role("heading", name="🧠 TiMemory").count() == 1
     assert page.locator("[data-testid='stSidebarNav']").get_by_text("Sessions & users").count() == 1
-    shot(page, "memories")
 
     # a filter narrows the table
     page.get_by_label("Text contains").fill("Plymouth")
@@ -189,7 +190,7 @@ def test_every_page_filter_edit_and_chat(page, server: str) -> None:  # type: ig
     page.get_by_label("Content").fill(f"The user takes the ferry to Cawsand {EVIL} on Sundays.")
     only_one(page, page.get_by_role("button", name="Add", exact=True)).click()
     shown(page, "8 memories match")
-    assert page.get_by_label("Content").input_value() == ""  # cleared only once stored
+    expect(page.get_by_label("Content")).to_have_value("", timeout=30_000)  # cleared once stored
     page.get_by_label("Text contains").fill("Cawsand")
     page.get_by_label("Text contains").press("Enter")
     # shown as text in the history (st.text), not as an image
@@ -200,6 +201,10 @@ def test_every_page_filter_edit_and_chat(page, server: str) -> None:  # type: ig
     page.get_by_label("Search this user's memories").fill("ferry to Cawsand")
     page.get_by_label("Search this user's memories").press("Enter")
     shown(page, "meaning = cosine similarity")
+    settled(page)
+    page.locator("[data-testid='stDataFrame']").first.wait_for()
+    page.wait_for_timeout(1_000)  # the grids draw on a canvas after the page settles
+    shot(page, "memories")
     page.get_by_text("Words only", exact=True).click()
     settled(page)
     shown(page, "meaning = cosine similarity")

@@ -235,3 +235,9 @@ def test_the_scan_kernel_equals_numpy() -> None:
     assert np.allclose(dot_rows(matrix, query), matrix @ query, atol=1e-4)
     assert np.allclose(dot_rows(matrix[::2], query), matrix[::2] @ query, atol=1e-4)  # not contiguous: numpy
     assert dot_rows(matrix[:0], query).shape == (0,)
+
+
+def test_matches_are_shown_in_the_words_of_the_query(tm: TiMem, user: str) -> None:
+    hit = tm.search("Which ferries and hikes near Porto?", user_id=user, limit=1, mode="keyword")[0]
+    assert hit.memory.content == MEMORIES[3][0]
+    assert hit.scores is not None and hit.scores.matched_terms == ["hikes", "near", "porto"]  # not "hike", "porto"

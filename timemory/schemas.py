@@ -64,7 +64,8 @@ class ScoreBreakdown(BaseModel):
                                   description="BM25 score of the memory for the query's words (0: none shared)")
     keyword_norm: float | None = Field(default=None,
                                        description="BM25 over the best BM25 for this query (0..1; hybrid)")
-    matched_terms: list[str] = Field(default_factory=list, description="the query's index terms found in the memory")
+    matched_terms: list[str] = Field(default_factory=list,
+                                     description="the query's words found in the memory (compared by their stems)")
     vector_weight: float | None = None
     keyword_weight: float | None = None
     fused: float = Field(description="the score the results are ordered by")

@@ -64,6 +64,17 @@ def terms(text: str) -> list[str]:
     return out
 
 
+def term_words(text: str) -> dict[str, str]:
+    """Each index term of ``text`` with the first word of the text it came from ("ferri" -> "ferry"), so a match
+    can be shown in the words a person typed."""
+    out: dict[str, str] = {}
+    for word in _WORD.findall(text.lower()):
+        term = _term(word)
+        if term and term not in out:
+            out[term] = word
+    return out
+
+
 def query_terms(text: str) -> list[str]:
     """Distinct terms of a query, at most :data:`MAX_QUERY_TERMS`."""
     return list(dict.fromkeys(terms(text)))[:MAX_QUERY_TERMS]

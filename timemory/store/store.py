@@ -18,7 +18,7 @@ from ..schemas import AppliedChange, JobLease, Memory, MemoryEvent, SearchHit, S
 from ..validation import check_user_id
 from .engine import make_engine
 from .jobs import JobQueue
-from .keyword import query_terms
+from .keyword import query_terms, term_words
 from .models import MemoryEventRow, MemoryRow, MetaRow, utcnow
 from .ops import Op
 from .ranking import POOL, Ranked, fuse, rank_keyword, rank_vector
@@ -236,21 +236,24 @@ class Store(JobQueue):
         terms = query_terms(query)
         vector = None if vectors is None else self._check_queries(vectors)[0]
         if self.backend == "tidb":
-            return self._tidb_find(user_id, vector, terms, k, mode, types, statuses)
+            return self._tidb_find(user_id, query, vector, terms, k, mode, types, statuses)
         with self._read() as s:
             current = self._version(s, user_id) if version is None else version
             entry = self._index.vectors(user_id, current, self._load_user_vectors)
             ranked = self._index.find(entry, vector, terms, k, mode, types, statuses)
-            return self._hits(s, user_id, entry, ranked)
+            return self._hits(s, user_id, entry, ranked, query)
 
-    def _hits(self, s: Session, user_id: str, entry: UserVectors, ranked: list[Ranked]) -> list[SearchHit]:
+    def _hits(self, s: Session, user_id: str, entry: UserVectors, ranked: list[Ranked], query: str) -> list[SearchHit]:
+        words = term_words(query)
+        for r in ranked:  # the query's own words, not their stems
+            r.breakdown.matched_terms = [words.get(t, t) for t in r.breakdown.matched_terms]
         ids = [entry.ids[r.row] for r in ranked]
         found = self._fetch_memories(s, user_id, ids)
         return [SearchHit(memory=found[mid], score=r.breakdown.fused, scores=r.breakdown)
                 for mid, r in zip(ids, ranked, strict=True) if mid in found]
 
-    def _tidb_find(self, user_id: str, vector: np.ndarray | None, terms: list[str], k: int, mode: SearchMode,
-                   types: Sequence[str] | None, statuses: Sequence[str] | None) -> list[SearchHit]:
+    def _tidb_find(self, user_id: str, query: str, vector: np.ndarray | None, terms: list[str], k: int,
+                   mode: SearchMode, types: Sequence[str] | None, statuses: Sequence[str] | None) -> list[SearchHit]:
         """TiDB: vectors ranked in SQL, words by the user's keyword index (kept here, without the vectors)."""
         with self._read() as s:
             entry = self._index.vectors(user_id, self._version(s, user_id), self._load_user_texts)
@@ -278,7 +281,7 @@ class Store(JobQueue):
         for r in ranked:
             r.breakdown.matched_terms = entry.keywords.matched(r.row, terms)
         with self._read() as s:
-            return self._hits(s, user_id, entry, ranked)
+            return self._hits(s, user_id, entry, ranked, query)
 
     def _tidb_cosine(self, user_id: str, vector: np.ndarray, ids: Sequence[str]) -> dict[str, float]:
         if not ids:
