@@ -10,6 +10,7 @@ from dashboard import adapter, state
 from timemory.errors import TiMemoryError
 from timemory.ingest import memories_to_csv, memories_to_json
 from timemory.schemas import MEMORY_STATUSES, MEMORY_TYPES, Memory, MemoryEdit, SearchMode
+from timemory.store.ranking import KEYWORD_WEIGHT
 
 adapter.ensure_router()
 user = adapter.current_user()
@@ -55,7 +56,8 @@ if query.strip():
         "why": h.scores.explain() if h.scores else "", "type": h.memory.type, "status": h.memory.status,
         "id": h.memory.id} for h in hits]), hide_index=True, width="stretch")
     st.caption("meaning = cosine similarity of the memory to the query; words = BM25 over the words they share "
-               "(stemmed, stop words left out); meaning + words = 0.65 × meaning + 0.35 × words ÷ the best words "
+               f"(stemmed, stop words left out); meaning + words = {1 - KEYWORD_WEIGHT:.2f} × meaning + "
+               f"{KEYWORD_WEIGHT:.2f} × words ÷ the best words "
                "score — the weights were chosen on a labelled set (docs/benchmarks.md).")
 
 filters = (tuple(types) or None, tuple(statuses) or None, text, session_pick, since, until)
