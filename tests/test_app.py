@@ -269,3 +269,16 @@ def test_adding_by_hand_keeps_the_text_until_the_memory_is_stored(tm: TiMem, mon
     assert any("connection lost" in e.value for e in at.error)
     assert at.text_area(key="add_content").value == "The user plays the oboe."  # nothing the person typed is lost
     assert "The user plays the oboe." not in {m.content for m in tm.list_memories(user_id="maya")}
+
+
+def test_search_in_the_browser_says_why_each_memory_ranked(tm: TiMem) -> None:
+    at = app("pages/memories.py")
+    at.text_input(key="f_query").set_value("Where does the user live?").run()
+    assert not at.exception, at.exception
+    found = at.dataframe[0].value
+    assert list(found.columns[:3]) == ["score", "content", "meaning"] and "why" in found.columns
+    assert all("× meaning" in why for why in found["why"])
+    assert any("lives in" in c for c in found["content"][:3])
+    at.radio(key="f_search_mode").set_value("keyword").run()
+    words = at.dataframe[0].value
+    assert len(words) and all(matched for matched in words["matched"])  # words only: every hit shares a word
