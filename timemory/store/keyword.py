@@ -17,7 +17,7 @@ import threading
 import unicodedata
 from array import array
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
 
 import numpy as np
@@ -54,30 +54,33 @@ def _term(word: str) -> str | None:
         return str(_stemmer.stemWord(folded))
 
 
-def terms(text: str) -> list[str]:
-    """The index terms of ``text``, in order, repeats kept."""
-    out = []
+def _term_and_word(text: str) -> Iterator[tuple[str, str]]:
     for word in _WORD.findall(text.lower()):
         term = _term(word)
         if term:
-            out.append(term)
-    return out
+            yield term, word
+
+
+def terms(text: str) -> list[str]:
+    """The index terms of ``text``, in order, repeats kept."""
+    return [term for term, _ in _term_and_word(text)]
 
 
 def term_words(text: str) -> dict[str, str]:
-    """Each index term of ``text`` with the first word of the text it came from ("ferri" -> "ferry"), so a match
-    can be shown in the words a person typed."""
+    """The distinct terms of a query (at most :data:`MAX_QUERY_TERMS`, in order), each with the first word of the
+    query it came from ("ferri" -> "ferry"), so a match can be shown in the words a person typed."""
     out: dict[str, str] = {}
-    for word in _WORD.findall(text.lower()):
-        term = _term(word)
-        if term and term not in out:
+    for term, word in _term_and_word(text):
+        if term not in out:
+            if len(out) == MAX_QUERY_TERMS:
+                break
             out[term] = word
     return out
 
 
 def query_terms(text: str) -> list[str]:
     """Distinct terms of a query, at most :data:`MAX_QUERY_TERMS`."""
-    return list(dict.fromkeys(terms(text)))[:MAX_QUERY_TERMS]
+    return list(term_words(text))
 
 
 class _Postings:

@@ -36,15 +36,10 @@ def top_indices(scores: np.ndarray, k: int) -> np.ndarray:
     return part[np.lexsort((part, -scores[part]))]
 
 
-def rank_keyword(rows: np.ndarray, bm25: np.ndarray, k: int,
-                 cosine: dict[int, float] | None = None) -> list[Ranked]:
+def rank_keyword(rows: np.ndarray, bm25: np.ndarray, k: int) -> list[Ranked]:
     """The ``k`` best rows by BM25 (rows sharing no term with the query are not results)."""
-    out = []
-    for i in top_indices(bm25, k):
-        row = int(rows[i])
-        out.append(Ranked(row, ScoreBreakdown(mode="keyword", keyword=float(bm25[i]), fused=float(bm25[i]),
-                                              vector=None if cosine is None else cosine.get(row))))
-    return out
+    return [Ranked(int(rows[i]), ScoreBreakdown(mode="keyword", keyword=float(bm25[i]), fused=float(bm25[i])))
+            for i in top_indices(bm25, k)]
 
 
 def rank_vector(rows: np.ndarray, cosine: np.ndarray, k: int, bm25: np.ndarray) -> list[Ranked]:

@@ -18,7 +18,7 @@ from ..schemas import AppliedChange, JobLease, Memory, MemoryEvent, SearchHit, S
 from ..validation import check_user_id
 from .engine import make_engine
 from .jobs import JobQueue
-from .keyword import query_terms, term_words
+from .keyword import term_words
 from .models import MemoryEventRow, MemoryRow, MetaRow, utcnow
 from .ops import Op
 from .ranking import POOL, Ranked, fuse, rank_keyword, rank_vector
@@ -233,35 +233,32 @@ class Store(JobQueue):
     ) -> list[SearchHit]:
         """Top-k memories of this user for one query by ``mode``, each with its score parts. ``vectors`` is the
         query's unit vector (one row; may be None in keyword mode)."""
-        terms = query_terms(query)
+        words = term_words(query)
         vector = None if vectors is None else self._check_queries(vectors)[0]
         if self.backend == "tidb":
-            return self._tidb_find(user_id, query, vector, terms, k, mode, types, statuses)
+            return self._tidb_find(user_id, words, vector, k, mode, types, statuses)
         with self._read() as s:
             current = self._version(s, user_id) if version is None else version
             entry = self._index.vectors(user_id, current, self._load_user_vectors)
-            ranked = self._index.find(entry, vector, terms, k, mode, types, statuses)
-            return self._hits(s, user_id, entry, ranked, query)
+            ranked = self._index.find(entry, vector, list(words), k, mode, types, statuses)
+            return self._hits(s, user_id, entry, ranked, words)
 
-    def _hits(self, s: Session, user_id: str, entry: UserVectors, ranked: list[Ranked], query: str) -> list[SearchHit]:
-        words = term_words(query)
-        for r in ranked:  # the query's own words, not their stems
-            r.breakdown.matched_terms = [words.get(t, t) for t in r.breakdown.matched_terms]
+    def _hits(self, s: Session, user_id: str, entry: UserVectors, ranked: list[Ranked],
+              words: dict[str, str]) -> list[SearchHit]:
+        """The memories of ``ranked``, each with the query ``words`` it holds (as typed, not their stems)."""
+        for r in ranked:
+            r.breakdown.matched_terms = [words[t] for t in entry.keywords.matched(r.row, list(words))]
         ids = [entry.ids[r.row] for r in ranked]
         found = self._fetch_memories(s, user_id, ids)
         return [SearchHit(memory=found[mid], score=r.breakdown.fused, scores=r.breakdown)
                 for mid, r in zip(ids, ranked, strict=True) if mid in found]
 
-    def _tidb_find(self, user_id: str, query: str, vector: np.ndarray | None, terms: list[str], k: int,
+    def _tidb_find(self, user_id: str, words: dict[str, str], vector: np.ndarray | None, k: int,
                    mode: SearchMode, types: Sequence[str] | None, statuses: Sequence[str] | None) -> list[SearchHit]:
         """TiDB: vectors ranked in SQL, words by the user's keyword index (kept here, without the vectors)."""
         with self._read() as s:
             entry = self._index.vectors(user_id, self._version(s, user_id), self._load_user_texts)
-        kw_rows, bm25 = entry.keywords.scores(terms, entry.n) if terms else (np.zeros(0, np.int64), np.zeros(0))
-        mask = self._index.mask(entry, types, statuses)
-        if mask is not None and len(kw_rows):
-            keep = mask[kw_rows]
-            kw_rows, bm25 = kw_rows[keep], bm25[keep]
+        kw_rows, bm25 = self._index.keyword_hits(entry, list(words), self._index.mask(entry, types, statuses))
         keyword_ids = [entry.ids[r] for r in kw_rows]
         if mode == "keyword":
             ranked = rank_keyword(kw_rows, bm25, k)
@@ -278,10 +275,8 @@ class Store(JobQueue):
                 ranked = rank_vector(rows, scores, k, keyword)
             else:
                 ranked = fuse(rows, scores, keyword, float(bm25.max()) if len(bm25) else 0.0, k)
-        for r in ranked:
-            r.breakdown.matched_terms = entry.keywords.matched(r.row, terms)
         with self._read() as s:
-            return self._hits(s, user_id, entry, ranked, query)
+            return self._hits(s, user_id, entry, ranked, words)
 
     def _tidb_cosine(self, user_id: str, vector: np.ndarray, ids: Sequence[str]) -> dict[str, float]:
         if not ids:

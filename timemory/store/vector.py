@@ -218,32 +218,34 @@ class NumpyIndex:
     ) -> list[Ranked]:
         """Top-k rows of one query by ``mode`` with their score parts; ``query`` (the unit vector) may be None in
         keyword mode."""
-        n = entry.n
         mask = self.mask(entry, types, statuses)
-        if n == 0 or k <= 0 or (mask is not None and not mask.any()):
+        if entry.n == 0 or k <= 0 or (mask is not None and not mask.any()):
             return []
-        kw_rows, bm25 = entry.keywords.scores(terms, n) if terms else (np.zeros(0, np.int64), np.zeros(0, np.float32))
-        if mask is not None and len(kw_rows):
-            keep = mask[kw_rows]
-            kw_rows, bm25 = kw_rows[keep], bm25[keep]
+        kw_rows, bm25 = self.keyword_hits(entry, terms, mask)
         if mode == "keyword":
             ranked = rank_keyword(kw_rows, bm25, k)
-            if query is not None and ranked:
+            if query is not None and ranked:  # the cosine is reported, not ranked by
                 rows = np.array([r.row for r in ranked])
-                cosine = dict(zip(rows.tolist(), (entry.matrix[rows] @ query).tolist(), strict=True))
-                ranked = rank_keyword(kw_rows, bm25, k, cosine)
-        else:
-            assert query is not None
-            if mode == "vector":
-                found = self.rank(entry, query[None, :], k, types, statuses)[0]
-                rows = np.array([entry.rows[mid] for mid, _ in found], np.int64)
-                ranked = rank_vector(rows, np.array([s for _, s in found], np.float32), k,
-                                     bm25_of(entry.n, kw_rows, bm25)[rows])
-            else:
-                ranked = self._hybrid(entry, query, kw_rows, bm25, k, mask)
-        for r in ranked:
-            r.breakdown.matched_terms = entry.keywords.matched(r.row, terms)
-        return ranked
+                for r, cosine in zip(ranked, (entry.matrix[rows] @ query).tolist(), strict=True):
+                    r.breakdown.vector = cosine
+            return ranked
+        assert query is not None
+        if mode == "hybrid":
+            return self._hybrid(entry, query, kw_rows, bm25, k, mask)
+        found = self.rank(entry, query[None, :], k, types, statuses)[0]
+        rows = np.array([entry.rows[mid] for mid, _ in found], np.int64)
+        return rank_vector(rows, np.array([s for _, s in found], np.float32), k, bm25_of(entry.n, kw_rows, bm25)[rows])
+
+    @staticmethod
+    def keyword_hits(entry: UserVectors, terms: list[str], mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, BM25) of the rows a search may return that share a term with the query."""
+        if not terms:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        rows, bm25 = entry.keywords.scores(terms, entry.n)
+        if mask is not None and len(rows):
+            keep = mask[rows]
+            rows, bm25 = rows[keep], bm25[keep]
+        return rows, bm25
 
     def _hybrid(self, entry: UserVectors, query: np.ndarray, kw_rows: np.ndarray, bm25: np.ndarray, k: int,
                 mask: np.ndarray | None) -> list[Ranked]:
@@ -338,6 +340,12 @@ def bm25_of(n: int, rows: np.ndarray, bm25: np.ndarray) -> np.ndarray:
     return dense
 
 
+def _cosine_distance(query: np.ndarray) -> Any:
+    """TiDB's cosine distance of each row's embedding to ``query``, labelled ``distance``."""
+    q = encode_vector(np.asarray(query, dtype=np.float32).ravel())
+    return func.VEC_COSINE_DISTANCE(MemoryRow.embedding, literal(q)).label("distance")
+
+
 def tidb_search_statement(
     user_id: str,
     query: np.ndarray,
@@ -349,8 +357,7 @@ def tidb_search_statement(
     overfetch: int = 10,
 ) -> Select[tuple[str, float]]:
     """The TiDB statement returning (id, cosine distance), nearest first."""
-    q = encode_vector(np.asarray(query, dtype=np.float32).ravel())
-    distance = func.VEC_COSINE_DISTANCE(MemoryRow.embedding, literal(q)).label("distance")
+    distance = _cosine_distance(query)
     if not use_index:
         stmt = select(MemoryRow.id, distance).where(MemoryRow.user_id == user_id)
         if types is not None:
@@ -383,6 +390,5 @@ def tidb_vector_index_ddl(table: str = "memories", column: str = "embedding") ->
 def tidb_cosine_statement(user_id: str, query: np.ndarray, ids: Sequence[str]) -> Select[tuple[str, float]]:
     """The TiDB statement returning (id, cosine distance) of some of the user's memories (keyword hits that the
     vector search did not return, for the hybrid fusion)."""
-    q = encode_vector(np.asarray(query, dtype=np.float32).ravel())
-    distance = func.VEC_COSINE_DISTANCE(MemoryRow.embedding, literal(q)).label("distance")
-    return select(MemoryRow.id, distance).where(MemoryRow.user_id == user_id, MemoryRow.id.in_(list(ids)))
+    return select(MemoryRow.id, _cosine_distance(query)).where(MemoryRow.user_id == user_id,
+                                                               MemoryRow.id.in_(list(ids)))
