@@ -147,11 +147,6 @@ class SerialWorkers:
                     queue.popleft()
 
 
-def _similarity(hit: SearchHit) -> float:
-    """How close in meaning a hit is: a word shared with the message alone is no reason to bring a memory up."""
-    return hit.scores.vector if hit.scores and hit.scores.vector is not None else hit.score
-
-
 class ChatService:
     def __init__(
         self,
@@ -295,7 +290,8 @@ class ChatService:
         first_exchange = not history
         try:
             hits = self.memory.search(turn.text, user_id=turn.user_id, limit=self.memory_k)
-            turn.memories_used = [h for h in hits if _similarity(h) >= self.memory_min_score]
+            # by meaning: a word shared with the message alone is no reason to bring a memory up
+            turn.memories_used = [h for h in hits if h.similarity >= self.memory_min_score]
         except TiMemoryError as exc:
             log.warning("memory search failed; answering without memories: %s", exc)
         prompt = [

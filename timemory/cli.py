@@ -21,7 +21,7 @@ from .ingest import (
     memories_to_jsonl,
     read_export,
 )
-from .pipeline import TiMem
+from .pipeline import DEFAULT_SEARCH_MODE, TiMem
 from .schemas import MEMORY_STATUSES, MEMORY_TYPES, SEARCH_MODES, Memory, MemoryEvent
 from .settings import Settings
 
@@ -251,7 +251,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("query")
     s.add_argument("--user", required=True)
     s.add_argument("--limit", type=int, default=5)
-    s.add_argument("--mode", choices=SEARCH_MODES, default="hybrid",
+    s.add_argument("--mode", choices=SEARCH_MODES, default=DEFAULT_SEARCH_MODE,
                    help="hybrid (meaning + words, the default), vector (meaning) or keyword (words)")
     s.add_argument("--type", action="append", choices=MEMORY_TYPES)
     s.add_argument("--all", action="store_true", help="include outdated memories")
@@ -303,7 +303,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--user-prefix", required=True)
     s.add_argument("--speaker", choices=["a", "b", "both"], default="both")
     s.add_argument("--k", type=int, nargs="+", default=[1, 5, 10])
-    s.add_argument("--mode", choices=SEARCH_MODES, default="hybrid", help="the search mode questions are asked with")
+    s.add_argument("--mode", choices=SEARCH_MODES, default=DEFAULT_SEARCH_MODE,
+                   help="the search mode questions are asked with")
     s.add_argument("--json", help="write the full result (every question) to this file")
     s.add_argument("--experiment", help="save the figures on this experiment (default: prefix + file name)")
     s.add_argument("--answer", action="store_true",

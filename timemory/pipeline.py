@@ -526,7 +526,7 @@ class TiMem:
         for attempt in range(1, MAX_PLAN_ATTEMPTS + 1):
             version = self.store.memory_version(user_id)
             with self._stage(result, "search"):
-                similar = [[(h.memory, h.scores.vector if h.scores and h.scores.vector is not None else h.score)
+                similar = [[(h.memory, h.similarity)
                             for h in self.store.find(user_id, f.content, v, self.similar_k, mode=CANDIDATE_MODE,
                                                      statuses=("active", "outdated"), version=version)]
                            for f, v in zip(facts, vectors, strict=True)]

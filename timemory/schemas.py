@@ -87,6 +87,11 @@ class SearchHit(BaseModel):
                                      "vector mode, the BM25 score in keyword mode; higher is closer")
     scores: ScoreBreakdown | None = Field(default=None, description="the score's parts")
 
+    @property
+    def similarity(self) -> float:
+        """How close in meaning the memory is to the query: the cosine part when known, else the score."""
+        return self.scores.vector if self.scores and self.scores.vector is not None else self.score
+
 
 class MemoryEvent(BaseModel):
     id: str

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from ..chat import ChatTurn
 from ..errors import NotFoundError
-from ..pipeline import TiMem
+from ..pipeline import DEFAULT_SEARCH_MODE, TiMem
 from ..schemas import (
     ChatSession,
     Job,
@@ -116,7 +116,7 @@ class SearchRequest(BaseModel):
     limit: int = Field(default=5, ge=1, le=100)
     types: list[MemoryType] | None = None
     statuses: list[MemoryStatus] | None = ["active"]
-    mode: SearchMode = Field(default="hybrid", description="hybrid (meaning + words), vector or keyword")
+    mode: SearchMode = Field(default=DEFAULT_SEARCH_MODE, description="hybrid (meaning + words), vector or keyword")
 
 
 @router.post("/search", tags=["search"])
