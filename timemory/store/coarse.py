@@ -6,8 +6,9 @@ k-th (its approximate score plus the pass's error bound is below the k-th exact 
 * ``int8`` — rows quantised to int8 with one scale per row, multiplied by a bfloat16 query with torch's
   weight-only int8 kernel (a quarter of the bytes).
 
-Which pass a machine uses is measured once per process (:func:`fastest`): CPUs without fast float16 or int8 kernels
-keep the plain float32 scan. The copies are patched row by row on writes, like the float32 matrix.
+Which pass a machine uses is measured once per process (:func:`fastest`, whose winning copy is kept): CPUs without
+fast float16 or int8 kernels keep the plain float32 scan. The copies are patched row by row on writes, like the
+float32 matrix.
 """
 
 from __future__ import annotations
@@ -96,22 +97,25 @@ def error(coarse: Coarse, query: np.ndarray) -> float:
     return 0.5 * coarse.max_scale * float(np.abs(query).sum()) * (1 + 2.0**-7) + BF16_ERROR
 
 
-def fastest(matrix: np.ndarray, exact: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> str | None:
-    """The pass that beats the float32 scan (``exact``) by at least 10% on this matrix here, or None. Each candidate
-    is timed in turns with the float32 scan; the medians decide."""
+def fastest(buffer: np.ndarray, n: int, exact: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Coarse | None:
+    """The copy (of the first ``n`` rows of ``buffer``) whose pass beats the float32 scan (``exact``) by at least
+    10% here, or None. Each candidate is timed in turns with the float32 scan; the medians decide."""
     try:
         import torch  # noqa: F401
     except ImportError:
         return None
+    matrix = buffer[:n]
     query = matrix[0].copy()
     runs: dict[str | None, Any] = {None: lambda: exact(matrix, query)}
+    built: dict[str, Coarse] = {}
     for kind in KINDS:
         try:
-            coarse = build(kind, matrix, matrix.shape[0])
-            scores(coarse, query, matrix.shape[0])
+            coarse = build(kind, buffer, n)
+            scores(coarse, query, n)
         except (RuntimeError, AttributeError, NotImplementedError):
             continue  # the kernel is missing on this CPU or torch build
-        runs[kind] = lambda coarse=coarse: scores(coarse, query, matrix.shape[0])
+        built[kind] = coarse
+        runs[kind] = lambda coarse=coarse: scores(coarse, query, n)
     times: dict[str | None, list[float]] = {name: [] for name in runs}
     for _ in range(9):
         for name, run in runs.items():
@@ -120,4 +124,4 @@ def fastest(matrix: np.ndarray, exact: Callable[[np.ndarray, np.ndarray], np.nda
             times[name].append(time.perf_counter() - started)
     medians = {name: float(np.median(t)) for name, t in times.items()}
     best = min(medians, key=lambda name: medians[name])
-    return best if best is not None and medians[best] < 0.9 * medians[None] else None
+    return built[best] if best is not None and medians[best] < 0.9 * medians[None] else None

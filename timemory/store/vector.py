@@ -274,7 +274,8 @@ class NumpyIndex:
         if entry.n < self.coarse_from:
             return None
         if self._kind == "measure":
-            self._kind = pre.fastest(entry.matrix, dot_rows)
+            entry.coarse = pre.fastest(entry.buffer, entry.n, dot_rows)
+            self._kind = entry.coarse.kind if entry.coarse else None
         if self._kind is None:
             return None
         if entry.coarse is None or entry.coarse.kind != self._kind or entry.coarse.capacity < entry.n:
