@@ -113,6 +113,13 @@ class Persona:
                              "query": query, "kind": kind, "relevant": relevant,
                              "statuses": ["active", "outdated"] if include_outdated else ["active"]})
 
+    def told(self, values: list[str], template: str, type_: str, paraphrases: list[str]) -> tuple[str, str]:
+        """Remember one fact made of a value picked from ``values``, asked about in one of ``paraphrases``."""
+        value = self.rng.choice(values)
+        mid = self.remember(template.format(value), type_)
+        self.ask(self.rng.choice(paraphrases), "paraphrase", [mid])
+        return value, mid
+
     def contradict(self, new_fact: str, old: str) -> None:
         self.contradictions.append({"id": f"{self.user_id}-c{len(self.contradictions):02d}",
                                     "user_id": self.user_id, "fact": new_fact, "contradicts": [old]})
@@ -189,15 +196,9 @@ def build_persona(index: int, rng: random.Random) -> Persona:  # noqa: PLR0915 â
     plays = p.remember(f"The user has played the {instrument} for {rng.randrange(2, 25)} years.", "activity")
     p.ask(pick(PARAPHRASE_INSTRUMENT), "paraphrase", [plays])
     p.ask(f"How long has the user played the {instrument}?", "number_date", [plays])
-    drink = pick(DRINKS)
-    morning = p.remember(f"The user always has {drink} at breakfast.", "preference")
-    p.ask(pick(PARAPHRASE_DRINK), "paraphrase", [morning])
-    food = pick(FOODS)
-    likes = p.remember(f"The user's favourite food is {food}.", "preference")
-    p.ask(pick(PARAPHRASE_FOOD), "paraphrase", [likes])
-    dislike = pick(DISLIKES)
-    hates = p.remember(f"The user cannot stand {dislike}.", "preference")
-    p.ask(pick(PARAPHRASE_DISLIKE), "paraphrase", [hates])
+    p.told(DRINKS, "The user always has {} at breakfast.", "preference", PARAPHRASE_DRINK)
+    p.told(FOODS, "The user's favourite food is {}.", "preference", PARAPHRASE_FOOD)
+    p.told(DISLIKES, "The user cannot stand {}.", "preference", PARAPHRASE_DISLIKE)
     diet_old = p.remember("The user eats meat every day and loves steak.", "preference", status="active")
     p.contradict("The user became vegetarian this year.", diet_old)
     book = pick(BOOKS)
@@ -213,9 +214,7 @@ def build_persona(index: int, rng: random.Random) -> Persona:  # noqa: PLR0915 â
     hobby, detail = pick(HOBBIES)
     hobby_id = p.remember(f"The user took up {hobby} and {detail}.", "activity")
     p.ask(pick(PARAPHRASE_HOBBY), "paraphrase", [hobby_id])
-    language = pick(LANGUAGES)
-    learning = p.remember(f"The user is learning {language} with an app every evening.", "activity")
-    p.ask(pick(PARAPHRASE_LANGUAGE), "paraphrase", [learning])
+    p.told(LANGUAGES, "The user is learning {} with an app every evening.", "activity", PARAPHRASE_LANGUAGE)
     sport = pick(SPORTS)
     team = p.remember(f"The user plays {sport} in a club on Thursdays.", "activity")
     p.ask(f"Which day does the user play {sport}?", "number_date", [team])
