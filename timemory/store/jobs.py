@@ -4,7 +4,7 @@ extend a lease, finish. No row lock is needed to claim: a conditional UPDATE tha
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import CursorResult, func, select, update
@@ -74,12 +74,15 @@ class JobQueue(Conversations):
                 continue
             if row.lease_until is not None and row.lease_until > now:
                 continue  # held by a worker, or waiting before a retry: this user's turn is taken
-            if self._take(row, worker, now, lease_seconds):
+            if self._take(row, worker, lease_seconds):
                 return self.get_job(row.user_id, row.id)
         return None
 
-    def _take(self, row: JobRow, worker: str, now: datetime, lease_seconds: float) -> bool:
-        """Win the job against every other worker: only one conditional update can match what was read."""
+    def _take(self, row: JobRow, worker: str, lease_seconds: float) -> bool:
+        """Win the job against every other worker: only one conditional update can match what was read. The job's
+        times are taken now, not when the queue was read: another worker may have finished the job before this one
+        meanwhile, and a start stamped earlier than that would misstate the order jobs ran in."""
+        now = utcnow()
         out_of_attempts = row.attempts >= row.max_attempts
         values: dict[str, Any] = (
             {"status": "failed", "finished_at": now, "worker": None, "lease_until": None,
