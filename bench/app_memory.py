@@ -61,7 +61,7 @@ def measure() -> dict[str, Any]:
         app.wait(timeout=60)
         state = os.path.join(data, "llm-server.json")  # the app stops its server on exit; make sure of it
         if os.path.exists(state):
-            subprocess.run([sys.executable, "-c", "import sys; from timemory.local_llm import LocalLLMServer; "
+            subprocess.run([sys.executable, "-c", "import sys; from timemory.providers import LocalLLMServer; "
                             "LocalLLMServer(sys.argv[1]).stop()", data], cwd=ROOT, env=env, check=False)
 
 

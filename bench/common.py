@@ -31,7 +31,7 @@ def dashboard_engine(store: object, embedder: object) -> object:
     """A TiMem for driving the dashboard's pages: the configured local model is attached (the dashboard needs one)
     but only started if a page asks it something."""
     from timemory import Settings, TiMem
-    from timemory.backends import build_llm
+    from timemory.wiring import build_llm
 
     settings = Settings(_env_file=None, openai_api_key=None, openai_base_url=None)  # type: ignore[call-arg]
     return TiMem(store, embedder, build_llm(settings))  # type: ignore[arg-type]

@@ -116,5 +116,5 @@ def load_into(store, user: str, texts: list[tuple[str, str]], vectors: np.ndarra
     from timemory.store import AddMemory
 
     for i in range(0, len(texts), 5_000):
-        store.apply(user, [AddMemory(content=c, type=t, embedding=v, actor="user")
+        store.memories.apply(user, [AddMemory(content=c, type=t, embedding=v, actor="user")
                            for (c, t), v in zip(texts[i:i + 5_000], vectors[i:i + 5_000], strict=True)])

@@ -31,8 +31,8 @@ def _app(user: str, page: str):  # type: ignore[no-untyped-def]
 def measure(browser_size: int = 10_000, map_sizes: tuple[int, ...] = (1_000, 5_000, 20_000)) -> dict[str, Any]:
     pin_threads()
     from dashboard import adapter
-    from timemory.embeddings import LocalEmbedder
-    from timemory.projection import umap_2d
+    from timemory.lab import umap_2d
+    from timemory.providers import LocalEmbedder
     from timemory.store import Store
 
     embedder = LocalEmbedder()

@@ -37,8 +37,7 @@ def dataset_file(folder: Path, sessions: int = 3) -> Path:
 
 def replay_throughput(folder: Path) -> dict[str, Any]:
     from timemory import Settings, TiMem
-    from timemory.datasets import load_dataset
-    from timemory.lab import replay, units_of
+    from timemory.lab import load_dataset, replay, units_of
 
     settings = Settings(_env_file=None, data_dir=folder, openai_api_key=None, openai_base_url=None)  # type: ignore[call-arg]
     tm = TiMem.from_settings(settings)
@@ -70,7 +69,7 @@ def history(store: Any, user: str, memories: int, events: int) -> tuple[int, int
     two per pipeline run, five minutes apart over a simulated year and more). Returns (runs, events written)."""
     import numpy as np
 
-    from timemory.schemas import PipelineResult
+    from timemory import PipelineResult
     from timemory.store import AddMemory, ChangeMemory
 
     rng, pick = np.random.default_rng(7), random.Random(7)
@@ -90,8 +89,8 @@ def history(store: Any, user: str, memories: int, events: int) -> tuple[int, int
             else:
                 ops.append(ChangeMemory(memory_id=ids[pick.randrange(len(ids))], content=f"Memory edited at {n}",
                                         embedding=vec, at=when, status=pick.choice(["active", "outdated"])))
-        changes = store.apply(user, ops, run_id=f"run-{n}")
-        store.save_run(PipelineResult(run_id=f"run-{n}", user_id=user, created_at=when,
+        changes = store.memories.apply(user, ops, run_id=f"run-{n}")
+        store.runs.save(PipelineResult(run_id=f"run-{n}", user_id=user, created_at=when,
                                       changes=list(changes)))
         ids += [c.memory_id for c in changes if c.event == "ADD"]
         written += len(changes)
@@ -104,7 +103,7 @@ PLACES = ["Lisbon", "Berlin", "Osaka", "Lyon", "Quito", "Accra", "Perth", "Oslo"
 
 def time_travel(tm: Any, user: str, runs: int, events: int) -> dict[str, Any]:
     """``state_at`` and ``run_diff`` over the user made by :func:`history`."""
-    from timemory.timeline import EventLog
+    from timemory.core import EventLog
 
     middle, end = START + timedelta(minutes=5 * runs // 2), START + timedelta(minutes=5 * runs)
     log = EventLog(user, tm.events(user_id=user))  # what the Timeline page keeps per data version
@@ -122,10 +121,10 @@ def time_travel(tm: Any, user: str, runs: int, events: int) -> dict[str, Any]:
 def experiments(store: Any, user: str, questions: int = 2_000) -> None:
     """Two evaluated experiments over ``user`` with ``questions`` scored questions each, in ``evaluate``'s shape
     (made up for size: the compare view draws what is stored, whatever produced it)."""
-    from timemory.lab import _scores
-    from timemory.schemas import Experiment
+    from timemory import Experiment
+    from timemory.lab import scores
 
-    memories = store.list_memories(user, limit=200)
+    memories = store.memories.list(user, limit=200)
     for e, name in enumerate(("baseline", "variant")):
         pick = random.Random(e)
         out = []
@@ -139,9 +138,9 @@ def experiments(store: Any, user: str, questions: int = 2_000) -> None:
                 "retrieved": [{"memory_id": m.id, "user_id": user, "content": m.content,
                                "score": round(pick.random(), 4), "evidence_hit": f}
                               for m, f in zip(pick.sample(memories, 10), found, strict=True)]})
-        metrics = {**_scores(out, (1, 5, 10)), "questions": out, "per_category": {
-            str(c): _scores([q for q in out if q["category"] == c], (1, 5, 10)) for c in range(1, 6)}}
-        store.save_experiment(Experiment(
+        metrics = {**scores(out, (1, 5, 10)), "questions": out, "per_category": {
+            str(c): scores([q for q in out if q["category"] == c], (1, 5, 10)) for c in range(1, 6)}}
+        store.experiments.save(Experiment(
             id=f"bench-{name}", name=name, dataset_path="bench-dialogue.json", dataset_sha256="0" * 64,
             dataset_format="locomo", user_prefix="bench-", status="done", metrics=metrics,
             config={"llm_model": "SmolLM2-135M", "embedder": "all-MiniLM-L6-v2", "search_mode": "vector",
@@ -193,7 +192,7 @@ def page_draws(tm: Any, user: str, runs: int, repeat: int = 5) -> dict[str, Any]
 
 def measure(memories: int = 10_000, events: int = 20_000) -> dict[str, Any]:
     pin_threads()
-    from timemory.embeddings import LocalEmbedder
+    from timemory.providers import LocalEmbedder
     from timemory.store import Store
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -42,7 +42,7 @@ def local_model_speed(data_dir: str) -> dict[str, Any]:
     """Cold start to first token, then tokens per second on a streamed answer (llama.cpp, SmolLM2-135M)."""
     from openai import OpenAI
 
-    from timemory.local_llm import LOCAL_MODEL_ALIAS, LocalLLMServer
+    from timemory.providers import LOCAL_MODEL_ALIAS, LocalLLMServer
 
     server = LocalLLMServer(data_dir)
     server.stop()
@@ -73,8 +73,7 @@ def run_timemory(proxy: CountingProxy, embedder) -> list[dict[str, Any]]:  # typ
     from openai import OpenAI
 
     from timemory import TiMem
-    from timemory.llm import OpenAILLM
-    from timemory.local_llm import LOCAL_MODEL_ALIAS
+    from timemory.providers import LOCAL_MODEL_ALIAS, OpenAILLM
     from timemory.store import Store
 
     folder = tempfile.mkdtemp(prefix="bench-pipeline-")
@@ -98,7 +97,7 @@ def run_timemory(proxy: CountingProxy, embedder) -> list[dict[str, Any]]:  # typ
 def run_mem0(proxy: CountingProxy) -> list[dict[str, Any]]:
     from mem0 import Memory
 
-    from timemory.local_llm import LOCAL_MODEL_ALIAS
+    from timemory.providers import LOCAL_MODEL_ALIAS
 
     from .search import mem0_config
 
@@ -135,7 +134,7 @@ def run_mem0(proxy: CountingProxy) -> list[dict[str, Any]]:
 def measure() -> dict[str, Any]:
     pin_threads()
     os.environ.setdefault("MEM0_TELEMETRY", "False")
-    from timemory.embeddings import LocalEmbedder
+    from timemory.providers import LocalEmbedder
 
     data_dir = tempfile.mkdtemp(prefix="bench-llm-")
     print("  pipeline: local model cold start and speed", flush=True)

@@ -38,7 +38,7 @@ def recall_and_mrr(ranked: list[list[str]], relevant: list[list[str]]) -> dict[s
 def loaded_engine(data: dict[str, Any]):  # type: ignore[no-untyped-def]
     """A TiMem over a new SQLite file holding the set's memories with their ids, times and statuses."""
     from timemory import Memory, TiMem
-    from timemory.embeddings import LocalEmbedder
+    from timemory.providers import LocalEmbedder
     from timemory.store import Store
 
     embedder = LocalEmbedder()

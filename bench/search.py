@@ -35,25 +35,27 @@ def _repeats(n: int, system: str) -> tuple[int, int]:
 
 def run_timemory(n: int, texts, vectors, embedder) -> dict:  # type: ignore[no-untyped-def]
     from timemory import TiMem
+    from timemory.search import search_for
     from timemory.store import Store
 
     folder = tempfile.mkdtemp(prefix="bench-timemory-")
     store = Store.from_url(f"sqlite:///{folder}/bench.db", embedding_model=embedder.name, embedding_dim=embedder.dim)
     tm = TiMem(store, embedder)
+    search = search_for(store)
     base = rss_mb()
     with stopwatch() as load:
         load_into(store, USER, texts, vectors)
     qvecs = embedder.embed(QUERIES)
     with stopwatch() as first:
-        store.search(USER, qvecs[0], K)  # loads the user's matrix from the database
+        search.nearest(USER, qvecs[0], K)  # loads the user's matrix from the database
     searches, writes = _repeats(n, "timemory")
     cycle = itertools.cycle(range(len(QUERIES)))
-    retrieval = timed(lambda: store.search(USER, qvecs[next(cycle)], K), searches)
+    retrieval = timed(lambda: search.nearest(USER, qvecs[next(cycle)], K), searches)
     end_to_end = timed(lambda: tm.search(QUERIES[next(cycle)], user_id=USER, limit=K, mode="vector"), searches)
     modes = {}
     for mode in ("vector", "keyword", "hybrid"):
         def ranked(i: int, mode: str = mode) -> object:
-            return store.find(USER, QUERIES[i], None if mode == "keyword" else qvecs[i], K, mode=mode)
+            return search.find(USER, QUERIES[i], None if mode == "keyword" else qvecs[i], K, mode=mode)
         modes[mode] = {
             "retrieval": timed(lambda ranked=ranked: ranked(next(cycle)), searches).__dict__,  # type: ignore[misc]
             "end_to_end": timed(lambda mode=mode: tm.search(QUERIES[next(cycle)], user_id=USER, limit=K, mode=mode),
@@ -64,10 +66,10 @@ def run_timemory(n: int, texts, vectors, embedder) -> dict:  # type: ignore[no-u
 
     def write_then_search() -> None:
         tm.add(f"The user mentioned detail number {next(new)}.", user_id=USER, type="activity")
-        store.search(USER, qvecs[next(cycle)], K)
+        search.nearest(USER, qvecs[next(cycle)], K)
 
     after_write = timed(write_then_search, max(5, writes // 3), 1)
-    hits = [[m.id for m, _ in row] for row in store.search(USER, qvecs, K)]
+    hits = [[m.id for m, _ in row] for row in search.nearest(USER, qvecs, K)]
     return {"load_s": load[0], "first_search_ms": first[0] * 1000, "retrieval": retrieval.__dict__,
             "end_to_end": end_to_end.__dict__, "modes": modes, "write": write.__dict__,
             "write_then_search": after_write.__dict__,
@@ -93,7 +95,7 @@ def run_faiss(n: int, texts, vectors, embedder) -> dict:  # type: ignore[no-unty
 
 
 def mem0_config(folder: str, llm_base_url: str = "http://127.0.0.1:9/v1", model: str = "unused") -> dict:
-    from timemory.embeddings import local_model_path
+    from timemory.providers import local_model_path
 
     return {
         "vector_store": {"provider": "qdrant", "config": {
@@ -193,7 +195,7 @@ RUNNERS = {"timemory": run_timemory, "mem0": run_mem0, "faiss": run_faiss}
 def main(system: str, n: int) -> None:
     pin_threads()
     os.environ.setdefault("MEM0_TELEMETRY", "False")
-    from timemory.embeddings import LocalEmbedder
+    from timemory.providers import LocalEmbedder
 
     embedder = LocalEmbedder()
     embedder.embed(["load the model before any RSS baseline"])

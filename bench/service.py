@@ -57,7 +57,7 @@ async def _load(url: str, clients: int, requests: int, method: str, path: str, b
 
 def api_load(folder: Path) -> dict[str, Any]:
     """One API process with one user of 10k memories; search and list at 10 and 50 concurrent clients."""
-    from timemory.embeddings import LocalEmbedder
+    from timemory.providers import LocalEmbedder
     from timemory.store import Store
 
     from .corpus import embedded, load_into

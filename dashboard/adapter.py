@@ -18,13 +18,21 @@ import numpy as np
 import streamlit as st
 
 from dashboard import state
-from timemory import Settings, TiMem, TiMemoryError, timeline
-from timemory.backends import describe
-from timemory.chat import ChatService
-from timemory.jobs import Worker
-from timemory.lab import ReplayJobs
-from timemory.projection import Method, project
-from timemory.schemas import ChatSession, Experiment, Memory, PipelineResult, RunDiff, UserSummary
+from timemory import (
+    ChatService,
+    ChatSession,
+    Experiment,
+    Memory,
+    PipelineResult,
+    RunDiff,
+    Settings,
+    TiMem,
+    TiMemoryError,
+    UserSummary,
+)
+from timemory.core import EventLog
+from timemory.lab import Method, ReplayJobs, project
+from timemory.wiring import describe
 
 T = TypeVar("T")
 
@@ -47,7 +55,7 @@ def override(*, memory: TiMem | None = None, info: dict[str, str] | None = None,
 def _engine() -> tuple[TiMem, dict[str, str]]:
     settings = Settings()
     tm = TiMem.from_settings(settings)
-    Worker(tm).start()  # learns from exchanges queued by the API or left behind by a process that stopped
+    tm.worker().start()  # learns from exchanges queued by the API or left behind by a process that stopped
     return tm, describe(settings)
 
 
@@ -119,9 +127,9 @@ def version(user_id: str) -> int:
 
 
 @st.cache_resource(ttl=300, show_spinner=False, max_entries=8)
-def event_log(user_id: str, version: int) -> timeline.EventLog:
+def event_log(user_id: str, version: int) -> EventLog:
     """Every event of the user, indexed; one shared copy per data version (read-only: nothing mutates it)."""
-    return timeline.EventLog(user_id, memory().events(user_id=user_id))
+    return EventLog(user_id, memory().events(user_id=user_id))
 
 
 @st.cache_data(ttl=300, show_spinner=False, max_entries=64)

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import adapter
-from timemory.schemas import Memory, PipelineResult, RunDiff
+from timemory import Memory, PipelineResult, RunDiff
 
 
 def show_trace(trace: PipelineResult, key: str) -> None:

@@ -8,8 +8,7 @@ this script run) loses nothing; both are answered in order, in the same session,
 import streamlit as st
 
 from dashboard import adapter, state, views
-from timemory import TiMemoryError
-from timemory.chat import ChatTurn
+from timemory import ChatTurn, TiMemoryError
 
 adapter.ensure_router()
 user = adapter.current_user()

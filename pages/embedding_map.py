@@ -5,7 +5,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import adapter
-from timemory.projection import UMAP_MIN_POINTS, place_query
+from timemory.lab import UMAP_MIN_POINTS, place_query
 
 adapter.ensure_router()
 user = adapter.current_user()

@@ -8,10 +8,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import adapter
-from timemory import Settings, TiMemoryError
-from timemory.datasets import FORMATS, load_dataset
-from timemory.lab import Granularity, configuration
-from timemory.schemas import Experiment
+from timemory import Experiment, Settings, TiMemoryError
+from timemory.lab import FORMATS, Granularity, configuration, load_dataset
 
 adapter.ensure_router()
 tm = adapter.memory()

@@ -7,10 +7,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import adapter, state
-from timemory.errors import TiMemoryError
-from timemory.ingest import memories_to_csv, memories_to_json
-from timemory.schemas import MEMORY_STATUSES, MEMORY_TYPES, Memory, MemoryEdit, SearchMode
-from timemory.store.ranking import KEYWORD_WEIGHT
+from timemory import MEMORY_STATUSES, MEMORY_TYPES, Memory, MemoryEdit, SearchMode, TiMemoryError
+from timemory.core import memories_to_csv, memories_to_json
+from timemory.search import KEYWORD_WEIGHT
 
 adapter.ensure_router()
 user = adapter.current_user()

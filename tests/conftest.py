@@ -11,9 +11,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import pytest
 from sqlalchemy import create_engine, text
 
-from timemory.embeddings import LocalEmbedder
-from timemory.store import Store
-from timemory.store.models import Base
+from timemory.providers import LocalEmbedder
+from timemory.store import Base, Store
 
 MYSQL_URL = os.environ.get("TIMEMORY_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
 BACKENDS = ["sqlite", "mariadb"]

@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pydantic
 
-from timemory.llm import Usage
-from timemory.schemas import ConsolidationPlan, FactExtraction
+from timemory import ConsolidationPlan, FactExtraction
+from timemory.providers import Usage
 
 Responder = Callable[[list[dict[str, str]], type[pydantic.BaseModel]], Any]
 

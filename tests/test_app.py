@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard import adapter, state
 from timemory import TiMem
-from timemory.demo import seed_demo
+from timemory.lab import seed_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -250,7 +250,7 @@ def test_open_from_a_chat_trace_keeps_the_user_and_shows_that_memory(tm: TiMem) 
 
 
 def test_adding_by_hand_keeps_the_text_until_the_memory_is_stored(tm: TiMem, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from timemory.errors import DatabaseError
+    from timemory import DatabaseError
 
     at = app("pages/memories.py")
     add = next(b for b in at.button if b.label == "Add")

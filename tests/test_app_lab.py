@@ -13,8 +13,7 @@ from test_lab import LOCOMO, FactPerUserTurnDouble, adds_every_fact
 
 from dashboard import adapter, state
 from timemory import TiMem
-from timemory.datasets import load_dataset
-from timemory.lab import configuration, evaluate, record_experiment, replay
+from timemory.lab import configuration, evaluate, load_dataset, record_experiment, replay
 
 ROOT = Path(__file__).resolve().parents[1]
 USER = "exp1-conv-1-a"
@@ -29,11 +28,11 @@ def tm(sqlite_store, embedder, tmp_path):  # type: ignore[no-untyped-def]
     path.write_text(json.dumps(LOCOMO))
     ds = load_dataset(path, "locomo")
     for name, k in (("exp1", 5), ("exp2", 1)):
-        memory.similar_k = k
-        replay(memory, ds, user_prefix=f"{name}-")
-        record_experiment(memory, ds, name=name, user_prefix=f"{name}-", status="done",
-                          config=configuration(memory, granularity="exchange"),
-                          metrics=evaluate(memory, ds, user_prefix=f"{name}-", ks=[1, 5]))
+        runner = memory.variant(similar_k=k)
+        replay(runner, ds, user_prefix=f"{name}-")
+        record_experiment(runner, ds, name=name, user_prefix=f"{name}-", status="done",
+                          config=configuration(runner, granularity="exchange"),
+                          metrics=evaluate(runner, ds, user_prefix=f"{name}-", ks=[1, 5]))
     adapter.override(memory=memory, data_dir=tmp_path)
     yield memory
     adapter.override()

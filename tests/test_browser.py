@@ -48,8 +48,8 @@ def server(data: Path):  # type: ignore[no-untyped-def]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "TIDB_", "TIMEMORY_"))}
     env.update(TIMEMORY_DATA_DIR=str(data), PYTHONPATH=str(ROOT))
     subprocess.run([sys.executable, "-m", "timemory", "-q", "seed-demo"], cwd=ROOT, env=env, check=True, timeout=300)
-    subprocess.run([sys.executable, "-c", "import sys; from timemory import Settings; from timemory.backends import "
-                    "build_store; from timemory.embeddings import LocalEmbedder; "
+    subprocess.run([sys.executable, "-c", "import sys; from timemory import Settings; from timemory.wiring import "
+                    "build_store; from timemory.providers.embeddings import LocalEmbedder; "
                     "build_store(Settings(), LocalEmbedder()).create_session('aisha', sys.argv[1])", f"Notes {EVIL}"],
                    cwd=ROOT, env=env, check=True, timeout=300)
     port = free_port()

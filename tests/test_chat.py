@@ -5,33 +5,36 @@ from __future__ import annotations
 import pytest
 from doubles import ScriptedLLMDouble
 
-from timemory import TiMem
-from timemory.chat import ChatService
-from timemory.errors import NotFoundError, ValidationError
+from timemory import ChatService, NotFoundError, TiMem, ValidationError
 
 
 @pytest.fixture
-def chat(sqlite_store, embedder) -> ChatService:  # type: ignore[no-untyped-def]
+def memory(sqlite_store, embedder) -> TiMem:  # type: ignore[no-untyped-def]
     llm = ScriptedLLMDouble(facts=[{"content": "The user is training for a marathon.", "type": "activity"}],
                             reply="Good luck with the training!")
-    return ChatService(TiMem(sqlite_store, embedder, llm), llm)
+    return TiMem(sqlite_store, embedder, llm)
 
 
-def test_turn_streams_saves_and_learns(chat: ChatService, user: str) -> None:
-    chat.memory.add("The user lives in Porto.", user_id=user, type="personal")
+@pytest.fixture
+def chat(memory: TiMem) -> ChatService:
+    return memory.chat
+
+
+def test_turn_streams_saves_and_learns(chat: ChatService, user: str, memory: TiMem) -> None:
+    memory.add("The user lives in Porto.", user_id=user, type="personal")
     turn = chat.chat_with_memory_stream("I'm training for a marathon in Porto!", user_id=user, session_id=None)
     tokens = list(turn)
     assert len(tokens) > 1 and "".join(tokens).strip() == "Good luck with the training!"
     assert [h.memory.content for h in turn.memories_used][:1] == ["The user lives in Porto."]
     assert "The user lives in Porto." in turn._service.llm.prompts[0][0]["content"]  # type: ignore[attr-defined]
-    msgs = chat.memory.sessions.messages(turn.session_id, user_id=user)
+    msgs = memory.sessions.messages(turn.session_id, user_id=user)
     assert [(m.role, m.content) for m in msgs] == [("user", "I'm training for a marathon in Porto!"),
                                                    ("assistant", "Good luck with the training!")]
     # the title is asked for as plain text (the double answers every plain request with its reply)
     assert turn.title == "Good luck with the training!"
-    assert chat.memory.sessions.list(user_id=user)[0].title == turn.title
+    assert memory.sessions.list(user_id=user)[0].title == turn.title
     assert turn.pipeline is not None and turn.pipeline.status == "ok"
-    added = chat.memory.get_memory(turn.pipeline.changes[0].memory_id, user_id=user)
+    added = memory.get_memory(turn.pipeline.changes[0].memory_id, user_id=user)
     assert added.source_message_ids == [m.id for m in msgs] and added.source_session_id == turn.session_id
 
 
@@ -46,33 +49,33 @@ def test_second_turn_keeps_history_and_title(chat: ChatService, user: str) -> No
     assert chat.process_turn(second).status == "ok"
 
 
-def test_sessions_rename_delete_and_errors(chat: ChatService, user: str) -> None:
-    s = chat.memory.sessions.create(user_id=user)
-    assert chat.memory.sessions.rename(s.id, user_id=user, title="Trip").title == "Trip"
+def test_sessions_rename_delete_and_errors(chat: ChatService, user: str, memory: TiMem) -> None:
+    s = memory.sessions.create(user_id=user)
+    assert memory.sessions.rename(s.id, user_id=user, title="Trip").title == "Trip"
     with pytest.raises(ValidationError):
-        chat.memory.sessions.rename(s.id, user_id=user, title="  ")
+        memory.sessions.rename(s.id, user_id=user, title="  ")
     with pytest.raises(ValidationError):
         chat.chat_with_memory_stream("   ", user_id=user, session_id=s.id)
     with pytest.raises(NotFoundError):
         chat.chat_with_memory_stream("hi", user_id="someone-else", session_id=s.id)
-    chat.memory.sessions.delete(s.id, user_id=user)
-    assert chat.memory.sessions.list(user_id=user) == []
+    memory.sessions.delete(s.id, user_id=user)
+    assert memory.sessions.list(user_id=user) == []
 
 
 def test_background_turns_sent_back_to_back_are_both_answered_and_learnt_in_one_session(
     chat: ChatService, user: str
-) -> None:
+, memory) -> None:
     first = chat.submit("I'm training for a marathon.", user_id=user, session_id=None)
     second = chat.submit("And I swim on Fridays.", user_id=user,
                          session_id=first.session_id)  # before the first is answered
     assert second.session_id == first.session_id
-    assert [m.content for m in chat.memory.sessions.messages(first.session_id, user_id=user)][:2] == [
+    assert [m.content for m in memory.sessions.messages(first.session_id, user_id=user)][:2] == [
         "I'm training for a marathon.", "And I swim on Fridays."]  # both saved before any reply
     for turn in (first, second):
         assert turn.wait(timeout=60), turn.state
         assert turn.state == "done" and turn.error is None
         assert "".join(turn.follow()).strip() == "Good luck with the training!"  # a late reader gets every token
-    msgs = chat.memory.sessions.messages(first.session_id, user_id=user)
+    msgs = memory.sessions.messages(first.session_id, user_id=user)
     assert sorted(m.role for m in msgs) == ["assistant", "assistant", "user", "user"]
     # the second reply was asked with the first exchange as history, not with its own message twice
     second_prompt = next(p for p in chat.llm.prompts if p[-1]["content"] == "And I swim on Fridays.")  # type: ignore[attr-defined]
@@ -84,11 +87,11 @@ def test_background_turns_sent_back_to_back_are_both_answered_and_learnt_in_one_
         assert runs[turn.assistant_message.id].source_message_ids == [turn.user_message.id,
                                                                      turn.assistant_message.id]
     assert chat.pending(first.session_id) == []
-    assert len(chat.memory.sessions.list(user_id=user)) == 1
+    assert len(memory.sessions.list(user_id=user)) == 1
 
 
 def test_a_failing_reply_keeps_the_message_and_reports_the_error(sqlite_store, embedder, user: str) -> None:  # type: ignore[no-untyped-def]
-    from timemory.errors import LLMError
+    from timemory import LLMError
 
     class BrokenStream(ScriptedLLMDouble):
         def stream(self, messages, *, usage=None):  # type: ignore[no-untyped-def]
@@ -96,18 +99,19 @@ def test_a_failing_reply_keeps_the_message_and_reports_the_error(sqlite_store, e
             raise LLMError("the model server went away")
 
     llm = BrokenStream()
-    chat = ChatService(TiMem(sqlite_store, embedder, llm), llm)
+    memory = TiMem(sqlite_store, embedder, llm)
+    chat = memory.chat
     turn = chat.submit("Remember that I like figs.", user_id=user, session_id=None)
     assert turn.wait(timeout=30) and turn.state == "failed"
     assert "went away" in (turn.error or "") and "Your message was saved" in (turn.error or "")
     assert "".join(turn.follow()) == "Half"
-    assert [m.content for m in chat.memory.sessions.messages(turn.session_id,
+    assert [m.content for m in memory.sessions.messages(turn.session_id,
                                                              user_id=user)] == ["Remember that I like figs."]
 
 
-def test_memories_below_the_relevance_floor_are_not_given_to_the_reply(chat: ChatService, user: str) -> None:
-    chat.memory.add("The user lives in Porto.", user_id=user, type="personal")
-    chat.memory.add("The user's favourite colour is green.", user_id=user, type="preference")
+def test_memories_below_the_relevance_floor_are_not_given_to_the_reply(chat: ChatService, user: str, memory: TiMem) -> None:
+    memory.add("The user lives in Porto.", user_id=user, type="personal")
+    memory.add("The user's favourite colour is green.", user_id=user, type="preference")
     chat.memory_min_score = 0.3
     turn = chat.chat_with_memory_stream("What is the weather like in Porto?", user_id=user, session_id=None,
                                         process=False)
@@ -117,11 +121,11 @@ def test_memories_below_the_relevance_floor_are_not_given_to_the_reply(chat: Cha
     assert "green" not in chat.llm.prompts[-2][0]["content"]  # type: ignore[attr-defined]
 
 
-def test_a_long_message_is_saved_whole_and_says_what_extraction_reads(chat: ChatService, user: str) -> None:
+def test_a_long_message_is_saved_whole_and_says_what_extraction_reads(chat: ChatService, user: str, memory: TiMem) -> None:
     text = "I like long walks. " * 1200
     turn = chat.chat_with_memory_stream(text, user_id=user, session_id=None, process=False)
     list(turn)
-    assert chat.memory.sessions.messages(turn.session_id, user_id=user)[0].content == text.strip()
+    assert memory.sessions.messages(turn.session_id, user_id=user)[0].content == text.strip()
     assert any("reads its first 2,000" in n for n in turn.notes)
 
 
@@ -132,6 +136,6 @@ def test_a_long_message_is_saved_whole_and_says_what_extraction_reads(chat: Chat
     ("", ""),
 ])
 def test_clean_title(raw: str, title: str) -> None:
-    from timemory.chat import clean_title
+    from timemory.core import clean_title
 
     assert clean_title(raw) == title

@@ -6,7 +6,7 @@ import argparse
 import re
 from pathlib import Path
 
-from timemory.cli import parser
+from timemory.service import parser
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 

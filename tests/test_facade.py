@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 
 import timemory
-from timemory import TiMem
-from timemory.accounts import Sessions, Users
-from timemory.chat import ChatService
+from timemory import ChatService, TiMem
+from timemory.core import Sessions, Users
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTSIDE = [*ROOT.glob("dashboard/*.py"), *ROOT.glob("pages/*.py"), *ROOT.glob("bench/*.py"),

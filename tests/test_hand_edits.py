@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from timemory import ConflictError, NotFoundError, TiMem, ValidationError
-from timemory.schemas import MemoryEdit
+from timemory import ConflictError, MemoryEdit, NotFoundError, TiMem, ValidationError
 from timemory.store import Store
 
 
@@ -82,7 +81,7 @@ def test_status_and_type_edits_and_duplicates(tm: TiMem, user: str) -> None:
 def test_histories_and_export_with_history(tm: TiMem, user: str) -> None:
     import json
 
-    from timemory.ingest import memories_to_json
+    from timemory.core import memories_to_json
 
     a = tm.add("The user likes rain.", user_id=user, type="preference")
     tm.update_memory(a.id, user_id=user, content="The user likes summer rain.")
@@ -96,7 +95,7 @@ def test_histories_and_export_with_history(tm: TiMem, user: str) -> None:
 
 
 def test_an_export_with_history_imports_as_memories(tm: TiMem, user: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from timemory.ingest import memories_to_json, read_memories
+    from timemory.core import memories_to_json, read_memories
 
     a = tm.add("The user collects stamps.", user_id=user, type="activity")
     path = tmp_path / "export.json"

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 from doubles import ScriptedLLMDouble
 
-from timemory import TiMem
-from timemory.errors import NotFoundError
+from timemory import NotFoundError, TiMem
 from timemory.store import Store
 
 
@@ -16,7 +15,7 @@ def test_other_user_cannot_read_or_change(store: Store, embedder) -> None:  # ty
         consolidate=lambda p: [{"fact": 0, "action": "OUTDATE", "memory_id": 1, "content": None, "reason": "x"}],
     ))
     mine = tm.add("The user lives in Oslo.", user_id="alice", type="personal")
-    session = store.create_session("alice", "Alice's chat")
+    session = store.conversations.create_session("alice", "Alice's chat")
     before = (tm.get_memory(mine.id, user_id="alice"), tm.history(mine.id, user_id="alice"))
 
     assert tm.search("Oslo", user_id="mallory", statuses=("active", "outdated")) == []
@@ -28,17 +27,17 @@ def test_other_user_cannot_read_or_change(store: Store, embedder) -> None:  # ty
         lambda: tm.update_memory(mine.id, user_id="mallory", status="outdated"),
         lambda: tm.delete_memory(mine.id, user_id="mallory"),
         lambda: tm.set_status([mine.id], user_id="mallory", status="outdated"),
-        lambda: store.get_session("mallory", session.id),
-        lambda: store.rename_session("mallory", session.id, "mine now"),
-        lambda: store.delete_session("mallory", session.id),
-        lambda: store.save_messages("mallory", session.id, [{"role": "user", "content": "hi"}]),
+        lambda: store.conversations.get_session("mallory", session.id),
+        lambda: store.conversations.rename_session("mallory", session.id, "mine now"),
+        lambda: store.conversations.delete_session("mallory", session.id),
+        lambda: store.conversations.save_messages("mallory", session.id, [{"role": "user", "content": "hi"}]),
     ):
         with pytest.raises(NotFoundError):
             call()
     # mallory's own pipeline run sees none of alice's memories as candidates
     result = tm.process_messages([{"role": "user", "content": "I live in Oslo"}], user_id="mallory")
     assert result.candidates == []
-    assert store.list_messages("mallory", session.id) == []
-    assert store.list_runs("alice") == []
+    assert store.conversations.list_messages("mallory", session.id) == []
+    assert store.runs.list("alice") == []
     assert (tm.get_memory(mine.id, user_id="alice"), tm.history(mine.id, user_id="alice")) == before
-    assert store.get_session("alice", session.id).title == "Alice's chat"
+    assert store.conversations.get_session("alice", session.id).title == "Alice's chat"

@@ -11,10 +11,8 @@ from typing import Any
 import pytest
 from doubles import ScriptedLLMDouble
 
-from timemory import TiMem, ValidationError
-from timemory.datasets import load_dataset, parse_date
-from timemory.lab import evaluate, record_experiment, replay, units_of
-from timemory.schemas import FactExtraction
+from timemory import FactExtraction, TiMem, ValidationError
+from timemory.lab import evaluate, load_dataset, parse_date, record_experiment, replay, units_of
 from timemory.store import Store
 
 LOCOMO = [{
@@ -196,7 +194,7 @@ def test_an_interrupted_replay_resumes_to_the_same_state(sqlite_store: Store, em
 
 
 def test_failed_exchanges_are_listed_and_retried(sqlite_store: Store, embedder, files: dict[str, Path]) -> None:  # type: ignore[no-untyped-def]
-    from timemory.errors import LLMError
+    from timemory import LLMError
 
     class FlakyDouble(FactPerUserTurnDouble):
         fail = True
@@ -251,10 +249,10 @@ def test_experiments_record_configuration_and_counts(sqlite_store: Store, embedd
 
 def test_a_cached_rerun_asks_the_model_nothing_and_gives_the_same_memories(store: Store, embedder,  # type: ignore[no-untyped-def]
                                                                            files: dict[str, Path]) -> None:
-    from timemory.llm_cache import CachedLLM
+    from timemory.providers import CachedLLM
 
     inner = FactPerUserTurnDouble(consolidate=adds_every_fact)
-    cached = CachedLLM(inner, store)
+    cached = CachedLLM(inner, store.answers)
     tm = TiMem(store, embedder, cached)
     ds = load_dataset(files["locomo"], "locomo", speaker="a")
     replay(tm, ds, user_prefix="c1-")
@@ -272,7 +270,7 @@ def test_a_cached_rerun_asks_the_model_nothing_and_gives_the_same_memories(store
 
 def test_answers_are_graded_by_the_judge_and_reported_with_its_model(sqlite_store: Store, embedder,  # type: ignore[no-untyped-def]
                                                                      files: dict[str, Path]) -> None:
-    from timemory.schemas import Judgement
+    from timemory import Judgement
 
     class AnswerAndJudgeDouble(FactPerUserTurnDouble):
         model = "judge-double"

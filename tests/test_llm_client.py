@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 from doubles import FakeOpenAIServer
 
-from timemory.errors import LLMError, LLMOutputError
-from timemory.llm import OpenAILLM, Usage, strict_json_schema
-from timemory.schemas import ConsolidationPlan, FactExtraction
+from timemory import ConsolidationPlan, FactExtraction, LLMError, LLMOutputError
+from timemory.providers import OpenAILLM, Usage, strict_json_schema
 
 GOOD = '{"facts": [{"content": "The user likes tea.", "type": "preference"}]}'
 ASK = [{"role": "user", "content": "I like tea"}]

@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 
 from timemory import Settings, TiMem
-from timemory.backends import build_llm
-from timemory.chat import ChatService
-from timemory.local_llm import LocalLLMServer, _pid_alive
+from timemory.providers import LocalLLMServer, pid_alive
+from timemory.wiring import build_llm
 
 pytestmark = pytest.mark.local_llm
 
@@ -35,7 +34,7 @@ def server(data_dir: Path):  # type: ignore[no-untyped-def]
 
 def test_pipeline_over_http_stores_memory_with_provenance(server: LocalLLMServer, data_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
     settings = Settings(_env_file=None, data_dir=data_dir, openai_api_key=None, openai_base_url=None)
-    from timemory.backends import build_store
+    from timemory.wiring import build_store
 
     tm = TiMem(build_store(settings, embedder), embedder, build_llm(settings))
     messages = [
@@ -52,20 +51,21 @@ def test_pipeline_over_http_stores_memory_with_provenance(server: LocalLLMServer
     stored = tm.list_memories(user_id="ana")
     assert len(stored) >= 1
     assert all(m.source_message_ids == ["u1", "a1", "u2", "a2"] for m in stored)
-    assert server.pid is not None and _pid_alive(server.pid)
+    assert server.pid is not None and pid_alive(server.pid)
 
 
 def test_streaming_chat_yields_tokens_and_saves_both(server: LocalLLMServer, data_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
     settings = Settings(_env_file=None, data_dir=data_dir, openai_api_key=None, openai_base_url=None)
-    from timemory.backends import build_store
+    from timemory.wiring import build_store
 
     llm = build_llm(settings)
-    chat = ChatService(TiMem(build_store(settings, embedder), embedder, llm), llm)
+    memory = TiMem(build_store(settings, embedder), embedder, llm)
+    chat = memory.chat
     turn = chat.chat_with_memory_stream("Hello! Can you suggest a name for my new dog?", user_id="ben",
                                         session_id=None, process=False)
     tokens = list(turn)
     assert len(tokens) >= 2 and "".join(tokens).strip()
-    msgs = chat.memory.sessions.messages(turn.session_id, user_id="ben")
+    msgs = memory.sessions.messages(turn.session_id, user_id="ben")
     assert [m.role for m in msgs] == ["user", "assistant"] and msgs[1].content == turn.reply
 
 
@@ -74,7 +74,7 @@ def test_second_start_reuses_the_running_server(server: LocalLLMServer, data_dir
     again.ensure_running()
     assert again.pid == server.pid and again.port == server.port and not again.owned
     again.stop()  # not its process: must leave it running
-    assert _pid_alive(server.pid or -1) and server.healthy()
+    assert pid_alive(server.pid or -1) and server.healthy()
 
 
 def test_a_busy_server_is_shared_not_restarted(server: LocalLLMServer, data_dir: Path) -> None:
@@ -113,15 +113,15 @@ def test_dead_server_is_restarted(server: LocalLLMServer) -> None:
 
 def test_child_is_gone_after_the_owner_exits(tmp_path: Path) -> None:
     code = (
-        "import json,sys; from pathlib import Path; from timemory.local_llm import LocalLLMServer;"
+        "import json,sys; from pathlib import Path; from timemory.providers.local_llm import LocalLLMServer;"
         f"s=LocalLLMServer(Path({str(tmp_path)!r})); s.ensure_running(); print(json.dumps({{'pid': s.pid}}))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180, check=True)
     pid = json.loads(out.stdout.strip().splitlines()[-1])["pid"]
     deadline = time.monotonic() + 10
-    while _pid_alive(pid) and time.monotonic() < deadline:
+    while pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not _pid_alive(pid)
+    assert not pid_alive(pid)
     assert not (tmp_path / "llm-server.json").exists()
 
 

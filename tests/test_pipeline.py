@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 from doubles import CountingEmbedder, FakeOpenAIServer, ScriptedLLMDouble, short_id_of
 
-from timemory import TiMem
-from timemory.errors import EmbeddingError, ValidationError
-from timemory.llm import OpenAILLM
+from timemory import EmbeddingError, TiMem, ValidationError
+from timemory.providers import OpenAILLM
 from timemory.store import Store
 
 EXCHANGE = [
@@ -157,7 +156,7 @@ def test_malformed_model_output_changes_nothing(store: Store, embedder, user: st
     assert any("llm_output" in e and "ConsolidationPlan" in e for e in result.errors)
     assert result.facts and result.llm_calls == 3  # extract, consolidate, one repair
     assert snapshot(tm, user) == before
-    runs = store.list_runs(user)
+    runs = store.runs.list(user)
     assert runs[0].run_id == result.run_id and runs[0].status == "failed"
 
 
@@ -178,7 +177,7 @@ def test_trace_is_saved_and_counts_tokens(store: Store, embedder, user: str) -> 
     llm = ScriptedLLMDouble(facts=[{"content": "The user collects vinyl records.", "type": "activity"}])
     tm, _ = make(store, embedder, llm)
     result = tm.process_messages(EXCHANGE, user_id=user, session_id=None)
-    saved = store.list_runs(user)[0]
+    saved = store.runs.list(user)[0]
     assert saved.run_id == result.run_id and saved.changes == result.changes
     assert saved.prompt_tokens == 100 and saved.completion_tokens == 20
 
@@ -250,7 +249,7 @@ def test_a_copied_prompt_example_is_dropped_unless_the_user_said_it(
 
 
 def test_the_consolidation_answer_cap_grows_with_the_facts_asked(sqlite_store: Store, embedder, user: str) -> None:  # type: ignore[no-untyped-def]
-    from timemory.consolidation import consolidation_cap
+    from timemory.core import consolidation_cap
 
     facts = [{"content": f"The user has hobby number {n}: {word}.", "type": "activity"}
              for n, word in enumerate(["chess", "climbing", "baking", "sailing", "pottery", "karate"])]

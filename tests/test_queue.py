@@ -10,9 +10,7 @@ import pytest
 from doubles import ScriptedLLMDouble
 from test_lab import FactPerUserTurnDouble, adds_every_fact
 
-from timemory import NotFoundError, TiMem, ValidationError
-from timemory.jobs import Worker
-from timemory.schemas import JobLease
+from timemory import JobLease, NotFoundError, TiMem, ValidationError
 from timemory.store import Store
 
 
@@ -46,7 +44,7 @@ def test_bad_input_is_refused_when_queued_not_later(tm: TiMem, user: str) -> Non
 def test_a_worker_learns_from_queued_exchanges_in_order(tm: TiMem, user: str) -> None:
     jobs = [tm.jobs.enqueue(exchange(f"Fact number {i}."), user_id=user) for i in range(3)]
     assert [j.status for j in jobs] == ["pending"] * 3 and all(j.payload["messages"][0]["id"] for j in jobs)
-    worker = Worker(tm)
+    worker = tm.worker()
     while worker.run_once():
         pass
     done = [tm.jobs.get(j.id, user_id=user) for j in jobs]
@@ -61,7 +59,7 @@ def test_two_workers_apply_every_job_once_and_in_order_per_user(tm: TiMem) -> No
     users = ["ana", "ben"]
     queued = {u: [tm.jobs.enqueue(exchange(f"{u} fact {i}."), user_id=u).id for i in range(6)] for u in users}
     stop = threading.Event()
-    workers = [Worker(tm, poll_seconds=0.05) for _ in range(2)]
+    workers = [tm.worker(poll_seconds=0.05) for _ in range(2)]
     threads = [threading.Thread(target=w.run_forever, args=(stop,)) for w in workers]
     for t in threads:
         t.start()
@@ -84,9 +82,9 @@ def test_two_workers_apply_every_job_once_and_in_order_per_user(tm: TiMem) -> No
 
 def test_a_job_whose_worker_died_is_taken_over_after_its_lease(tm: TiMem, store: Store, user: str) -> None:
     job = tm.jobs.enqueue(exchange("I swim on Fridays."), user_id=user)
-    claimed = store.claim_job("died", 0.5)  # a worker takes the job and dies before doing anything
+    claimed = store.jobs.claim("died", 0.5)  # a worker takes the job and dies before doing anything
     assert claimed is not None and claimed.id == job.id and claimed.status == "running"
-    survivor = Worker(tm)
+    survivor = tm.worker()
     assert survivor.run_once() is None  # the lease still holds: the user's turn is taken
     time.sleep(0.6)
     after = survivor.run_once()
@@ -96,13 +94,13 @@ def test_a_job_whose_worker_died_is_taken_over_after_its_lease(tm: TiMem, store:
 
 def test_work_that_landed_before_a_crash_is_not_applied_again(tm: TiMem, store: Store, user: str) -> None:
     job = tm.jobs.enqueue(exchange("I keep bees."), user_id=user)
-    claimed = store.claim_job("died", 0.5)
+    claimed = store.jobs.claim("died", 0.5)
     assert claimed is not None
     # the worker ran the pipeline under its lease (the changes and the "applied" mark commit together), then died
     tm.process_messages(claimed.payload["messages"], user_id=user, lease=JobLease(job.id, "died"))
     calls = len(tm.llm.calls)  # type: ignore[union-attr]
     time.sleep(0.6)
-    after = Worker(tm).run_once()
+    after = tm.worker().run_once()
     assert after is not None and after.status == "done" and after.run_id
     assert len(tm.llm.calls) == calls  # type: ignore[union-attr]  # not run again
     assert [m.content for m in tm.list_memories(user_id=user)] == ["The user said: I keep bees."]
@@ -110,15 +108,15 @@ def test_work_that_landed_before_a_crash_is_not_applied_again(tm: TiMem, store: 
 
 def test_a_worker_that_lost_its_lease_writes_nothing(tm: TiMem, store: Store, user: str) -> None:
     tm.jobs.enqueue(exchange("I grow tomatoes."), user_id=user)
-    slow = store.claim_job("slow", 0.2)
+    slow = store.jobs.claim("slow", 0.2)
     assert slow is not None
     time.sleep(0.3)
-    taken = store.claim_job("fast", 30)  # the lease ran out: another worker takes the job over
+    taken = store.jobs.claim("fast", 30)  # the lease ran out: another worker takes the job over
     assert taken is not None and taken.id == slow.id and taken.attempts == 2
     late = tm.process_messages(slow.payload["messages"], user_id=user, lease=JobLease(slow.id, "slow"))
     assert late.status == "failed" and any("lease_lost" in e for e in late.errors)
     assert tm.list_memories(user_id=user) == []  # rolled back whole
-    assert not store.finish_job(JobLease(slow.id, "slow"), status="done", run_id=late.run_id)
+    assert not store.jobs.finish(JobLease(slow.id, "slow"), status="done", run_id=late.run_id)
 
 
 def test_a_job_that_keeps_failing_is_given_up_and_the_next_one_runs(store: Store, embedder, user: str) -> None:  # type: ignore[no-untyped-def]
@@ -133,7 +131,7 @@ def test_a_job_that_keeps_failing_is_given_up_and_the_next_one_runs(store: Store
     tm = TiMem(store, embedder, BrokenExtraction())
     bad = tm.jobs.enqueue(exchange("poison"), user_id=user, max_attempts=2)
     good = tm.jobs.enqueue(exchange("I read novels."), user_id=user)
-    worker = Worker(tm, retry_seconds=0.1)
+    worker = tm.worker(retry_seconds=0.1)
     first = worker.run_once()
     assert first is not None and first.id == bad.id and first.status == "pending" and first.error
     assert worker.run_once() is None  # the retry waits a moment, and the user's next job waits behind it

@@ -7,8 +7,8 @@ import itertools
 import numpy as np
 import pytest
 
-from timemory import TiMem
-from timemory.errors import ConcurrentUpdateError, EmbeddingMismatchError, NotFoundError, ValidationError
+from timemory import ConcurrentUpdateError, EmbeddingMismatchError, NotFoundError, TiMem, ValidationError
+from timemory.search import search_for
 from timemory.store import AddMemory, ChangeMemory, DeleteMemory, Store
 
 
@@ -88,7 +88,7 @@ def test_apply_is_all_or_nothing(store: Store, embedder, user: str) -> None:  # 
     keep = tm.add("The user likes jazz.", user_id=user, type="preference")
     vec = embedder.embed(["The user likes opera."])[0]
     with pytest.raises(NotFoundError):
-        store.apply(user, [
+        store.memories.apply(user, [
             AddMemory(content="The user likes opera.", type="preference", embedding=vec),
             ChangeMemory(memory_id=keep.id, content="The user likes opera and jazz.", embedding=vec),
             DeleteMemory(memory_id="no-such-id"),
@@ -100,11 +100,11 @@ def test_apply_is_all_or_nothing(store: Store, embedder, user: str) -> None:  # 
 def test_expected_version_detects_another_writer(store: Store, embedder, user: str) -> None:  # type: ignore[no-untyped-def]
     tm = TiMem(store, embedder)
     tm.add("The user likes jazz.", user_id=user, type="preference")
-    seen = store.memory_version(user)
+    seen = store.users.version(user)
     tm.add("The user likes rock.", user_id=user, type="preference")
     vec = embedder.embed(["x"])[0]
     with pytest.raises(ConcurrentUpdateError):
-        store.apply(user, [AddMemory(content="x", type="personal", embedding=vec)], expected_version=seen)
+        store.memories.apply(user, [AddMemory(content="x", type="personal", embedding=vec)], expected_version=seen)
     assert tm.count_memories(user_id=user) == 2
 
 
@@ -118,9 +118,9 @@ def test_second_store_sees_writes_of_the_first(store: Store, embedder, user: str
 
 def test_wrong_dimension_is_a_clear_error(store: Store, user: str) -> None:
     with pytest.raises(EmbeddingMismatchError, match="reembed"):
-        store.apply(user, [AddMemory(content="x", type="personal", embedding=np.ones(10, np.float32))])
+        store.memories.apply(user, [AddMemory(content="x", type="personal", embedding=np.ones(10, np.float32))])
     with pytest.raises(EmbeddingMismatchError):
-        store.search(user, np.ones((1, 10), np.float32), 3)
+        search_for(store).nearest(user, np.ones((1, 10), np.float32), 3)
 
 
 def test_other_embedding_model_names_reembed(store: Store, embedder, user: str) -> None:  # type: ignore[no-untyped-def]
@@ -147,27 +147,27 @@ def test_text_round_trips_unchanged(tm: TiMem, user: str) -> None:
 
 
 def test_sessions_and_idempotent_messages(store: Store, user: str) -> None:
-    s = store.create_session(user, "  My   first chat ")
+    s = store.conversations.create_session(user, "  My   first chat ")
     assert s.title == "My first chat"
     msgs = [{"id": "m1", "role": "user", "content": "hello"}, {"id": "m2", "role": "assistant", "content": "hi"}]
-    store.save_messages(user, s.id, msgs)
-    store.save_messages(user, s.id, msgs)  # re-ingesting keeps one copy
-    assert [m.id for m in store.list_messages(user, s.id)] == ["m1", "m2"]
-    assert store.list_sessions(user)[0].message_count == 2
-    assert store.rename_session(user, s.id, "Renamed").title == "Renamed"
-    store.delete_session(user, s.id)
-    assert store.list_sessions(user) == []
+    store.conversations.save_messages(user, s.id, msgs)
+    store.conversations.save_messages(user, s.id, msgs)  # re-ingesting keeps one copy
+    assert [m.id for m in store.conversations.list_messages(user, s.id)] == ["m1", "m2"]
+    assert store.conversations.list_sessions(user)[0].message_count == 2
+    assert store.conversations.rename_session(user, s.id, "Renamed").title == "Renamed"
+    store.conversations.delete_session(user, s.id)
+    assert store.conversations.list_sessions(user) == []
     with pytest.raises(NotFoundError):
-        store.get_session(user, s.id)
+        store.conversations.get_session(user, s.id)
 
 
 def test_delete_user_removes_everything(store: Store, embedder, user: str) -> None:  # type: ignore[no-untyped-def]
     tm = TiMem(store, embedder)
     tm.add("The user likes tea.", user_id=user, type="preference")
-    store.create_session(user, "chat")
-    store.delete_user(user)
-    assert tm.list_memories(user_id=user) == [] and store.list_sessions(user) == []
-    assert user not in {u.id for u in store.list_users()}
+    store.conversations.create_session(user, "chat")
+    store.users.delete(user)
+    assert tm.list_memories(user_id=user) == [] and store.conversations.list_sessions(user) == []
+    assert user not in {u.id for u in store.users.list()}
 
 
 def test_patched_search_cache_matches_a_fresh_load(store: Store, embedder, user: str) -> None:  # type: ignore[no-untyped-def]
@@ -181,7 +181,7 @@ def test_patched_search_cache_matches_a_fresh_load(store: Store, embedder, user:
         fresh = Store.from_url(str(store.engine.url.render_as_string(hide_password=False)),
                                embedding_model=embedder.name, embedding_dim=embedder.dim)
         for k, statuses in itertools.product((2, 20), (("active",), ("active", "outdated"), None)):
-            mine, theirs = ([[(m.id, round(s, 5)) for m, s in row] for row in db.search(user, queries, k,
+            mine, theirs = ([[(m.id, round(s, 5)) for m, s in row] for row in search_for(db).nearest(user, queries, k,
                                                                                            statuses=statuses)]
                             for db in (store, fresh))
             assert mine == theirs
@@ -210,7 +210,7 @@ def test_coarse_preselection_gives_the_exact_float32_ranking(embedder, kind: str
     """Large users are pre-selected by a cheaper pass (float16 or int8) and re-ranked in float32; the result must
     equal the float32 pass, also for near-duplicate rows where the candidates cannot be proven complete (then it
     falls back)."""
-    from timemory.store.vector import NumpyIndex, UserVectors
+    from timemory.search import NumpyIndex, UserVectors
 
     rng = np.random.default_rng(3)
     base = embedder.embed([f"The user mentioned fact number {i} about travel and food." for i in range(300)])
@@ -238,7 +238,7 @@ def test_coarse_preselection_gives_the_exact_float32_ranking(embedder, kind: str
 def test_coarse_error_bound_holds_and_row_patches_equal_a_rebuild(embedder, kind: str) -> None:  # type: ignore[no-untyped-def]
     import torch
 
-    from timemory.store import coarse as pre
+    from timemory.search import coarse as pre
 
     texts = [f"The user mentioned fact number {i} about travel, food and {i % 13} friends." for i in range(300)]
     buffer = np.zeros((400, 384), np.float32)

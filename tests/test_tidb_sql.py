@@ -14,9 +14,8 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.schema import CreateTable
 
 from timemory import Settings, TiMem
-from timemory.store import Store
-from timemory.store.models import TIDB_VECTOR_DIM_ATTR, MemoryRow
-from timemory.store.vector import tidb_cosine_statement, tidb_search_statement, tidb_vector_index_ddl
+from timemory.search import search_for, tidb_cosine_statement, tidb_search_statement
+from timemory.store import TIDB_VECTOR_DIM_ATTR, MemoryRow, Store, tidb_vector_index_ddl
 
 
 def tidb_dialect(dim: int = 384) -> mysql.dialect:
@@ -82,7 +81,7 @@ def test_tidb_search_path_ranks_like_the_embedded_one(embedder, tmp_path) -> Non
         conn.create_function("VEC_COSINE_DISTANCE", 2, cosine_distance, deterministic=True)
 
     tidb_like.engine.dispose()  # pooled connections were opened before the function existed
-    tidb_like.backend = "tidb"
+    tidb_like.db.backend = "tidb"
     tm = TiMem(tidb_like, embedder)
     for text in ["The user lives in Porto with Kofi.", "The user is allergic to peanuts.", "Kofi plays chess.",
                  "The user works in a hospital.", "The user moved to Osaka in 2024."]:
@@ -95,7 +94,7 @@ def test_tidb_search_path_ranks_like_the_embedded_one(embedder, tmp_path) -> Non
         mine, theirs = ([(h.memory.id, round(h.score, 4)) for h in engine.search(
             query, user_id="u", limit=4, mode=mode, statuses=statuses)] for engine in (tm, embedded))
         assert mine == theirs, (query, mode, statuses)
-    cached = tidb_like._index.peek("u")
+    cached = search_for(tidb_like).index.peek("u")
     assert cached is not None and cached.buffer.shape == (5 + 1, 0)  # the TiDB path ran: words cached, vectors in SQL
     embedded.close()
     tm.close()
@@ -141,4 +140,4 @@ def test_live_tidb_round_trip(embedder) -> None:  # type: ignore[no-untyped-def]
         m = tm.add("The user drinks green tea.", user_id=user, type="preference")
         assert tm.search("tea", user_id=user)[0].memory.id == m.id
     finally:
-        store.delete_user(user)
+        store.users.delete(user)

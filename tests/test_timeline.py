@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from timemory import NotFoundError, TiMem
+from timemory.core import EventLog
 from timemory.store import Store
-from timemory.timeline import EventLog
 
 
 def seen(memories) -> set[tuple]:  # type: ignore[no-untyped-def,type-arg]

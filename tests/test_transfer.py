@@ -8,8 +8,8 @@ import pytest
 from conftest import make_store
 
 from timemory import TiMem
-from timemory.demo import seed_demo
-from timemory.ingest import memories_to_jsonl, read_export
+from timemory.core import memories_to_jsonl, read_export
+from timemory.lab import seed_demo
 
 
 def everything(tm: TiMem) -> tuple[list[dict], list[dict]]:  # type: ignore[type-arg]

@@ -1,12 +1,15 @@
-"""Input checks shared by the engine and the store: one place, one wording for every refusal."""
+"""Input checks shared by the engine and the store: one place, one wording for every refusal; and the one
+filter object the listings share."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from .errors import ValidationError
-from .schemas import MEMORY_STATUSES, MEMORY_TYPES, SEARCH_MODES, SearchMode
+from timemory.errors import ValidationError
+from timemory.schemas import MEMORY_STATUSES, MEMORY_TYPES, SEARCH_MODES, SearchMode
 
 MAX_USER_ID = 128
 
@@ -62,3 +65,33 @@ def check_content(content: Any, max_chars: int, what: str = "content") -> str:
     except UnicodeEncodeError as exc:
         raise ValidationError(f"{what} is not valid Unicode text (character {exc.start}); decode it first.") from exc
     return content
+
+
+@dataclass(frozen=True)
+class MemoryFilter:
+    """Which of a user's memories a listing, count or map shows. Frozen and hashable, so it can key a cache.
+
+    Build it with :meth:`of`, which checks every value; ``None`` means "no condition"."""
+
+    types: tuple[str, ...] | None = None
+    statuses: tuple[str, ...] | None = None
+    text: str | None = None
+    session_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        types: Sequence[str] | str | None = None,
+        statuses: Sequence[str] | str | None = None,
+        text: str | None = None,
+        session_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> MemoryFilter:
+        checked_types, checked_statuses = check_each(types, check_type), check_each(statuses, check_status)
+        return cls(types=tuple(checked_types) if checked_types is not None else None,
+                   statuses=tuple(checked_statuses) if checked_statuses is not None else None,
+                   text=text or None, session_id=session_id, since=since, until=until)

@@ -14,9 +14,8 @@ import pytest
 from doubles import CountingEmbedder, FakeOpenAIServer, short_id_of
 from sqlalchemy import create_engine, event, text
 
-from timemory import TiMem
-from timemory.errors import EmbeddingError
-from timemory.llm import OpenAILLM
+from timemory import EmbeddingError, TiMem
+from timemory.providers import OpenAILLM
 from timemory.store import Store
 
 EXCHANGE = [
@@ -55,10 +54,10 @@ def answer(reply: str) -> Answer:
 
 def snapshot(store: Store, user: str) -> list[tuple[Any, ...]]:
     """Every memory of the user with its events: what must not change half-way."""
-    mems = store.list_memories(user, limit=10_000)
+    mems = store.memories.list(user, limit=10_000)
     return sorted(
         (m.id, m.content, m.type, m.status, m.superseded_by,
-         tuple((e.event, e.old_content, e.new_content) for e in store.history(user, m.id)))
+         tuple((e.event, e.old_content, e.new_content) for e in store.memories.history(user, m.id)))
         for m in mems
     )
 
@@ -99,12 +98,12 @@ def test_llm_fault_changes_nothing_and_next_run_works(store: Store, embedder, us
         assert result.status == "failed", result
         assert any(says in e for e in result.errors), result.errors
         assert snapshot(store, user) == before
-        assert store.list_runs(user)[0].status == "failed"  # the trace is kept
+        assert store.runs.list(user)[0].status == "failed"  # the trace is kept
     good, server = engine_for(store, answer(FACTS), outdate_paris, embedder)
     with server:
         again = good.process_messages(EXCHANGE, user_id=user)
     assert again.status == "ok", again.errors
-    assert store.get_memory(user, paris.id).status == "outdated"
+    assert store.memories.get(user, paris.id).status == "outdated"
 
 
 @pytest.mark.parametrize("plan", [
@@ -122,8 +121,8 @@ def test_invalid_decisions_are_rejected_and_the_fact_is_kept(store: Store, embed
         result = tm.process_messages(EXCHANGE, user_id=user)
     assert result.status == "ok"
     assert [d.accepted for d in result.decisions if d.reason == plan[0]["reason"]] == [False]
-    assert store.get_memory(user, paris.id).status == "active"  # nothing outdated on a bad decision
-    assert {m.content for m in store.list_memories(user)} == {"The user lives in Paris.", "The user lives in Berlin."}
+    assert store.memories.get(user, paris.id).status == "active"  # nothing outdated on a bad decision
+    assert {m.content for m in store.memories.list(user)} == {"The user lives in Paris.", "The user lives in Berlin."}
 
 
 class HalfBatchEmbedder(CountingEmbedder):
@@ -223,5 +222,5 @@ def test_connection_killed_between_two_writes_of_one_consolidation(store: Store,
         assert snapshot(store, user) == before  # the half-written transaction was rolled back
         again = tm.process_messages(EXCHANGE, user_id=user)  # a fresh connection; no lock left behind
     assert again.status == "ok", again.errors
-    assert store.get_memory(user, paris.id).status == "outdated"
-    assert sum(m.status == "active" for m in store.list_memories(user)) == 1
+    assert store.memories.get(user, paris.id).status == "outdated"
+    assert sum(m.status == "active" for m in store.memories.list(user)) == 1

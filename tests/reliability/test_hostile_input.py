@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 from doubles import ScriptedLLMDouble
 
-from timemory import TiMem
-from timemory.errors import EmbeddingMismatchError, NotFoundError, ValidationError
+from timemory import EmbeddingMismatchError, NotFoundError, TiMem, ValidationError
 from timemory.store import Store
 
 MB = "x" * 1_000_000
@@ -127,4 +126,4 @@ def test_an_embedding_of_the_wrong_dimension_is_refused(store: Store, user: str)
         tm.add("The user lives in Oslo.", user_id=user, type="personal")
     with pytest.raises(EmbeddingMismatchError):
         tm.search("Oslo", user_id=user)
-    assert store.list_memories(user) == []
+    assert store.memories.list(user) == []

@@ -22,8 +22,8 @@ def tm(sqlite_store, embedder):  # type: ignore[no-untyped-def]
     memory = TiMem(sqlite_store, embedder, ScriptedLLMDouble())
     memory.add(f"The user wrote {EVIL} in a note.", user_id="mallory", type="personal")
     memory.add(f"The user likes {EVIL} a lot.", user_id="mallory", type="preference")
-    session = sqlite_store.create_session("mallory", f"Title {EVIL}")
-    sqlite_store.save_messages("mallory", session.id, [{"role": "user", "content": f"Hello {EVIL}"}])
+    session = sqlite_store.conversations.create_session("mallory", f"Title {EVIL}")
+    sqlite_store.conversations.save_messages("mallory", session.id, [{"role": "user", "content": f"Hello {EVIL}"}])
     adapter.override(memory=memory)
     yield memory
     adapter.override()

@@ -12,8 +12,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from timemory import TiMem
-from timemory.errors import NotFoundError
+from timemory import NotFoundError, TiMem
 from timemory.store import Store
 
 WORDS = ["tennis", "Lisbon", "cat", "jazz", "nurse", "peanuts", "Osaka", "chess", "tea", "marathon", "' OR 1=1 --",

@@ -18,11 +18,10 @@ import pytest
 from doubles import FakeOpenAIServer, HashEmbedderDouble
 from sqlalchemy import text
 
-from timemory import Settings, TiMem
-from timemory.backends import build_store, describe
-from timemory.errors import DatabaseError
-from timemory.llm import OpenAILLM
+from timemory import DatabaseError, Settings, TiMem
+from timemory.providers import OpenAILLM
 from timemory.store import Store
+from timemory.wiring import build_store, describe
 
 CAPABILITIES = 0x1 | 0x8 | 0x200 | 0x800 | 0x8000 | 0x80000  # long password, db, 4.1, SSL, secure conn, plugin auth
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from doubles import ScriptedLLMDouble, merge_or_skip
 
-from timemory import TiMem
+from timemory import MemoryFilter, TiMem
 from timemory.store import Store
 
 HERE = Path(__file__).resolve().parent
@@ -40,11 +40,11 @@ def planned_together(n: int = 2):  # type: ignore[no-untyped-def]
 
 
 def check_outcome(store: Store, user: str, facts: list[str]) -> None:
-    active = [m for m in store.list_memories(user, statuses=["active"]) if "tennis" in m.content]
+    active = [m for m in store.memories.list(user, MemoryFilter.of(statuses=["active"])) if "tennis" in m.content]
     assert len(active) == 1, [m.content for m in active]  # no duplicate from the overlap
     for fact in facts:  # no lost update: both facts are in the merged memory
         assert fact.removeprefix("The user ").rstrip(".") in active[0].content, active[0].content
-    events = [e.event for e in store.history(user, active[0].id)]
+    events = [e.event for e in store.memories.history(user, active[0].id)]
     assert events.count("UPDATE") == len(set(facts)) and events[0] == "ADD"
 
 
@@ -66,9 +66,9 @@ def test_two_threads_same_user(store: Store, embedder, user: str, facts: list[st
     assert [r.status for r in results] == ["ok", "ok"], [r.errors for r in results]  # type: ignore[attr-defined]
     assert any("planned again" in e for r in results for e in r.errors)  # type: ignore[attr-defined]
     if facts[0] == facts[1]:
-        active = [m for m in store.list_memories(user, statuses=["active"]) if "tennis" in m.content]
+        active = [m for m in store.memories.list(user, MemoryFilter.of(statuses=["active"])) if "tennis" in m.content]
         assert len(active) == 1 and "Mondays" in active[0].content
-        assert [e.event for e in store.history(user, active[0].id)].count("UPDATE") == 1
+        assert [e.event for e in store.memories.history(user, active[0].id)].count("UPDATE") == 1
     else:
         check_outcome(store, user, facts)
 

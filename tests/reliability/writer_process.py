@@ -15,7 +15,7 @@ from pathlib import Path
 from doubles import ScriptedLLMDouble, merge_or_skip
 
 from timemory import TiMem
-from timemory.embeddings import LocalEmbedder
+from timemory.providers import LocalEmbedder
 from timemory.store import Store
 
 

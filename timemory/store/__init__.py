@@ -1,6 +1,24 @@
-"""Storage: SQLAlchemy models, the per-dialect vector search and the ``Store`` interface."""
+"""Storage: the tables, the repositories over them and :class:`Store`, which composes them."""
 
-from .ops import AddMemory, ChangeMemory, DeleteMemory, Op
-from .store import Store
+from timemory.store.database import Database, MemoryState, UserWrite
+from timemory.store.engine import tidb_vector_index_ddl
+from timemory.store.keys import ApiKey
+from timemory.store.models import TIDB_VECTOR_DIM_ATTR, Base, MemoryRow
+from timemory.store.ops import AddMemory, ChangeMemory, DeleteMemory, Op
+from timemory.store.store import Store
 
-__all__ = ["AddMemory", "ChangeMemory", "DeleteMemory", "Op", "Store"]
+__all__ = [
+    "TIDB_VECTOR_DIM_ATTR",
+    "AddMemory",
+    "ApiKey",
+    "Base",
+    "ChangeMemory",
+    "Database",
+    "DeleteMemory",
+    "MemoryRow",
+    "MemoryState",
+    "Op",
+    "Store",
+    "UserWrite",
+    "tidb_vector_index_ddl",
+]

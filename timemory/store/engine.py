@@ -9,7 +9,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
-from .models import TIDB_VECTOR_DIM_ATTR
+from timemory.store.models import TIDB_VECTOR_DIM_ATTR
 
 Backend = Literal["sqlite", "mysql", "tidb"]
 
@@ -67,3 +67,11 @@ def detect_backend(engine: Engine) -> Backend:
 def enable_native_vectors(engine: Engine, dim: int) -> None:
     """Make the embedding column a TiDB VECTOR(dim) for this engine's dialect."""
     setattr(engine.dialect, TIDB_VECTOR_DIM_ATTR, dim)
+
+
+def tidb_vector_index_ddl(table: str = "memories", column: str = "embedding") -> list[str]:
+    """DDL for TiDB's HNSW index (cosine); it needs a TiFlash replica of the table."""
+    return [
+        f"ALTER TABLE `{table}` SET TIFLASH REPLICA 1",
+        f"ALTER TABLE `{table}` ADD VECTOR INDEX `idx_{table}_{column}_cosine` ((VEC_COSINE_DISTANCE(`{column}`)))",
+    ]

@@ -3,6 +3,7 @@ extend a lease, finish. No row lock is needed to claim: a conditional UPDATE tha
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -10,11 +11,12 @@ from typing import Any
 from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
-from ..errors import LeaseLostError, NotFoundError
-from ..schemas import Job, JobLease
-from .conversations import Conversations
-from .models import JobRow, utcnow
-from .rows import aware, new_id
+from timemory.errors import LeaseLostError, NotFoundError
+from timemory.schemas import Job, JobLease
+from timemory.store.database import Database
+from timemory.store.models import JobRow, utcnow
+from timemory.store.rows import aware, new_id
+from timemory.store.users import UserRepository
 
 # How many unfinished jobs a claim looks at to find a user whose turn it is.
 CLAIM_WINDOW = 200
@@ -33,30 +35,34 @@ def job_from(row: JobRow) -> Job:
                finished_at=aware(row.finished_at), payload=dict(row.payload or {}))
 
 
-class JobQueue(Conversations):
+class JobQueue:
+    def __init__(self, db: Database, users: UserRepository) -> None:
+        self._db = db
+        self._users = users
+
     def enqueue(self, user_id: str, kind: str, payload: dict[str, Any], *, max_attempts: int = 3) -> Job:
-        self.ensure_user(user_id)
+        self._users.ensure(user_id)
         row = JobRow(id=new_id(), user_id=user_id, kind=kind, payload=payload, status="pending", attempts=0,
                      max_attempts=max_attempts, created_at=utcnow())
-        with self._write() as s:
+        with self._db.write() as s:
             s.add(row)
         return job_from(row)
 
-    def get_job(self, user_id: str, job_id: str) -> Job:
-        with self._read() as s:
+    def get(self, user_id: str, job_id: str) -> Job:
+        with self._db.read() as s:
             row = s.scalars(select(JobRow).where(JobRow.id == job_id)).first()
             if row is None or row.user_id != user_id:
                 raise NotFoundError(f"No job '{job_id}' for user '{user_id}'.")
             return job_from(row)
 
-    def list_jobs(self, user_id: str, statuses: Sequence[str] | None = None, limit: int = 100) -> list[Job]:
+    def list(self, user_id: str, statuses: Sequence[str] | None = None, limit: int = 100) -> builtins.list[Job]:
         stmt = select(JobRow).where(JobRow.user_id == user_id)
         if statuses:
             stmt = stmt.where(JobRow.status.in_(list(statuses)))
-        with self._read() as s:
+        with self._db.read() as s:
             return [job_from(r) for r in s.scalars(stmt.order_by(JobRow.seq.desc()).limit(limit))]
 
-    def claim_job(self, worker: str, lease_seconds: float, *, user_id: str | None = None,
+    def claim(self, worker: str, lease_seconds: float, *, user_id: str | None = None,
                   job_id: str | None = None) -> Job | None:
         """Take the next job whose turn it is: the oldest unfinished job of its user, if it is pending or its
         holder's lease ran out. Optionally only a given user's or a given job. None when there is nothing to do."""
@@ -64,7 +70,7 @@ class JobQueue(Conversations):
         stmt = select(JobRow).where(JobRow.status.in_(("pending", "running")))
         if user_id is not None:
             stmt = stmt.where(JobRow.user_id == user_id)
-        with self._read() as s:
+        with self._db.read() as s:
             window = s.scalars(stmt.order_by(JobRow.seq).limit(CLAIM_WINDOW)).all()
         heads: dict[str, JobRow] = {}
         for row in window:
@@ -75,7 +81,7 @@ class JobQueue(Conversations):
             if row.lease_until is not None and row.lease_until > now:
                 continue  # held by a worker, or waiting before a retry: this user's turn is taken
             if self._take(row, worker, lease_seconds):
-                return self.get_job(row.user_id, row.id)
+                return self.get(row.user_id, row.id)
         return None
 
     def _take(self, row: JobRow, worker: str, lease_seconds: float) -> bool:
@@ -90,7 +96,7 @@ class JobQueue(Conversations):
             if out_of_attempts else
             {"status": "running", "worker": worker, "attempts": row.attempts + 1, "started_at": now,
              "lease_until": now + timedelta(seconds=lease_seconds)})
-        with self._write() as s:
+        with self._db.write() as s:
             won = _matched(s, update(JobRow).where(
                 JobRow.seq == row.seq, JobRow.status == row.status, JobRow.attempts == row.attempts,
                 JobRow.worker.is_(None) if row.worker is None else JobRow.worker == row.worker,
@@ -98,7 +104,7 @@ class JobQueue(Conversations):
         return bool(won) and not out_of_attempts
 
     def extend_lease(self, lease: JobLease, lease_seconds: float) -> None:
-        with self._write() as s:
+        with self._db.write() as s:
             held = _matched(s, update(JobRow).where(
                 JobRow.id == lease.job_id, JobRow.worker == lease.worker, JobRow.status == "running",
             ).values(lease_until=utcnow() + timedelta(seconds=lease_seconds)))
@@ -117,10 +123,10 @@ class JobQueue(Conversations):
                                  "were rolled back.")
 
     def applied_run(self, job_id: str) -> str | None:
-        with self._read() as s:
+        with self._db.read() as s:
             return s.scalar(select(JobRow.applied_run_id).where(JobRow.id == job_id))
 
-    def finish_job(self, lease: JobLease, *, status: str, run_id: str | None, error: str | None = None,
+    def finish(self, lease: JobLease, *, status: str, run_id: str | None, error: str | None = None,
                    retry_after: float | None = None) -> bool:
         """End the job if this worker still holds it; with ``retry_after`` (seconds), hand it back to be tried
         again no sooner than that."""
@@ -129,12 +135,12 @@ class JobQueue(Conversations):
             values |= {"status": "pending", "lease_until": utcnow() + timedelta(seconds=retry_after)}
         else:
             values |= {"status": status, "finished_at": utcnow(), "lease_until": None}
-        with self._write() as s:
+        with self._db.write() as s:
             return bool(_matched(s, update(JobRow).where(
                 JobRow.id == lease.job_id, JobRow.worker == lease.worker, JobRow.status == "running",
             ).values(**values)))
 
-    def count_jobs(self) -> dict[str, int]:
-        with self._read() as s:
+    def counts(self) -> dict[str, int]:
+        with self._db.read() as s:
             return {status: int(n) for status, n in s.execute(
                 select(JobRow.status, func.count()).group_by(JobRow.status))}

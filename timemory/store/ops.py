@@ -7,7 +7,7 @@ from datetime import datetime
 
 import numpy as np
 
-from ..schemas import Actor
+from timemory.schemas import Actor
 
 
 @dataclass

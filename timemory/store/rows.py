@@ -6,8 +6,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, overload
 
-from ..schemas import ChatSession, Memory, MemoryEvent, Message
-from .models import MemoryEventRow, MemoryRow, MessageRow, SessionRow
+from timemory.schemas import ChatSession, Memory, MemoryEvent, Message
+from timemory.store.models import MemoryEventRow, MemoryRow, MessageRow, SessionRow
 
 # Memory columns without the vector: every read that does not rank or re-embed selects only these.
 MEMORY_COLUMNS = [c for c in MemoryRow.__table__.columns if c.name != "embedding"]

@@ -9,12 +9,12 @@ import numpy as np
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from ..errors import ConflictError, EmbeddingMismatchError, NotFoundError, ValidationError
-from ..schemas import AppliedChange, Memory, MemoryEvent
-from ..validation import check_status, check_type
-from .models import MemoryEventRow, MemoryRow
-from .ops import AddMemory, ChangeMemory, DeleteMemory, Op
-from .rows import naive_utc, new_id
+from timemory.errors import ConflictError, EmbeddingMismatchError, NotFoundError, ValidationError
+from timemory.schemas import AppliedChange, Memory, MemoryEvent
+from timemory.store.models import MemoryEventRow, MemoryRow
+from timemory.store.ops import AddMemory, ChangeMemory, DeleteMemory, Op
+from timemory.store.rows import naive_utc, new_id
+from timemory.validation import check_status, check_type
 
 
 class MemoryWriter:

@@ -1,0 +1,45 @@
+"""The engine: extraction, candidates, consolidation, the pipeline, hand edits, time travel, chat and the job queue.
+
+Everything here is built on :class:`Engine` (backends passed in); :class:`timemory.TiMem` is the door to it."""
+
+from timemory.core.accounts import DEFAULT_TITLE, Sessions, Users
+from timemory.core.chat import ChatService, ChatTurn, clean_title
+from timemory.core.consolidation import consolidation_cap
+from timemory.core.engine import DEFAULT_SEARCH_MODE, Engine
+from timemory.core.jobs import FINISHED, Jobs, Worker
+from timemory.core.pipeline import CANDIDATE_MODE
+from timemory.core.timeline import EventLog, counts_over_time
+from timemory.core.transfer import (
+    exchanges,
+    load_conversations,
+    memories_to_csv,
+    memories_to_json,
+    memories_to_jsonl,
+    read_export,
+    read_memories,
+)
+
+__all__ = [
+    "CANDIDATE_MODE",
+    "DEFAULT_SEARCH_MODE",
+    "DEFAULT_TITLE",
+    "FINISHED",
+    "ChatService",
+    "ChatTurn",
+    "Engine",
+    "EventLog",
+    "Jobs",
+    "Sessions",
+    "Users",
+    "Worker",
+    "clean_title",
+    "consolidation_cap",
+    "counts_over_time",
+    "exchanges",
+    "load_conversations",
+    "memories_to_csv",
+    "memories_to_json",
+    "memories_to_jsonl",
+    "read_export",
+    "read_memories",
+]

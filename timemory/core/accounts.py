@@ -1,0 +1,80 @@
+"""Users and their chat sessions, as the :class:`~timemory.TiMem` facade offers them (``tm.users``, ``tm.sessions``).
+
+Every call names the user by keyword; a session or message of another user is reported as not found.
+"""
+
+from __future__ import annotations
+
+import builtins
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from timemory.errors import ValidationError
+from timemory.schemas import ChatSession, Message, UserSummary
+from timemory.store import Store
+from timemory.validation import check_user_id
+
+DEFAULT_TITLE = "New chat"
+
+
+class Users:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def list(self) -> list[UserSummary]:
+        """Every user, with counts of sessions and active / outdated memories."""
+        return self._store.users.list()
+
+    def ensure(self, *, user_id: str) -> None:
+        """Create the user if it does not exist yet."""
+        self._store.users.ensure(check_user_id(user_id))
+
+    def delete(self, *, user_id: str) -> None:
+        """Remove every row of this user: memories, history, sessions, messages, runs."""
+        self._store.users.delete(check_user_id(user_id))
+
+    def version(self, *, user_id: str) -> int:
+        """A number that moves on every change to the user's memories (caches are keyed by it)."""
+        return self._store.users.version(check_user_id(user_id))
+
+
+class Sessions:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def create(self, *, user_id: str, title: str = DEFAULT_TITLE, created_at: datetime | None = None) -> ChatSession:
+        return self._store.conversations.create_session(check_user_id(user_id), title, created_at)
+
+    def get(self, session_id: str, *, user_id: str) -> ChatSession:
+        return self._store.conversations.get_session(check_user_id(user_id), session_id)
+
+    def list(self, *, user_id: str) -> list[ChatSession]:
+        """The user's sessions, most recently active first."""
+        return self._store.conversations.list_sessions(check_user_id(user_id))
+
+    def find(self, title: str, *, user_id: str) -> ChatSession | None:
+        return self._store.conversations.find_session(check_user_id(user_id), title)
+
+    def rename(self, session_id: str, *, user_id: str, title: str) -> ChatSession:
+        if not str(title).strip():
+            raise ValidationError("A session title cannot be empty.")
+        return self._store.conversations.rename_session(check_user_id(user_id), session_id, title)
+
+    def delete(self, session_id: str, *, user_id: str) -> None:
+        """Delete the session and its messages; memories learnt from it stay (their provenance keeps the ids)."""
+        self._store.conversations.delete_session(check_user_id(user_id), session_id)
+
+    def messages(self, session_id: str, *, user_id: str, limit: int | None = None) -> builtins.list[Message]:
+        """The session's messages in order; with ``limit``, only the last ``limit``. Another user's session (or
+        none) is not found, rather than empty."""
+        self.get(session_id, user_id=user_id)
+        return self._store.conversations.list_messages(user_id, session_id, limit)
+
+    def add_messages(self, messages: Sequence[dict[str, Any]], *, user_id: str,
+                     session_id: str | None) -> builtins.list[Message]:
+        """Store messages (``role``, ``content``, optional ``id`` and ``created_at``); a message id the user already
+        has is kept as it is."""
+        return self._store.conversations.save_messages(check_user_id(user_id), session_id,
+                                         [{**m, "id": m.get("id") or str(uuid.uuid4())} for m in messages])

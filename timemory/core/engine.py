@@ -1,0 +1,140 @@
+"""The engine: the backends (store, search, embedder, LLM) and the settings every part of the core shares, with the
+checks, embedding, search and pipeline calls they all use. Chat, jobs and the facade are built on it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+import numpy as np
+
+from timemory.core.pipeline import run_pipeline
+from timemory.errors import EmbeddingError, LLMError, ValidationError
+from timemory.providers.cache import CachedLLM
+from timemory.providers.embeddings import Embedder
+from timemory.providers.llm import LLM
+from timemory.schemas import JobLease, PipelineResult, SearchHit, SearchMode
+from timemory.search import Search
+from timemory.store import Store
+from timemory.validation import check_content, check_each, check_search_mode, check_status, check_type, check_user_id
+
+# Chosen on the labelled retrieval set (docs/benchmarks.md, "Search quality").
+DEFAULT_SEARCH_MODE: SearchMode = "hybrid"
+MAX_MESSAGE_ID = 128
+
+
+class Engine:
+    def __init__(
+        self,
+        store: Store,
+        search: Search,
+        embedder: Embedder,
+        llm: LLM | None = None,
+        *,
+        similar_k: int = 5,
+        similarity_threshold: float = 0.35,
+        max_content_chars: int = 32_000,
+        today: Callable[[], date] | None = None,
+    ) -> None:
+        self.store = store
+        self.search_index = search
+        self.embedder = embedder
+        self.llm = llm
+        self.similar_k = similar_k
+        self.similarity_threshold = similarity_threshold
+        self.max_content_chars = max_content_chars
+        self._today = today or (lambda: datetime.now(UTC).date())
+
+    def variant(self, *, cache_answers: bool = False, similar_k: int | None = None,
+                similarity_threshold: float | None = None) -> Engine:
+        """An engine on the same backends with other settings; ``cache_answers`` keeps every model answer in the
+        database and reuses it for the same request."""
+        model = self.llm
+        if cache_answers and model is not None and not isinstance(model, CachedLLM):
+            model = CachedLLM(model, self.store.answers)
+        return Engine(self.store, self.search_index, self.embedder, model,
+                      similar_k=self.similar_k if similar_k is None else similar_k,
+                      similarity_threshold=(self.similarity_threshold if similarity_threshold is None
+                                            else similarity_threshold),
+                      max_content_chars=self.max_content_chars, today=self._today)
+
+    def today(self) -> date:
+        return self._today()
+
+    # ------------------------------------------------------------------ checks and vectors
+    def check_content(self, content: Any, what: str = "content") -> str:
+        """Stripped, non-empty text within this engine's length limit."""
+        return check_content(content, self.max_content_chars, what)
+
+    def check_messages(self, messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Messages as the pipeline takes them: role, checked content, id (or None) and an aware time (or None)."""
+        if not isinstance(messages, (list, tuple)) or not messages:
+            raise ValidationError("messages must be a non-empty list of {'role', 'content'} objects.")
+        clean = []
+        for i, m in enumerate(messages):
+            if not isinstance(m, dict):
+                raise ValidationError(f"Message {i} is not an object with 'role' and 'content'.")
+            role = m.get("role")
+            if role not in ("user", "assistant"):
+                raise ValidationError(f"Message {i} has role {role!r}; use 'user' or 'assistant'.")
+            content = self.check_content(m.get("content"), f"Message {i} content")
+            created = m.get("created_at")
+            if isinstance(created, str):
+                try:
+                    created = datetime.fromisoformat(created)
+                except ValueError as exc:
+                    raise ValidationError(f"Message {i} has created_at {created!r}, not an ISO time.") from exc
+            if isinstance(created, datetime) and created.tzinfo is None:
+                created = created.replace(tzinfo=UTC)  # naive times are UTC
+            mid = m.get("id")
+            if mid is not None and (not str(mid).strip() or len(str(mid)) > MAX_MESSAGE_ID):
+                raise ValidationError(f"Message {i} has an empty or too long id (at most {MAX_MESSAGE_ID} "
+                                      "characters).")
+            clean.append({"role": role, "content": content, "id": str(mid) if mid is not None else None,
+                          "created_at": created})
+        return clean
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit vectors for ``texts`` (checked first) from this engine's embedding model, one row each."""
+        return self.embed_checked([self.check_content(t, "text") for t in texts])
+
+    def embed_checked(self, texts: list[str]) -> np.ndarray:
+        vectors = self.embedder.embed(texts)
+        if vectors.shape[0] != len(texts):
+            raise EmbeddingError(f"The embedder returned {vectors.shape[0]} vectors for {len(texts)} texts.")
+        return vectors
+
+    # ------------------------------------------------------------------ search and learning
+    def search(
+        self,
+        query: str,
+        *,
+        user_id: str,
+        limit: int = 5,
+        types: Sequence[str] | None = None,
+        statuses: Sequence[str] | None = ("active",),
+        mode: SearchMode = DEFAULT_SEARCH_MODE,
+    ) -> list[SearchHit]:
+        """The user's memories that best match ``query``: ``hybrid`` fuses meaning (vector) and shared words
+        (BM25), ``vector`` ranks by meaning only, ``keyword`` by shared words only (no embedding). Every hit carries
+        its score parts in ``hit.scores``."""
+        check_user_id(user_id)
+        query = self.check_content(query, "query")
+        mode = check_search_mode(mode)
+        if limit <= 0:
+            return []
+        vec = None if mode == "keyword" else self.embed_checked([query])
+        return self.search_index.find(user_id, query, vec, limit, mode=mode, types=check_each(types, check_type),
+                                      statuses=check_each(statuses, check_status))
+
+    def process_messages(self, messages: Sequence[dict[str, Any]], *, user_id: str, session_id: str | None = None,
+                         lease: JobLease | None = None) -> PipelineResult:
+        """Learn from one exchange. Bad input raises ValidationError; model or database failures are in the trace.
+
+        A queue worker passes its ``lease``: the changes then land only while it still holds the job."""
+        check_user_id(user_id)
+        clean = self.check_messages(messages)
+        if self.llm is None:
+            raise LLMError("No LLM is configured, so memories cannot be extracted. Use add() to store them directly.")
+        return run_pipeline(self, self.llm, clean, user_id=user_id, session_id=session_id, lease=lease)

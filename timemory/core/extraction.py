@@ -1,0 +1,61 @@
+"""Extraction: the facts about the user that one exchange states, from one structured LLM call."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date
+from typing import Any
+
+from timemory.core.consolidation import normalise_text
+from timemory.prompts import FACT_EXTRACTION_EXAMPLES, FACT_EXTRACTION_PROMPT, FACT_EXTRACTION_USER
+from timemory.providers.llm import LLM, Usage
+from timemory.schemas import ExtractedFact, FactExtraction
+
+MAX_FACTS = 20
+PROMPT_MESSAGE_CHARS = 2_000
+PROMPT_CONVERSATION_CHARS = 8_000
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"\w{4,}", text.lower()))
+
+
+# Each example fact, with the words of it that the example's user actually said ("nurse", "lyon", ...).
+_EXAMPLE_WORDS = {normalise_text(f["content"]): _words(f["content"]) & _words(conversation)
+                  for conversation, facts in FACT_EXTRACTION_EXAMPLES for f in facts}
+
+
+def _copied_example(fact: str, conversation: str) -> bool:
+    """True for a fact copied from the prompt's worked example rather than taken from this conversation."""
+    key_words = _EXAMPLE_WORDS.get(normalise_text(fact))
+    return key_words is not None and not key_words <= _words(conversation)
+
+
+def extraction_prompt(messages: list[dict[str, Any]], today: date) -> tuple[list[dict[str, str]], str]:
+    """The extraction request for checked messages (with the worked examples), and the conversation text it holds.
+    ``today`` is the conversation's own date: a replay resolves "next week" against it, not the day of the replay."""
+    lines = [f"{m['role']}: {m['content'][:PROMPT_MESSAGE_CHARS]}" for m in messages]
+    conversation = "\n".join(lines)[-PROMPT_CONVERSATION_CHARS:]
+    prompt = [{"role": "system", "content": FACT_EXTRACTION_PROMPT.format(today=today.isoformat())}]
+    for example, example_facts in FACT_EXTRACTION_EXAMPLES:
+        prompt.append({"role": "user", "content": FACT_EXTRACTION_USER.format(conversation=example)})
+        prompt.append({"role": "assistant", "content": json.dumps({"facts": list(example_facts)})})
+    prompt.append({"role": "user", "content": FACT_EXTRACTION_USER.format(conversation=conversation)})
+    return prompt, conversation
+
+
+def extract_facts(llm: LLM, messages: list[dict[str, Any]], today: date, usage: Usage) -> list[ExtractedFact]:
+    """Distinct facts, whitespace folded, without the prompt's example facts the model copied; at most
+    :data:`MAX_FACTS`."""
+    prompt, conversation = extraction_prompt(messages, today)
+    extraction = llm.parse(prompt, FactExtraction, usage=usage)
+    facts: list[ExtractedFact] = []
+    seen: set[str] = set()
+    for f in extraction.facts:
+        content = " ".join(f.content.split())[:1000]
+        if not content or normalise_text(content) in seen or _copied_example(content, conversation):
+            continue
+        seen.add(normalise_text(content))
+        facts.append(ExtractedFact(content=content, type=f.type))
+    return facts[:MAX_FACTS]

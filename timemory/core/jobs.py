@@ -1,0 +1,187 @@
+"""Memory work off the reply path: a durable queue of exchanges to learn from, in the same database, and the workers
+that drain it.
+
+An exchange is checked and given message ids when it is queued, so a retry re-reads exactly the same messages. A
+worker claims the oldest unfinished job of a user whose turn is free (jobs of one user run one at a time, in the
+order they were queued), holds it by a lease it keeps extending, and the pipeline writes the job's changes in the
+same transaction that marks the job applied, so a job that is retried after a crash is never applied twice. A job
+whose holder died is taken again when its lease runs out; a job that keeps failing is given up after
+``max_attempts``. Workers run as threads of the dashboard and the API server, or as ``python -m timemory worker``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from timemory.core.engine import Engine
+from timemory.errors import LeaseLostError, TiMemoryError, ValidationError
+from timemory.schemas import Job, JobLease, PipelineResult
+from timemory.validation import check_user_id
+
+log = logging.getLogger(__name__)
+
+PROCESS_EXCHANGE = "process_exchange"
+FINISHED = ("done", "failed")
+
+
+class Jobs:
+    """The queue as the facade offers it (``tm.jobs``)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._queue = engine.store.jobs
+
+    def enqueue(self, messages: Sequence[dict[str, Any]], *, user_id: str, session_id: str | None = None,
+                max_attempts: int = 3) -> Job:
+        """Queue an exchange for the memory pipeline. Bad input is refused now, not when a worker reads it."""
+        check_user_id(user_id)
+        if session_id is not None:
+            self._engine.store.conversations.get_session(user_id, session_id)  # another user's is not found
+        clean = self._engine.check_messages(messages)
+        payload = {"session_id": session_id, "messages": [
+            {"role": m["role"], "content": m["content"], "id": m["id"] or str(uuid.uuid4()),
+             "created_at": m["created_at"].isoformat() if isinstance(m.get("created_at"), datetime) else None}
+            for m in clean]}
+        return self._queue.enqueue(user_id, PROCESS_EXCHANGE, payload, max_attempts=max_attempts)
+
+    def get(self, job_id: str, *, user_id: str) -> Job:
+        return self._queue.get(check_user_id(user_id), job_id)
+
+    def list(self, *, user_id: str, statuses: Sequence[str] | None = None, limit: int = 100) -> list[Job]:
+        """The user's jobs, newest first."""
+        return self._queue.list(check_user_id(user_id), statuses, limit)
+
+    def counts(self) -> dict[str, int]:
+        """Jobs by status, over every user (for monitoring)."""
+        return self._queue.counts()
+
+    def result(self, job: Job) -> PipelineResult | None:
+        """The pipeline run (trace) of a finished job, if it got that far."""
+        return self._engine.store.runs.get(job.user_id, job.run_id) if job.run_id else None
+
+    def wait(self, job_id: str, *, user_id: str, timeout: float = 120.0, poll: float = 0.1) -> Job:
+        """Block until the job is done or failed (or ``timeout`` seconds passed); returns its latest state."""
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.get(job_id, user_id=user_id)
+            if job.status in FINISHED or time.monotonic() >= deadline:
+                return job
+            time.sleep(poll)
+
+
+class Worker:
+    """Drains the queue: one job at a time, each under a lease kept alive by a heartbeat."""
+
+    def __init__(self, engine: Engine, *, name: str | None = None, lease_seconds: float = 60.0,
+                 poll_seconds: float = 0.5, retry_seconds: float = 2.0) -> None:
+        self._engine = engine
+        self._queue = engine.store.jobs
+        self.id = (name or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}")[:64]
+        self.lease_seconds = lease_seconds
+        self.poll_seconds = poll_seconds
+        self.retry_seconds = retry_seconds
+        self.processed = 0
+        self.on_result: Callable[[PipelineResult], None] | None = None  # e.g. metrics of each pipeline run
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- one job ---------------------------------------------------------------------------------------------------
+    def run_once(self, *, user_id: str | None = None, job_id: str | None = None) -> Job | None:
+        """Claim and run the next job whose turn it is (optionally only this user's, or only this job); None when
+        there was none."""
+        job = self._queue.claim(self.id, self.lease_seconds, user_id=user_id, job_id=job_id)
+        if job is None:
+            return None
+        lease = JobLease(job_id=job.id, worker=self.id)
+        beating = threading.Event()
+        heart = threading.Thread(target=self._heartbeat, args=(lease, beating), daemon=True,
+                                 name=f"lease-{job.id[:8]}")
+        heart.start()
+        try:
+            self._run(job, lease)
+        finally:
+            beating.set()
+            heart.join()
+        self.processed += 1
+        return self._queue.get(job.user_id, job.id)
+
+    def _heartbeat(self, lease: JobLease, done: threading.Event) -> None:
+        while not done.wait(self.lease_seconds / 3):
+            try:
+                self._queue.extend_lease(lease, self.lease_seconds)
+            except LeaseLostError:  # another worker has it now; the pipeline's write will be refused
+                return
+            except TiMemoryError as exc:  # the database is away for a moment: the lease may still hold
+                log.warning("could not extend the lease of job %s: %s", lease.job_id, exc)
+
+    def _run(self, job: Job, lease: JobLease) -> None:
+        applied = self._queue.applied_run(job.id)
+        if applied:  # the changes landed before a crash; only the bookkeeping is missing
+            self._queue.finish(lease, status="done", run_id=applied)
+            return
+        try:
+            if job.kind != PROCESS_EXCHANGE:
+                raise ValidationError(f"Unknown job kind '{job.kind}'.")
+            messages = job.payload.get("messages") or []
+            result = self._engine.process_messages(messages, user_id=job.user_id,
+                                               session_id=job.payload.get("session_id"), lease=lease)
+        except ValidationError as exc:  # retrying cannot help
+            self._queue.finish(lease, status="failed", run_id=None, error=f"{exc.code}: {exc}")
+            return
+        except Exception as exc:  # noqa: BLE001 - anything else may be passing (a dropped connection)
+            log.exception("job %s failed", job.id)
+            self._failed(job, lease, None, f"{type(exc).__name__}: {exc}")
+            return
+        if self.on_result is not None:
+            self.on_result(result)
+        if result.status == "failed":
+            self._failed(job, lease, result.run_id, "; ".join(result.errors) or "the pipeline run failed")
+        else:
+            self._queue.finish(lease, status="done", run_id=result.run_id)
+
+    def _failed(self, job: Job, lease: JobLease, run_id: str | None, error: str) -> None:
+        if job.attempts < job.max_attempts:
+            delay = self.retry_seconds * 2 ** (job.attempts - 1)
+            self._queue.finish(lease, status="pending", run_id=run_id, error=error, retry_after=delay)
+        else:
+            self._queue.finish(lease, status="failed", run_id=run_id, error=error)
+
+    # -- a draining thread -----------------------------------------------------------------------------------------
+    def run_forever(self, stop: threading.Event | None = None) -> None:
+        stop = stop or self._stop
+        while not stop.is_set():
+            try:
+                job = self.run_once()
+            except TiMemoryError as exc:  # the database is away: wait and try again
+                log.warning("queue worker %s: %s", self.id, exc)
+                job = None
+            if job is None:
+                self._wake.wait(self.poll_seconds)
+                self._wake.clear()
+
+    def wake(self) -> None:
+        """Look for work now instead of at the next poll."""
+        self._wake.set()
+
+    def start(self) -> Worker:
+        """Drain the queue in a daemon thread of this process."""
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            self._thread = threading.Thread(target=self.run_forever, daemon=True, name=f"queue-{self.id[-6:]}")
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float | None = None) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)

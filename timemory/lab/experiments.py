@@ -1,0 +1,198 @@
+"""Experiments: a replay recorded under a name with the configuration it ran with, its counts and its scores; and
+:func:`run_experiment`, the one way to run one (the CLI, and the Lab page's background replays)."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from timemory import prompts
+from timemory.core.pipeline import CANDIDATE_MODE
+from timemory.errors import ValidationError
+from timemory.facade import TiMem
+from timemory.lab.datasets import Dataset
+from timemory.lab.evaluate import evaluate
+from timemory.lab.replay import Granularity, ReplayReport, replay, replay_counts, units_of
+from timemory.schemas import Experiment
+
+
+def prompts_hash() -> str:
+    return hashlib.sha256(Path(prompts.__file__).read_bytes()).hexdigest()[:16]
+
+
+def configuration(tm: TiMem, *, granularity: str, base_url: str | None = None) -> dict[str, Any]:
+    """The effective configuration an experiment ran with (no secrets: the LLM server's host only)."""
+    return {
+        "llm_model": getattr(tm.llm, "model", None),
+        "llm_host": urlparse(base_url).hostname if base_url else "local",
+        "embedder": tm.embedder.name,
+        "embedding_dim": tm.embedder.dim,
+        "similar_k": tm.similar_k,
+        "similarity_threshold": tm.similarity_threshold,
+        "search_mode": CANDIDATE_MODE,
+        "granularity": granularity,
+        "prompts_sha256": prompts_hash(),
+    }
+
+
+def record_experiment(tm: TiMem, dataset: Dataset, *, name: str, user_prefix: str, config: dict[str, Any],
+                      status: str, wall_seconds: float = 0.0, metrics: dict[str, Any] | None = None) -> Experiment:
+    """Create or update the experiment ``name``: one name is one dataset under one user prefix."""
+    previous = tm.get_experiment(name)
+    if previous is not None and (previous.user_prefix != user_prefix or previous.dataset_sha256 != dataset.sha256):
+        raise ValidationError(
+            f"Experiment '{name}' replayed {previous.dataset_path} with user prefix '{previous.user_prefix}'; "
+            "use another experiment name for another dataset or prefix.")
+    experiment = Experiment(
+        id=previous.id if previous else str(uuid.uuid4()), name=name, dataset_path=str(dataset.path),
+        dataset_sha256=dataset.sha256, dataset_format=dataset.format, user_prefix=user_prefix, status=status,
+        config=config or (previous.config if previous else {}), counts=replay_counts(tm, dataset, user_prefix),
+        metrics=metrics if metrics is not None else (previous.metrics if previous else {}),
+        wall_seconds=(previous.wall_seconds if previous else 0.0) + wall_seconds,
+    )
+    tm.save_experiment(experiment)
+    return tm.get_experiment(name) or experiment
+
+
+def run_experiment(
+    tm: TiMem,
+    dataset: Dataset,
+    *,
+    name: str,
+    user_prefix: str,
+    config: dict[str, Any],
+    granularity: Granularity = "exchange",
+    limit: int | None = None,
+    retry_failed: bool = False,
+    evaluate_after: bool = False,
+    on_progress: Callable[[ReplayReport], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> tuple[ReplayReport, Experiment]:
+    """Replay ``dataset`` as experiment ``name`` (resuming where it stopped) and record how it went; with
+    ``evaluate_after``, a finished replay of a dataset with questions is scored and the scores recorded too."""
+    record_experiment(tm, dataset, name=name, user_prefix=user_prefix, config=config, status="running")
+    report = replay(tm, dataset, user_prefix=user_prefix, granularity=granularity, limit=limit,
+                    retry_failed=retry_failed, on_progress=on_progress, should_stop=should_stop)
+    metrics = None
+    if evaluate_after and not report.stopped and any(c.questions for c in dataset.conversations):
+        metrics = evaluate(tm, dataset, user_prefix=user_prefix)
+    status = "stopped" if report.stopped else ("done" if not report.failed else "done_with_failures")
+    experiment = record_experiment(tm, dataset, name=name, user_prefix=user_prefix, config=config, status=status,
+                                   wall_seconds=report.wall_seconds, metrics=metrics)
+    return report, experiment
+
+
+# --- replays in the background (the dashboard's Lab page) -------------------------------------------------------------
+
+@dataclass
+class ReplayJob:
+    """A replay running in a worker thread of this process; its progress can be read from any thread."""
+
+    experiment: str
+    dataset: Dataset
+    user_prefix: str
+    granularity: Granularity
+    limit: int | None = None
+    retry_failed: bool = False
+    status: str = "starting"  # running, stopping, stopped, done, failed
+    done: int = 0
+    total: int = 0
+    failures: int = 0
+    processed: int = 0
+    error: str | None = None
+    started_at: float = field(default_factory=time.monotonic)
+    finished_at: float | None = None
+    metrics: dict[str, Any] | None = None
+    runner: TiMem | None = None  # the engine it runs with (its own k and threshold); a resume uses it again
+    config: dict[str, Any] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def running(self) -> bool:
+        return self.status in ("starting", "running", "stopping")
+
+    @property
+    def rate_per_min(self) -> float:
+        elapsed = (self.finished_at or time.monotonic()) - self.started_at
+        return self.processed / elapsed * 60 if elapsed > 0 else 0.0
+
+    @property
+    def eta_seconds(self) -> float | None:
+        rate = self.rate_per_min / 60
+        return (self.total - self.done) / rate if rate > 0 and self.running else None
+
+    def stop(self) -> None:
+        if self.running:
+            self.status = "stopping"
+            self._stop.set()
+
+
+class ReplayJobs:
+    """The replays of one server process: at most one per experiment at a time."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: dict[str, ReplayJob] = {}
+
+    def get(self, experiment: str) -> ReplayJob | None:
+        with self._lock:
+            return self._jobs.get(experiment)
+
+    def all(self) -> list[ReplayJob]:
+        with self._lock:
+            return list(self._jobs.values())
+
+    def start(self, tm: TiMem, dataset: Dataset, *, experiment: str, user_prefix: str,
+              granularity: Granularity = "exchange", limit: int | None = None, retry_failed: bool = False,
+              config: dict[str, Any] | None = None) -> ReplayJob:
+        """Start (or resume) the replay of ``experiment`` in a worker thread; refused while it is running."""
+        if not experiment.strip():
+            raise ValidationError("Name the experiment.")
+        job = ReplayJob(experiment=experiment, dataset=dataset, user_prefix=user_prefix, granularity=granularity,
+                        limit=limit, retry_failed=retry_failed, total=len(units_of(dataset, user_prefix,
+                                                                                   granularity, limit)))
+        config = config or configuration(tm, granularity=granularity)
+        job.runner, job.config = tm, config
+        with self._lock:
+            current = self._jobs.get(experiment)
+            if current is not None and current.running:
+                raise ValidationError(f"Experiment '{experiment}' is already replaying ({current.done} of "
+                                      f"{current.total}); stop it first or wait for it to end.")
+            # checked before the thread starts: a clash of dataset or prefix is reported to the caller
+            record_experiment(tm, dataset, name=experiment, user_prefix=user_prefix, config=config, status="running")
+            self._jobs[experiment] = job
+        threading.Thread(target=self._run, args=(tm, job, config), daemon=True,
+                         name=f"replay-{experiment[:20]}").start()
+        return job
+
+    @staticmethod
+    def _run(tm: TiMem, job: ReplayJob, config: dict[str, Any]) -> None:
+        def progress(report: ReplayReport) -> None:
+            job.done, job.processed, job.failures = report.skipped + report.processed, report.processed, len(
+                report.failed)
+            if job.status == "starting":
+                job.status = "running"
+
+        try:
+            job.status = "running"
+            report, experiment = run_experiment(
+                tm, job.dataset, name=job.experiment, user_prefix=job.user_prefix, config=config,
+                granularity=job.granularity, limit=job.limit, retry_failed=job.retry_failed,
+                evaluate_after=True, on_progress=progress, should_stop=job._stop.is_set)
+            job.metrics = experiment.metrics if not report.stopped and experiment.metrics else None
+            job.status = "stopped" if report.stopped else "done"
+        except Exception as exc:  # reported on the page; the replay can be resumed
+            job.status, job.error = "failed", f"{type(exc).__name__}: {exc}"
+            with contextlib.suppress(Exception):  # the database itself may be what failed
+                record_experiment(tm, job.dataset, name=job.experiment, user_prefix=job.user_prefix, config=config,
+                                  status="failed")
+        finally:
+            job.finished_at = time.monotonic()

@@ -1,0 +1,136 @@
+"""Replay: a dataset through the pipeline, exchange by exchange (or session by session), with its own dates.
+
+Replays resume: an exchange whose messages a successful pipeline run already read is skipped, so running the same
+replay again continues where an interrupted one stopped; exchanges whose run failed are listed and run again with
+``retry_failed``. Counts are read back from the stored runs, so they hold for the whole dataset across resumes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from timemory.errors import ValidationError
+from timemory.facade import TiMem
+from timemory.lab.datasets import Dataset, DatasetSession, Turn
+from timemory.validation import check_user_id
+
+Granularity = Literal["exchange", "session"]
+
+
+@dataclass
+class Unit:
+    """One pipeline run's worth of a replay: an exchange, or a whole session."""
+
+    user_id: str
+    session: DatasetSession
+    turns: list[Turn]
+
+    @property
+    def message_ids(self) -> list[str]:
+        return [t.id for t in self.turns]
+
+
+@dataclass
+class ReplayReport:
+    total: int = 0
+    skipped: int = 0  # already processed by an earlier run
+    processed: int = 0
+    failed: list[tuple[str, str, str]] = field(default_factory=list)  # (user, first message id, error)
+    stopped: bool = False
+    wall_seconds: float = 0.0
+
+
+def units_of(dataset: Dataset, user_prefix: str, granularity: Granularity = "exchange",
+             limit: int | None = None) -> list[Unit]:
+    """Every unit of work of the dataset, in replay order (conversation by conversation, session by session)."""
+    if granularity not in ("exchange", "session"):
+        raise ValidationError(f"Unknown granularity '{granularity}'. Use exchange or session.")
+    units = []
+    for conv in dataset.conversations:
+        user = check_user_id(dataset.user_id(user_prefix, conv))
+        for session in conv.sessions:
+            if granularity == "session":
+                units.append(Unit(user, session, list(session.turns)))
+            else:
+                units.extend(Unit(user, session, chunk) for chunk in session.exchanges())
+    return units[:limit] if limit is not None else units
+
+
+def replay(
+    tm: TiMem,
+    dataset: Dataset,
+    *,
+    user_prefix: str,
+    granularity: Granularity = "exchange",
+    limit: int | None = None,
+    retry_failed: bool = False,
+    on_progress: Callable[[ReplayReport], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> ReplayReport:
+    """Run every unit not yet processed through ``process_messages`` with its session's date."""
+    started = time.perf_counter()
+    units = units_of(dataset, user_prefix, granularity, limit)
+    report = ReplayReport(total=len(units))
+    done: dict[str, dict[str, str]] = {}
+    sessions: dict[tuple[str, str], str] = {}
+    try:
+        for unit in units:
+            if should_stop is not None and should_stop():
+                report.stopped = True
+                break
+            if unit.user_id not in done:
+                done[unit.user_id] = tm.processed_messages(user_id=unit.user_id)
+            statuses = done[unit.user_id]
+            seen = [statuses.get(mid) for mid in unit.message_ids]
+            if all(s in ("ok", "empty") for s in seen) or (not retry_failed and all(s is not None for s in seen)):
+                report.skipped += 1
+                if "failed" in seen:
+                    report.failed.append((unit.user_id, unit.message_ids[0], "failed in an earlier run"))
+                if on_progress:
+                    on_progress(report)
+                continue
+            key = (unit.user_id, unit.session.title)
+            if key not in sessions:
+                found = tm.sessions.find(unit.session.title, user_id=unit.user_id)
+                sessions[key] = (found or tm.sessions.create(
+                    user_id=unit.user_id, title=unit.session.title, created_at=unit.session.date)).id
+            result = tm.process_messages([t.as_message() for t in unit.turns], user_id=unit.user_id,
+                                         session_id=sessions[key])
+            report.processed += 1
+            if result.status == "failed":
+                report.failed.append((unit.user_id, unit.message_ids[0], "; ".join(result.errors)[:300]))
+            if on_progress:
+                on_progress(report)
+    except KeyboardInterrupt:
+        report.stopped = True  # the interrupted run rolled back whole; its exchange is processed on resume
+    report.wall_seconds = time.perf_counter() - started
+    return report
+
+
+def user_ids(dataset: Dataset, user_prefix: str) -> list[str]:
+    return [dataset.user_id(user_prefix, c) for c in dataset.conversations]
+
+
+def replay_counts(tm: TiMem, dataset: Dataset, user_prefix: str) -> dict[str, Any]:
+    """Exchanges run, LLM calls, tokens and failures, from the stored runs of the dataset's users."""
+    runs = [r for u in user_ids(dataset, user_prefix) for r in tm.list_runs(user_id=u, limit=1_000_000)]
+    latest: dict[tuple[str, ...], str] = {}  # per exchange: succeeded once, or failed
+    for r in runs:
+        key = tuple(r.source_message_ids)
+        if latest.get(key) not in ("ok", "empty"):
+            latest[key] = r.status
+    n = len(runs) or 1
+    return {
+        "runs": len(runs),
+        "exchanges": len(latest),
+        "failed": sum(1 for s in latest.values() if s == "failed"),
+        "llm_calls": sum(r.llm_calls for r in runs),
+        "prompt_tokens": sum(r.prompt_tokens for r in runs),
+        "completion_tokens": sum(r.completion_tokens for r in runs),
+        "llm_calls_per_run": round(sum(r.llm_calls for r in runs) / n, 3),
+        "tokens_per_run": round(sum(r.prompt_tokens + r.completion_tokens for r in runs) / n, 1),
+        "turns": sum(c.turn_count for c in dataset.conversations),
+    }

@@ -1,0 +1,24 @@
+"""Providers: the LLM client (and its answer cache), the embedders, and the bundled local model server."""
+
+from timemory.providers.cache import AnswerStore, CachedLLM
+from timemory.providers.embeddings import Embedder, LocalEmbedder, OpenAIEmbedder, local_model_path
+from timemory.providers.llm import LLM, ChatMessages, OpenAILLM, Usage, strict_json_schema
+from timemory.providers.local_llm import LOCAL_MODEL_ALIAS, LOCAL_MODEL_LABEL, LocalLLMServer, pid_alive
+
+__all__ = [
+    "LLM",
+    "LOCAL_MODEL_ALIAS",
+    "LOCAL_MODEL_LABEL",
+    "AnswerStore",
+    "CachedLLM",
+    "ChatMessages",
+    "Embedder",
+    "LocalEmbedder",
+    "LocalLLMServer",
+    "OpenAIEmbedder",
+    "OpenAILLM",
+    "Usage",
+    "local_model_path",
+    "pid_alive",
+    "strict_json_schema",
+]

@@ -1,0 +1,45 @@
+"""Search: one interface (:class:`Search`) with an embedded and a TiDB implementation, chosen by the backend."""
+
+import threading
+import weakref
+
+from timemory.search import coarse
+from timemory.search.base import Search
+from timemory.search.embedded import EmbeddedSearch
+from timemory.search.keyword import query_terms, terms
+from timemory.search.matrix import NumpyIndex, UserVectors, dot_rows
+from timemory.search.ranking import KEYWORD_WEIGHT, VECTOR_WEIGHT, fuse
+from timemory.search.tidb import TiDBSearch, tidb_cosine_statement, tidb_search_statement
+from timemory.store import Store
+
+_searches: weakref.WeakKeyDictionary[Store, Search] = weakref.WeakKeyDictionary()
+_lock = threading.Lock()
+
+
+def search_for(store: Store) -> Search:
+    """The store's search, made on first use and shared after (one cache of each user's rows per store): vectors
+    ranked in TiDB's SQL on TiDB, in this process elsewhere."""
+    with _lock:
+        found = _searches.get(store)
+        if found is None:
+            found = _searches[store] = TiDBSearch(store) if store.backend == "tidb" else EmbeddedSearch(store)
+        return found
+
+
+__all__ = [
+    "KEYWORD_WEIGHT",
+    "VECTOR_WEIGHT",
+    "coarse",
+    "EmbeddedSearch",
+    "NumpyIndex",
+    "Search",
+    "TiDBSearch",
+    "UserVectors",
+    "dot_rows",
+    "fuse",
+    "query_terms",
+    "search_for",
+    "terms",
+    "tidb_cosine_statement",
+    "tidb_search_statement",
+]

@@ -1,0 +1,158 @@
+"""The HTTP API's application: one error shape, who is calling (API keys), metrics, and the queue worker thread.
+
+Errors are always ``{"error": {"code": ..., "message": ...}}``, mapped from the engine's error classes. With no API
+key in the database the API is open (it then only binds to loopback, see ``serve``); otherwise every request needs
+``Authorization: Bearer <key>``: a user key acts for its own user only, an admin key for any user.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from timemory.errors import (
+    ConfigurationError,
+    ConflictError,
+    DatabaseError,
+    EmbeddingError,
+    LLMError,
+    NotFoundError,
+    TiMemoryError,
+    ValidationError,
+)
+from timemory.facade import TiMem
+from timemory.schemas import PipelineResult
+from timemory.service.api.auth import ApiError
+from timemory.service.api.routes import router
+
+log = logging.getLogger(__name__)
+
+STATUS_OF: list[tuple[type[TiMemoryError], int]] = [
+    (ValidationError, 422), (NotFoundError, 404), (ConflictError, 409), (LLMError, 502), (EmbeddingError, 502),
+    (DatabaseError, 503), (ConfigurationError, 503),
+]
+
+
+def error_body(code: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message}}
+
+
+def status_of(exc: TiMemoryError) -> int:
+    return next((status for cls, status in STATUS_OF if isinstance(exc, cls)), 500)
+
+
+class _JobCounts(Collector):
+    """Jobs in the queue by status, over every process: one query per scrape."""
+
+    def __init__(self, tm: TiMem) -> None:
+        self._tm = tm
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        counts = self._tm.jobs.counts()
+        family = GaugeMetricFamily("timemory_jobs", "Jobs in the queue by status (all processes)", labels=["status"])
+        for status in ("pending", "running", "done", "failed"):
+            family.add_metric([status], float(counts.get(status, 0)))
+        yield family
+
+
+class Metrics:
+    """Prometheus metrics of this process (one registry per app, so tests can make several apps)."""
+
+    def __init__(self, tm: TiMem) -> None:
+        self.registry = registry = CollectorRegistry()
+        self.requests = Counter("timemory_http_requests", "HTTP requests", ["method", "route", "status"],
+                                registry=self.registry)
+        self.latency = Histogram("timemory_http_request_seconds", "HTTP request latency", ["route"],
+                                 registry=self.registry,
+                                 buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60))
+        self.runs = Counter("timemory_pipeline_runs", "Pipeline runs by this process's queue worker", ["status"],
+                            registry=self.registry)
+        self.llm_calls = Counter("timemory_llm_calls", "LLM calls made by pipeline runs", registry=self.registry)
+        self.llm_failures = Counter("timemory_llm_failures", "Pipeline runs that failed on the model",
+                                    registry=self.registry)
+        registry.register(_JobCounts(tm))
+
+    def observe_run(self, result: PipelineResult) -> None:
+        self.runs.labels(result.status).inc()
+        self.llm_calls.inc(result.llm_calls)
+        if result.status == "failed" and any(e.startswith("llm") for e in result.errors):
+            self.llm_failures.inc()
+
+
+def create_app(tm: TiMem | None = None, *, worker_threads: int = 1) -> FastAPI:
+    """The API over ``tm`` (by default the configured engine), with ``worker_threads`` queue workers."""
+    engine = tm or TiMem.from_settings()
+    metrics = Metrics(engine)
+    workers = [engine.worker() for _ in range(max(0, worker_threads))]
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for w in workers:
+            w.on_result = metrics.observe_run
+            w.start()
+        yield
+        for w in workers:
+            w.stop(timeout=5)
+
+    app = FastAPI(title="TiMemory", version="1", lifespan=lifespan,
+                  description="Long-term memory for LLM chat: memories, search, chat, sessions and the job queue.")
+    app.state.tm, app.state.metrics, app.state.workers = engine, metrics, workers
+
+    @app.exception_handler(TiMemoryError)
+    async def engine_error(request: Request, exc: TiMemoryError) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, str(exc)), status_code=status_of(exc))
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', []))}: {e.get('msg')}" for e in exc.errors())
+        return JSONResponse(error_body("invalid_input", details[:2000]), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s", request.url.path)
+        return JSONResponse(error_body("internal", "Something went wrong on the server."), status_code=500)
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        metrics.requests.labels(request.method, path, str(response.status_code)).inc()
+        metrics.latency.labels(path).observe(time.perf_counter() - started)
+        return response
+
+    @app.get("/healthz", tags=["service"])
+    def healthz() -> dict[str, Any]:
+        """Alive, and whether the database answers."""
+        return {"status": "ok", "jobs": engine.jobs.counts(), **engine.describe()}
+
+    @app.get("/metrics", tags=["service"], response_class=Response)
+    def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+    app.include_router(router)
+    return app

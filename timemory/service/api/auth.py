@@ -1,0 +1,71 @@
+"""Who is calling: API keys (``Authorization: Bearer``), admins, and the user a request acts for."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+
+from timemory.errors import NotFoundError, ValidationError
+from timemory.facade import TiMem
+from timemory.store import ApiKey
+
+
+class ApiError(Exception):
+    """An error the API itself raises (authentication, permissions)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: an admin (any user), or one user's key."""
+
+    key: ApiKey | None
+    admin: bool
+
+    def user(self, asked: str | None) -> str:
+        """The user this request acts for. A user key acts for its own user whatever it asks for (another user's
+        id reads as not found); an admin must say which user."""
+        if not self.admin:
+            assert self.key is not None and self.key.user_id is not None
+            if asked is not None and asked != self.key.user_id:
+                raise NotFoundError(f"No user '{asked}'.")
+            return self.key.user_id
+        if not asked:
+            raise ValidationError("Say which user: add ?user_id=… (an admin key acts for any user).")
+        return asked
+
+
+def caller(request: Request) -> Caller:
+    """The calling key (from ``Authorization: Bearer``), or an open admin when no key exists at all."""
+    tm: TiMem = request.app.state.tm
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if not header:
+        if not tm.keys.any_active():
+            return Caller(key=None, admin=True)
+        raise ApiError(401, "unauthorized", "Send an API key: Authorization: Bearer <key>.")
+    key = tm.keys.verify(token) if scheme.lower() == "bearer" else None
+    if key is None:
+        raise ApiError(401, "unauthorized", "That API key is not valid (unknown, revoked or mistyped).")
+    return Caller(key=key, admin=key.admin)
+
+
+def admin(who: Annotated[Caller, Depends(caller)]) -> Caller:
+    if not who.admin:
+        raise ApiError(403, "forbidden", "This needs an admin key.")
+    return who
+
+
+def acting_user(who: Annotated[Caller, Depends(caller)],
+                user_id: Annotated[str | None, Query(max_length=128)] = None) -> str:
+    """The user a request acts for (see :meth:`Caller.user`)."""
+    return who.user(user_id)
+
+
+def engine_of(request: Request) -> TiMem:
+    return request.app.state.tm  # type: ignore[no-any-return]

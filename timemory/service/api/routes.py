@@ -1,0 +1,261 @@
+"""The ``/v1`` endpoints: thin over the ``TiMem`` facade; the acting user comes from the key (see ``app.caller``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi.responses import StreamingResponse
+from fastapi.sse import format_sse_event
+from pydantic import BaseModel, Field
+
+from timemory.core.chat import ChatTurn
+from timemory.core.engine import DEFAULT_SEARCH_MODE
+from timemory.errors import NotFoundError
+from timemory.facade import TiMem
+from timemory.schemas import (
+    ChatSession,
+    Job,
+    Memory,
+    MemoryEdit,
+    MemoryEvent,
+    MemoryStatus,
+    MemoryType,
+    Message,
+    PipelineResult,
+    SearchHit,
+    SearchMode,
+    UserSummary,
+)
+from timemory.service.api.auth import Caller, acting_user, admin, engine_of
+
+router = APIRouter(prefix="/v1")
+Engine = Annotated[TiMem, Depends(engine_of)]
+User = Annotated[str, Depends(acting_user)]
+Admin = Annotated[Caller, Depends(admin)]
+
+
+# --- memories ------------------------------------------------------------------------------------------------------
+class NewMemory(BaseModel):
+    content: str = Field(max_length=32_000)
+    type: MemoryType = "preference"
+    status: MemoryStatus = "active"
+
+
+class MemoryPatch(BaseModel):
+    content: str | None = Field(default=None, max_length=32_000)
+    type: MemoryType | None = None
+    status: MemoryStatus | None = None
+    seen_updated_at: datetime | None = Field(
+        default=None, description="the updated_at you saw: the edit is refused (409) if the memory changed since")
+
+
+class MemoryPage(BaseModel):
+    items: list[Memory]
+    total: int
+    limit: int
+    offset: int
+
+
+@router.post("/memories", status_code=status.HTTP_201_CREATED, tags=["memories"])
+def create_memory(body: NewMemory, tm: Engine, user: User) -> Memory:
+    """Store one memory as given (no model involved)."""
+    return tm.add(body.content, user_id=user, type=body.type, status=body.status)
+
+
+@router.get("/memories", tags=["memories"])
+def list_memories(tm: Engine, user: User,
+                  type: Annotated[list[MemoryType] | None, Query()] = None,
+                  status: Annotated[list[MemoryStatus] | None, Query()] = None,
+                  q: Annotated[str | None, Query(max_length=500, description="text contained")] = None,
+                  session_id: Annotated[str | None, Query(max_length=64)] = None,
+                  limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+                  offset: Annotated[int, Query(ge=0)] = 0) -> MemoryPage:
+    """The memory browser's filters and paging, newest first."""
+    filters: dict[str, Any] = {"types": type, "statuses": status, "text": q, "session_id": session_id}
+    return MemoryPage(items=tm.list_memories(user_id=user, limit=limit, offset=offset, **filters),
+                      total=tm.count_memories(user_id=user, **filters), limit=limit, offset=offset)
+
+
+@router.get("/memories/{memory_id}", tags=["memories"])
+def get_memory(memory_id: str, tm: Engine, user: User) -> Memory:
+    return tm.get_memory(memory_id, user_id=user)
+
+
+@router.patch("/memories/{memory_id}", tags=["memories"])
+def edit_memory(memory_id: str, body: MemoryPatch, tm: Engine, user: User) -> Memory:
+    """A hand edit (re-embedded when the text changes), recorded in the memory's history."""
+    edit = MemoryEdit(memory_id=memory_id, content=body.content, type=body.type, status=body.status,
+                      seen_updated_at=body.seen_updated_at)
+    tm.edit_memories([edit], user_id=user, reason="edited through the API")
+    return tm.get_memory(memory_id, user_id=user)
+
+
+@router.delete("/memories/{memory_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["memories"])
+def delete_memory(memory_id: str, tm: Engine, user: User) -> Response:
+    tm.delete_memory(memory_id, user_id=user)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/memories/{memory_id}/history", tags=["memories"])
+def memory_history(memory_id: str, tm: Engine, user: User) -> list[MemoryEvent]:
+    return tm.history(memory_id, user_id=user)
+
+
+@router.get("/state", tags=["memories"])
+def state_at(at: datetime, tm: Engine, user: User) -> list[Memory]:
+    """The user's memories exactly as they were at ``at`` (ISO time; naive means UTC)."""
+    return tm.state_at(at, user_id=user)
+
+
+# --- search --------------------------------------------------------------------------------------------------------
+class SearchRequest(BaseModel):
+    query: str = Field(max_length=32_000)
+    limit: int = Field(default=5, ge=1, le=100)
+    types: list[MemoryType] | None = None
+    statuses: list[MemoryStatus] | None = ["active"]
+    mode: SearchMode = Field(default=DEFAULT_SEARCH_MODE, description="hybrid (meaning + words), vector or keyword")
+
+
+@router.post("/search", tags=["search"])
+def search(body: SearchRequest, tm: Engine, user: User) -> list[SearchHit]:
+    """Best matches first; each hit's ``scores`` tells why it ranked there."""
+    return tm.search(body.query, user_id=user, limit=body.limit, types=body.types, statuses=body.statuses,
+                     mode=body.mode)
+
+
+# --- the pipeline, through the queue -------------------------------------------------------------------------------
+class ChatMessageIn(BaseModel):
+    role: str = Field(max_length=16)
+    content: str = Field(max_length=32_000)
+    id: str | None = Field(default=None, max_length=128)
+    created_at: datetime | None = None
+
+
+class ProcessRequest(BaseModel):
+    messages: list[ChatMessageIn] = Field(min_length=1, max_length=200)
+    session_id: str | None = Field(default=None, max_length=64)
+
+
+class JobOut(BaseModel):
+    job: Job
+    result: PipelineResult | None = None
+
+
+@router.post("/process", status_code=status.HTTP_202_ACCEPTED, tags=["pipeline"])
+def process(body: ProcessRequest, tm: Engine, user: User, response: Response,
+            wait: Annotated[bool, Query(description="answer when the job is finished (200)")] = False,
+            timeout: Annotated[float, Query(gt=0, le=600)] = 120) -> JobOut:
+    """Queue an exchange for extraction and consolidation: 202 with the job at once, or with ``wait=true`` the
+    finished job and its pipeline trace."""
+    job = tm.jobs.enqueue([m.model_dump() for m in body.messages], user_id=user, session_id=body.session_id)
+    if not wait:
+        return JobOut(job=job)
+    job = tm.jobs.wait(job.id, user_id=user, timeout=timeout)
+    response.status_code = status.HTTP_200_OK
+    return JobOut(job=job, result=tm.jobs.result(job))
+
+
+@router.get("/jobs", tags=["pipeline"])
+def list_jobs(tm: Engine, user: User, limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> list[Job]:
+    return tm.jobs.list(user_id=user, limit=limit)
+
+
+@router.get("/jobs/{job_id}", tags=["pipeline"])
+def get_job(job_id: str, tm: Engine, user: User) -> JobOut:
+    """A job's status; once it has run, its pipeline trace (facts, candidates, decisions, changes)."""
+    job = tm.jobs.get(job_id, user_id=user)
+    return JobOut(job=job, result=tm.jobs.result(job))
+
+
+# --- sessions and chat ---------------------------------------------------------------------------------------------
+class SessionIn(BaseModel):
+    title: str = Field(default="New chat", max_length=200)
+
+
+@router.post("/sessions", status_code=status.HTTP_201_CREATED, tags=["sessions"])
+def create_session(body: SessionIn, tm: Engine, user: User) -> ChatSession:
+    return tm.sessions.create(user_id=user, title=body.title)
+
+
+@router.get("/sessions", tags=["sessions"])
+def list_sessions(tm: Engine, user: User) -> list[ChatSession]:
+    return tm.sessions.list(user_id=user)
+
+
+@router.patch("/sessions/{session_id}", tags=["sessions"])
+def rename_session(session_id: str, body: SessionIn, tm: Engine, user: User) -> ChatSession:
+    return tm.sessions.rename(session_id, user_id=user, title=body.title)
+
+
+@router.delete("/sessions/{session_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["sessions"])
+def delete_session(session_id: str, tm: Engine, user: User) -> Response:
+    tm.sessions.delete(session_id, user_id=user)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/sessions/{session_id}/messages", tags=["sessions"])
+def session_messages(session_id: str, tm: Engine, user: User) -> list[Message]:
+    return tm.sessions.messages(session_id, user_id=user)
+
+
+class ChatRequest(BaseModel):
+    message: str = Field(max_length=32_000)
+    session_id: str | None = Field(default=None, max_length=64)
+
+
+@router.post("/chat", response_model=None, tags=["chat"],
+             responses={200: {"content": {"text/event-stream": {}}, "description": "server-sent events"}})
+def chat(body: ChatRequest, tm: Engine, user: User) -> StreamingResponse:
+    """Server-sent events: ``session`` (its id), ``token`` per piece of the reply, ``reply`` (the saved message and
+    the memories it was given), then ``trace`` when the exchange has been learnt from (or ``error``). The message is
+    saved before anything streams; learning runs on the job queue, after the reply."""
+    turn = tm.chat.submit(body.message, user_id=user, session_id=body.session_id)  # errors here are plain 4xx
+    return StreamingResponse(_chat_events(turn), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def _event(kind: str, data: Any) -> bytes:
+    return format_sse_event(event=kind, data_str=data if isinstance(data, str) else json.dumps(data))
+
+
+def _chat_events(turn: ChatTurn) -> Iterator[bytes]:
+    assert turn.user_message is not None
+    yield _event("session", {"session_id": turn.session_id, "message_id": turn.user_message.id})
+    for token in turn.follow():
+        yield _event("token", json.dumps(token))
+    turn.wait(timeout=600)
+    if turn.assistant_message is not None:
+        yield _event("reply", {"message_id": turn.assistant_message.id, "content": turn.reply, "title": turn.title,
+                               "memories_used": [json.loads(h.model_dump_json()) for h in turn.memories_used]})
+    if turn.pipeline is not None:
+        yield _event("trace", turn.pipeline.model_dump_json())
+    if turn.error:
+        yield _event("error", {"code": "chat", "message": turn.error})
+
+
+# --- users (admin) -------------------------------------------------------------------------------------------------
+class UserIn(BaseModel):
+    user_id: str = Field(max_length=128)
+
+
+@router.get("/users", tags=["users"])
+def list_users(tm: Engine, who: Admin) -> list[UserSummary]:
+    return tm.users.list()
+
+
+@router.post("/users", status_code=status.HTTP_201_CREATED, tags=["users"])
+def create_user(body: UserIn, tm: Engine, who: Admin) -> UserSummary:
+    tm.users.ensure(user_id=body.user_id)
+    return next(u for u in tm.users.list() if u.id == body.user_id)
+
+
+@router.delete("/users/{user_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["users"])
+def delete_user(user_id: str, tm: Engine, who: Admin) -> Response:
+    if user_id not in {u.id for u in tm.users.list()}:
+        raise NotFoundError(f"No user '{user_id}'.")
+    tm.users.delete(user_id=user_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

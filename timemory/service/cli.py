@@ -1,0 +1,396 @@
+"""``python -m timemory``: ingest, search, list, export, import, seed-demo, reembed; lab: replay, evaluate."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TypeVar
+
+from tqdm import tqdm
+
+from timemory.core.engine import DEFAULT_SEARCH_MODE
+from timemory.core.transfer import (
+    exchanges,
+    load_conversations,
+    memories_to_csv,
+    memories_to_json,
+    memories_to_jsonl,
+    read_export,
+)
+from timemory.errors import TiMemoryError, ValidationError
+from timemory.facade import TiMem
+from timemory.lab.demo import seed_demo
+from timemory.lab.replay import ReplayReport
+from timemory.schemas import MEMORY_STATUSES, MEMORY_TYPES, SEARCH_MODES, Memory, MemoryEvent
+from timemory.settings import Settings
+
+T = TypeVar("T")
+BATCH = 256
+
+
+def _tm(args: argparse.Namespace) -> TiMem:
+    return TiMem.from_settings(Settings())
+
+
+def _users(tm: TiMem, user: str | None) -> list[str]:
+    """The one user asked for, or every user."""
+    return [user] if user else [u.id for u in tm.users.list()]
+
+
+def _batches(items: list[T], desc: str, quiet: bool) -> Iterator[list[T]]:
+    """Fixed-size slices with a progress bar (one embedding call each)."""
+    for start in tqdm(range(0, len(items), BATCH), desc=desc, disable=quiet):
+        yield items[start : start + BATCH]
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    tm = _tm(args)
+    sessions = load_conversations(Path(args.file))
+    batches = []
+    for sess in sessions:
+        fallback = f"Imported {sess['date']:%Y-%m-%d}" if sess["date"] else f"Imported {Path(args.file).name}"
+        title = sess["title"] or fallback
+        batches.append((title, sess["date"], list(exchanges(sess["messages"]))))
+    total = sum(len(b[2]) for b in batches)
+    changes = failed = 0
+    with tqdm(total=total, desc="ingesting", unit="exchange", disable=args.quiet) as bar:
+        for title, date, chunks in batches:
+            session = tm.sessions.create(user_id=args.user, title=title, created_at=date)
+            for chunk in chunks:
+                result = tm.process_messages(chunk, user_id=args.user, session_id=session.id)
+                changes += len(result.changes)
+                if result.status == "failed":
+                    failed += 1
+                    tqdm.write(f"exchange failed: {'; '.join(result.errors)}", file=sys.stderr)
+                bar.update(1)
+    print(f"{total} exchanges, {changes} memory changes, {failed} failed runs (see pipeline_runs for traces)")
+    return 1 if failed and failed == total else 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    tm = _tm(args)
+    statuses = None if args.all else ("active",)
+    for hit in tm.search(args.query, user_id=args.user, limit=args.limit, types=args.type, statuses=statuses,
+                         mode=args.mode):
+        print(f"{hit.score:.3f}  [{hit.memory.type}/{hit.memory.status}]  {hit.memory.content}  ({hit.memory.id})")
+        if hit.scores:
+            print(f"       {hit.scores.explain()}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    tm = _tm(args)
+    for user in _users(tm, args.user):
+        for m in tm.list_memories(user_id=user, types=args.type, statuses=args.status, text=args.text,
+                                  limit=args.limit):
+            print(f"{m.user_id}\t{m.id}\t{m.type}\t{m.status}\t{m.updated_at:%Y-%m-%d}\t{m.content}")
+    return 0
+
+
+def _all_memories(tm: TiMem, user: str | None) -> list[Memory]:
+    out: list[Memory] = []
+    for u in _users(tm, user):
+        offset = 0
+        while batch := tm.list_memories(user_id=u, limit=1000, offset=offset):
+            out.extend(batch)
+            offset += len(batch)
+    return out
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    tm = _tm(args)
+    memories = _all_memories(tm, args.user)
+    histories = None
+    if args.with_history:
+        if args.format == "csv":
+            raise ValidationError("--with-history needs --format json or jsonl (CSV has one row per memory).")
+        histories = {}
+        for user in {m.user_id for m in memories}:
+            histories.update(tm.histories([m.id for m in memories if m.user_id == user], user_id=user))
+    if args.format == "csv":
+        text = memories_to_csv(memories)
+    elif args.format == "jsonl":
+        text = memories_to_jsonl(memories, histories)
+    else:
+        text = memories_to_json(memories, histories)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"exported {len(memories)} memories to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Memories with their history are restored as they were (ids, times, links, events); others are added."""
+    tm = _tm(args)
+    records = read_export(Path(args.file))
+    by_user: dict[str, list[tuple[Memory, list[MemoryEvent] | None]]] = {}
+    for m, events in records:
+        by_user.setdefault(args.user or m.user_id, []).append((m, events))
+    done = 0
+    for user, items in by_user.items():
+        for chunk in _batches(items, f"importing {user}", args.quiet):
+            done += tm.import_memories(chunk, user_id=user)
+    print(f"imported {done} memories ({len(records) - done} already present)")
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    tm = _tm(args)
+    if args.if_empty and tm.users.list():
+        return 0
+    created = seed_demo(tm)
+    if not created:
+        print("demo users already have memories; nothing to do")
+    for user, n in created.items():
+        print(f"{user}: {n} memories")
+    return 0
+
+
+def cmd_reembed(args: argparse.Namespace) -> int:
+    from timemory.wiring import build_embedder, build_store
+
+    settings = Settings()
+    embedder = build_embedder(settings)
+    store = build_store(settings, embedder, check_embedding_model=False)
+    for user in store.users.list():
+        rows = store.memories.texts(user.id)
+        for chunk in _batches(rows, f"re-embedding {user.id}", args.quiet):
+            vectors = embedder.embed([c for _, c in chunk])
+            store.memories.replace_vectors(user.id, {mid: v for (mid, _), v in zip(chunk, vectors, strict=True)})
+    store.memories.reset_embedding_model(embedder.name, embedder.dim)
+    print(f"every memory now uses {embedder.name} ({embedder.dim} dimensions)")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from timemory.lab import configuration, load_dataset, run_experiment
+    from timemory.providers import CachedLLM
+
+    settings = Settings()
+    tm = TiMem.from_settings(settings)
+    dataset = load_dataset(Path(args.file), args.format, speaker=args.speaker)
+    name = args.experiment or f"{args.user_prefix}{Path(args.file).stem}"
+    config = configuration(tm, granularity=args.granularity, base_url=settings.openai_base_url)
+    if args.cache:
+        tm = tm.variant(cache_answers=True)
+    cache = tm.llm if isinstance(tm.llm, CachedLLM) else None
+    config["llm_cache"] = bool(args.cache)
+    with tqdm(desc=f"replaying {Path(args.file).name}", unit="exchange", disable=args.quiet) as bar:
+        def progress(report: ReplayReport) -> None:
+            bar.total = report.total
+            bar.n = report.skipped + report.processed
+            bar.set_postfix(failed=len(report.failed), skipped=report.skipped, refresh=False)
+            bar.refresh()
+
+        report, experiment = run_experiment(tm, dataset, name=name, user_prefix=args.user_prefix, config=config,
+                                            granularity=args.granularity, limit=args.limit,
+                                            retry_failed=args.retry_failed, on_progress=progress)
+    for user, message_id, error in report.failed:
+        print(f"failed: {user} exchange at {message_id}: {error}", file=sys.stderr)
+    rate = report.processed / report.wall_seconds * 60 if report.wall_seconds else 0.0
+    print(f"experiment {experiment.name}: {report.processed} exchanges run, {report.skipped} already done, "
+          f"{len(report.failed)} failed, of {report.total} ({rate:.1f}/min); "
+          f"{experiment.counts.get('llm_calls', 0)} LLM calls in all"
+          + (f"; cache: {cache.hits} answers reused, {cache.misses} asked" if cache else ""))
+    if report.stopped:
+        print("stopped: run the same command again to resume", file=sys.stderr)
+        return 130
+    if report.failed:
+        print("run again with --retry-failed to retry the failed exchanges", file=sys.stderr)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from timemory.lab import evaluate, load_dataset
+
+    tm = _tm(args)
+    dataset = load_dataset(Path(args.file), args.format, speaker=args.speaker)
+    result = evaluate(tm, dataset, user_prefix=args.user_prefix, ks=args.k,
+                      answer_with=tm.llm if args.answer else None, mode=args.mode)
+    name = args.experiment or f"{args.user_prefix}{Path(args.file).stem}"
+    experiment = tm.get_experiment(name)
+    if experiment is not None:
+        experiment.metrics = result
+        tm.save_experiment(experiment)
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
+    recall = ", ".join(f"@{k} {v:.3f}" for k, v in result["recall_at"].items())
+    print(f"{result['scored_questions']} questions · evidence recall {recall} · {result['attribution']}")
+    if "answer_accuracy" in result:
+        acc = result["answer_accuracy"]
+        print(f"answer accuracy {acc['accuracy']} over {acc['graded']} questions (judge: {acc['judge_model']}; "
+              "only meaningful with a capable model)")
+    for category, scores in result["per_category"].items():
+        print(f"  category {category}: {scores['scored_questions']} questions, recall "
+              + ", ".join(f"@{k} {v:.3f}" for k, v in scores["recall_at"].items()))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m timemory", description="TiMemory: long-term memory for LLM chat.")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("ingest", help="learn memories from a JSON conversation file")
+    s.add_argument("file")
+    s.add_argument("--user", required=True)
+    s.set_defaults(func=cmd_ingest)
+
+    s = sub.add_parser("search", help="search a user's memories by meaning and words")
+    s.add_argument("query")
+    s.add_argument("--user", required=True)
+    s.add_argument("--limit", type=int, default=5)
+    s.add_argument("--mode", choices=SEARCH_MODES, default=DEFAULT_SEARCH_MODE,
+                   help="hybrid (meaning + words, the default), vector (meaning) or keyword (words)")
+    s.add_argument("--type", action="append", choices=MEMORY_TYPES)
+    s.add_argument("--all", action="store_true", help="include outdated memories")
+    s.set_defaults(func=cmd_search)
+
+    s = sub.add_parser("list", help="list memories")
+    s.add_argument("--user")
+    s.add_argument("--type", action="append", choices=MEMORY_TYPES)
+    s.add_argument("--status", action="append", choices=MEMORY_STATUSES)
+    s.add_argument("--text")
+    s.add_argument("--limit", type=int, default=100)
+    s.set_defaults(func=cmd_list)
+
+    s = sub.add_parser("export", help="export memories as JSON, JSON lines or CSV")
+    s.add_argument("--format", choices=["json", "jsonl", "csv"], default="json")
+    s.add_argument("--with-history", action="store_true", help="each memory with its events (import restores them)")
+    s.add_argument("--user")
+    s.add_argument("-o", "--output")
+    s.set_defaults(func=cmd_export)
+
+    s = sub.add_parser("import", help="import memories from an export (JSON, JSON lines or CSV)")
+    s.add_argument("file")
+    s.add_argument("--user", help="import into this user instead of the file's user ids")
+    s.set_defaults(func=cmd_import)
+
+    s = sub.add_parser("seed-demo", help="load the demo users, sessions and memories")
+    s.add_argument("--if-empty", action="store_true", help="only when the database has no users yet")
+    s.set_defaults(func=cmd_seed)
+
+    s = sub.add_parser("reembed", help="re-embed every memory with the configured embedder")
+    s.set_defaults(func=cmd_reembed)
+
+    formats = ["timemory", "locomo", "longmemeval"]
+    s = sub.add_parser("replay", help="replay a dataset through the pipeline with its own dates (resumable)")
+    s.add_argument("file")
+    s.add_argument("--format", choices=formats, default="timemory")
+    s.add_argument("--user-prefix", required=True, help="user ids are this prefix + the conversation's key")
+    s.add_argument("--speaker", choices=["a", "b", "both"], default="both", help="LoCoMo: who is the user")
+    s.add_argument("--limit", type=int, help="only the first N exchanges of the dataset")
+    s.add_argument("--experiment", help="experiment name (default: prefix + file name)")
+    s.add_argument("--granularity", choices=["exchange", "session"], default="exchange")
+    s.add_argument("--retry-failed", action="store_true", help="run exchanges whose run failed again")
+    s.add_argument("--cache", action="store_true", help="reuse the model's answers to identical requests")
+    s.set_defaults(func=cmd_replay)
+
+    s = sub.add_parser("evaluate", help="evidence recall@k and failure attribution of a replayed dataset")
+    s.add_argument("file")
+    s.add_argument("--format", choices=formats, default="timemory")
+    s.add_argument("--user-prefix", required=True)
+    s.add_argument("--speaker", choices=["a", "b", "both"], default="both")
+    s.add_argument("--k", type=int, nargs="+", default=[1, 5, 10])
+    s.add_argument("--mode", choices=SEARCH_MODES, default=DEFAULT_SEARCH_MODE,
+                   help="the search mode questions are asked with")
+    s.add_argument("--json", help="write the full result (every question) to this file")
+    s.add_argument("--experiment", help="save the figures on this experiment (default: prefix + file name)")
+    s.add_argument("--answer", action="store_true",
+                   help="also answer each question from its memories with the configured LLM, graded by it")
+    s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("serve", help="serve the HTTP API (OpenAPI docs at /docs)")
+    s.add_argument("--host", default="127.0.0.1", help="without any API key only loopback is allowed")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--workers", type=int, default=1, help="server processes")
+    s.add_argument("--worker-threads", type=int, default=1, help="queue worker threads in each server process")
+    s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser("worker", help="drain the memory job queue (run as many as you like)")
+    s.add_argument("--lease", type=float, default=60.0, help="seconds a job is held before another worker may take it")
+    s.add_argument("--poll", type=float, default=0.5, help="seconds between looks at an empty queue")
+    s.add_argument("--once", action="store_true", help="stop when the queue is empty")
+    s.set_defaults(func=cmd_worker)
+
+    s = sub.add_parser("keys", help="API keys: create (--user U | --admin), list, revoke KEY_ID")
+    s.add_argument("action", choices=["create", "list", "revoke"])
+    s.add_argument("key_id", nargs="?")
+    s.add_argument("--user")
+    s.add_argument("--admin", action="store_true")
+    s.add_argument("--label")
+    s.set_defaults(func=cmd_keys)
+
+    s = sub.add_parser("mcp", help="serve one user's memory to an MCP client over stdio")
+    s.add_argument("--user", help="whose memory (default: TIMEMORY_MCP_USER)")
+    s.set_defaults(func=cmd_mcp)
+    return p
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from timemory.service.workers import serve
+
+    serve(args.host, args.port, workers=args.workers, worker_threads=args.worker_threads)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from timemory.service.workers import run_worker
+
+    done = run_worker(lease_seconds=args.lease, poll_seconds=args.poll, once=args.once)
+    print(f"processed {done} jobs")
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    tm = _tm(args)
+    if args.action == "create":
+        if bool(args.user) == bool(args.admin):
+            print("error: give either --user U or --admin", file=sys.stderr)
+            return 2
+        key, token = tm.keys.create(user_id=args.user, admin=bool(args.admin), label=args.label)
+        print(token)
+        print(f"key {key.id} for {'every user (admin)' if key.admin else key.user_id}: shown once, keep it safe",
+              file=sys.stderr)
+    elif args.action == "list":
+        for k in tm.keys.list():
+            state = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "active"
+            print(f"{k.id}\t{'admin' if k.admin else k.user_id}\t{state}\t{k.created_at:%Y-%m-%d}\t{k.label or ''}")
+    else:
+        if not args.key_id:
+            print("error: keys revoke needs the key id (see keys list)", file=sys.stderr)
+            return 2
+        tm.keys.revoke(args.key_id)
+        print(f"revoked {args.key_id}")
+    return 0
+
+
+def cmd_mcp(args: argparse.Namespace) -> int:
+    import os
+
+    from timemory.service.mcp import run
+
+    user = args.user or os.environ.get("TIMEMORY_MCP_USER")
+    if not user:
+        print("error: say whose memory this server serves: --user U (or TIMEMORY_MCP_USER)", file=sys.stderr)
+        return 2
+    run(user)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        return int(args.func(args))
+    except TiMemoryError as exc:
+        print(f"error ({exc.code}): {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,153 @@
+"""The database under the store: engine and backend, schema, and transactions with the per-user lock.
+
+Concurrency: every write runs in one transaction. A memory write first takes a per-user lock — ``BEGIN IMMEDIATE``
+on SQLite (one writer per file), ``SELECT … FOR UPDATE`` on the user's row on MySQL/TiDB. A caller that planned its
+changes against a ``memory_version`` passes it as ``expected_version``; if another writer moved it meanwhile, the
+transaction is rolled back with :class:`ConcurrentUpdateError` and the caller re-plans. Every memory write bumps the
+version, which also lets caches (of this process and others) notice the change.
+
+Whoever keeps a copy of a user's memories (the search indexes) subscribes with :meth:`Database.on_user_write` and
+hears of every write that held a user's lock, committed or not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, inspect, select, text, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from timemory.errors import ConcurrentUpdateError, DatabaseError
+from timemory.store.engine import SQLITE_BEGIN, Backend, detect_backend, enable_native_vectors, tidb_vector_index_ddl
+from timemory.store.models import Base, MemoryRow, MetaRow, UserRow, utcnow
+from timemory.store.rows import brief
+
+# (id, type, status, unit vector, content) of a memory as a write left it
+MemoryState = tuple[str, str, str, Any, str]
+
+
+@dataclass(frozen=True)
+class UserWrite:
+    """What one transaction that held a user's lock did. ``from_version`` is the version it started from and
+    ``rows`` the touched memories as committed (a touched id without a row was deleted); both are None/empty when
+    the write did not commit or did not say what it touched — a listener then forgets what it knew of the user."""
+
+    user_id: str
+    from_version: int | None = None
+    touched: Sequence[str] = ()
+    rows: Sequence[MemoryState] = field(default_factory=tuple)
+
+
+class Database:
+    def __init__(self, engine: Engine, *, embedding_dim: int, vector_index: bool = False) -> None:
+        self.engine = engine
+        try:
+            self.backend: Backend = detect_backend(engine)
+        except SQLAlchemyError as exc:
+            raise DatabaseError(f"Cannot connect to the database: {brief(exc)}") from exc
+        if self.backend == "tidb":
+            enable_native_vectors(engine, embedding_dim)
+        self.vector_index = vector_index and self.backend == "tidb"
+        self._listeners: list[Callable[[UserWrite], None]] = []
+        self._create_schema()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def on_user_write(self, listener: Callable[[UserWrite], None]) -> None:
+        self._listeners.append(listener)
+
+    def announce(self, write: UserWrite) -> None:
+        for listener in self._listeners:
+            listener(write)
+
+    def _create_schema(self) -> None:
+        try:
+            Base.metadata.create_all(self.engine)
+            for index in MemoryRow.__table__.indexes:  # type: ignore[attr-defined]  # indexes added since creation
+                index.create(self.engine, checkfirst=True)
+            if self.vector_index:
+                self._ensure_vector_index()
+        except SQLAlchemyError as exc:
+            raise DatabaseError(f"Could not create the TiMemory tables: {brief(exc)}") from exc
+
+    def _ensure_vector_index(self) -> None:
+        with self.engine.begin() as conn:
+            indexes = {ix["name"] for ix in inspect(conn).get_indexes("memories")}
+            if any(name and "cosine" in name for name in indexes):
+                return
+            for ddl in tidb_vector_index_ddl():
+                conn.execute(text(ddl))
+
+    def meta(self) -> dict[str, str]:
+        with self.read() as s:
+            return {m.key: m.value for m in s.scalars(select(MetaRow))}
+
+    def set_meta(self, values: dict[str, str]) -> None:
+        with self.write() as s:
+            for key, value in values.items():
+                s.merge(MetaRow(key=key, value=value))
+
+    # ------------------------------------------------------------------ sessions of the ORM
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        try:
+            with Session(self.engine, expire_on_commit=False) as s:
+                yield s
+        except SQLAlchemyError as exc:
+            raise DatabaseError(f"Database read failed: {brief(exc)}") from exc
+
+    @contextmanager
+    def write(self, user_id: str | None = None, expected_version: int | None = None) -> Iterator[Session]:
+        """One write transaction; with ``user_id`` it holds that user's lock and bumps the memory version, and the
+        listeners hear of it afterwards (a writer that says what it touched sets ``s.info["written"]``)."""
+        written: UserWrite | None = None
+        try:
+            with self.engine.connect() as conn:
+                if self.backend == "sqlite":
+                    conn = conn.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
+                with Session(bind=conn, expire_on_commit=False) as s, s.begin():
+                    if user_id is not None:
+                        version = self._lock_user(s, user_id)
+                        s.info["locked_version"] = version
+                        if expected_version is not None and version != expected_version:
+                            raise ConcurrentUpdateError(
+                                "Another writer changed this user's memories meanwhile; plan again."
+                            )
+                    yield s
+                    if user_id is not None:
+                        s.execute(
+                            update(UserRow)
+                            .where(UserRow.id == user_id)
+                            .values(memory_version=UserRow.memory_version + 1)
+                        )
+                        written = s.info.get("written")
+        except SQLAlchemyError as exc:
+            written = None
+            raise DatabaseError(f"Database write failed and was rolled back: {brief(exc)}") from exc
+        except BaseException:
+            written = None
+            raise
+        finally:
+            if user_id is not None:
+                self.announce(written or UserWrite(user_id))
+
+    def _lock_user(self, s: Session, user_id: str) -> int:
+        stmt = select(UserRow.memory_version).where(UserRow.id == user_id)
+        if self.backend != "sqlite":
+            stmt = stmt.with_for_update()
+        version = s.scalar(stmt)
+        if version is None:
+            s.add(UserRow(id=user_id, created_at=utcnow(), memory_version=0))
+            s.flush()
+            version = 0
+        return int(version)
+
+    @staticmethod
+    def version(s: Session, user_id: str) -> int:
+        """The user's memory version, read in an open session."""
+        return int(s.scalar(select(UserRow.memory_version).where(UserRow.id == user_id)) or 0)

@@ -1,0 +1,69 @@
+"""Users: created on first use, listed with their counts, and deleted with every row they own."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, func, select
+
+from timemory.errors import DatabaseError
+from timemory.schemas import UserSummary
+from timemory.store.database import Database
+from timemory.store.models import MemoryEventRow, MemoryRow, MessageRow, PipelineRunRow, SessionRow, UserRow, utcnow
+from timemory.store.rows import aware
+from timemory.validation import check_user_id
+
+
+class UserRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def ensure(self, user_id: str) -> None:
+        check_user_id(user_id)
+        with self._db.read() as s:
+            if s.get(UserRow, user_id) is not None:
+                return
+        try:
+            with self._db.write() as s:
+                if s.get(UserRow, user_id) is None:
+                    s.add(UserRow(id=user_id, created_at=utcnow(), memory_version=0))
+        except DatabaseError:
+            with self._db.read() as s:  # another writer created it first
+                if s.get(UserRow, user_id) is None:
+                    raise
+
+    def version(self, user_id: str) -> int:
+        """A number that moves on every change to the user's memories."""
+        with self._db.read() as s:
+            return self._db.version(s, user_id)
+
+    def list(self) -> list[UserSummary]:
+        with self._db.read() as s:
+            users = s.scalars(select(UserRow).order_by(UserRow.id)).all()
+            sessions = dict(
+                s.execute(select(SessionRow.user_id, func.count()).group_by(SessionRow.user_id)).all()
+            )
+            counts: dict[tuple[str, str], int] = {
+                (u, st): n
+                for u, st, n in s.execute(
+                    select(MemoryRow.user_id, MemoryRow.status, func.count()).group_by(
+                        MemoryRow.user_id, MemoryRow.status
+                    )
+                )
+            }
+        return [
+            UserSummary(
+                id=u.id,
+                created_at=aware(u.created_at),  # type: ignore[arg-type]
+                sessions=sessions.get(u.id, 0),
+                memories_active=counts.get((u.id, "active"), 0),
+                memories_outdated=counts.get((u.id, "outdated"), 0),
+            )
+            for u in users
+        ]
+
+    def delete(self, user_id: str) -> None:
+        """Remove every row of this user: memories, events, sessions, messages, runs."""
+        check_user_id(user_id)
+        with self._db.write(user_id) as s:
+            for model in (MemoryRow, MemoryEventRow, MessageRow, SessionRow, PipelineRunRow):
+                s.execute(delete(model).where(model.user_id == user_id))  # type: ignore[attr-defined]
+            s.execute(delete(UserRow).where(UserRow.id == user_id))
