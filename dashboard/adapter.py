@@ -8,7 +8,6 @@ Backends are built once per server process (``st.cache_resource``); read results
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
@@ -189,50 +188,6 @@ def after_user_write() -> None:
     """Users were added or deleted: everything keyed by user."""
     after_memory_write()
     after_session_write()
-
-
-# --- routing ----------------------------------------------------------------------------------------------------------
-
-PAGES = [
-    ("pages/chat.py", "Chat", "💬"),
-    ("pages/memories.py", "Memories", "🗂️"),
-    ("pages/embedding_map.py", "Embedding map", "🗺️"),
-    ("pages/timeline.py", "Timeline", "🕰️"),
-    ("pages/lab.py", "Lab", "🧪"),
-    ("pages/admin.py", "Sessions & users", "👥"),
-]
-
-_run = threading.local()  # each browser session's script runs in one thread, one run after another
-
-
-def navigation() -> Any:
-    """Declare the app's pages (the first is the default) and return the page to run."""
-    return st.navigation([st.Page(path, title=title, icon=icon, default=i == 0)
-                          for i, (path, title, icon) in enumerate(PAGES)])
-
-
-def mark_routed() -> None:
-    """The router is running this script run (it calls this before running the page)."""
-    _run.routed = True
-    st.session_state[state.ROUTED] = True
-
-
-def ensure_router() -> None:
-    """Called first by every page: make sure the router runs this page.
-
-    A ``pages/`` folder beside the entry point puts Streamlit in its legacy pages-folder mode until a script calls
-    ``st.navigation``: a server whose first request is a page URL (/memories) runs that page file alone, without
-    the router and its sidebar, and AppTest does so on every run after ``switch_page``. Then the router is run
-    here, in the same script run (so no widget event is lost): it declares the pages, which switches Streamlit to
-    ``st.navigation`` for good, draws the sidebar and runs this page again, routed; the unrouted run stops.
-    """
-    routed = getattr(_run, "routed", False)
-    _run.routed = False  # consumed: the next script run must be routed again
-    if not routed:
-        from dashboard.router import run_app
-
-        run_app()
-        st.stop()
 
 
 def current_user() -> str:

@@ -3,9 +3,9 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard import adapter, state
+from dashboard import adapter, router, state
 
-adapter.ensure_router()
+router.ensure_router()
 tm = adapter.memory()
 st.header("👥 Sessions & users")
 

@@ -7,10 +7,10 @@ this script run) loses nothing; both are answered in order, in the same session,
 
 import streamlit as st
 
-from dashboard import adapter, state, views
+from dashboard import adapter, router, state, views
 from timemory import ChatTurn, TiMemoryError
 
-adapter.ensure_router()
+router.ensure_router()
 user = adapter.current_user()
 service = adapter.chat()
 tm = adapter.memory()

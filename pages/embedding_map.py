@@ -4,10 +4,10 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import adapter
+from dashboard import adapter, router
 from timemory.lab import UMAP_MIN_POINTS, place_query
 
-adapter.ensure_router()
+router.ensure_router()
 user = adapter.current_user()
 tm = adapter.memory()
 

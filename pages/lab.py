@@ -7,11 +7,11 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import adapter
+from dashboard import adapter, router
 from timemory import Experiment, Settings, TiMemoryError
 from timemory.lab import FORMATS, Granularity, configuration, load_dataset
 
-adapter.ensure_router()
+router.ensure_router()
 tm = adapter.memory()
 jobs = adapter.replay_jobs()
 folder = adapter.datasets_dir()

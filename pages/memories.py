@@ -6,12 +6,12 @@ from datetime import UTC, date, datetime, time
 import pandas as pd
 import streamlit as st
 
-from dashboard import adapter, state
+from dashboard import adapter, router, state
 from timemory import MEMORY_STATUSES, MEMORY_TYPES, Memory, MemoryEdit, SearchMode, TiMemoryError
 from timemory.core import memories_to_csv, memories_to_json
 from timemory.search import KEYWORD_WEIGHT
 
-adapter.ensure_router()
+router.ensure_router()
 user = adapter.current_user()
 tm = adapter.memory()
 PAGE_SIZE = 50

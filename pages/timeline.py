@@ -6,9 +6,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import adapter, views
+from dashboard import adapter, router, views
 
-adapter.ensure_router()
+router.ensure_router()
 user = adapter.current_user()
 tm = adapter.memory()
 

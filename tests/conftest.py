@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -11,7 +11,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import pytest
 from sqlalchemy import create_engine, text
 
-from timemory.providers import LocalEmbedder
+from timemory import TiMem
+from timemory.providers import LLM, LocalEmbedder
 from timemory.store import Base, Store
 
 MYSQL_URL = os.environ.get("TIMEMORY_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
@@ -32,7 +33,7 @@ def reset_mysql(url: str) -> None:
     engine.dispose()
 
 
-def make_store(kind: str, embedder: LocalEmbedder, tmp_path) -> Store:  # type: ignore[no-untyped-def]
+def make_store(kind: str, embedder: LocalEmbedder, tmp_path) -> Store:
     if kind == "sqlite":
         return Store.from_url(f"sqlite:///{tmp_path}/t.db", embedding_model=embedder.name, embedding_dim=embedder.dim)
     reset_mysql(MYSQL_URL)
@@ -40,14 +41,14 @@ def make_store(kind: str, embedder: LocalEmbedder, tmp_path) -> Store:  # type: 
 
 
 @pytest.fixture(params=BACKENDS)
-def store(request, embedder, tmp_path) -> Iterator[Store]:  # type: ignore[no-untyped-def]
+def store(request, embedder, tmp_path) -> Iterator[Store]:
     s = make_store(request.param, embedder, tmp_path)
     yield s
     s.close()
 
 
 @pytest.fixture
-def sqlite_store(embedder, tmp_path) -> Iterator[Store]:  # type: ignore[no-untyped-def]
+def sqlite_store(embedder, tmp_path) -> Iterator[Store]:
     s = make_store("sqlite", embedder, tmp_path)
     yield s
     s.close()
@@ -56,3 +57,15 @@ def sqlite_store(embedder, tmp_path) -> Iterator[Store]:  # type: ignore[no-unty
 @pytest.fixture
 def user() -> str:
     return f"user-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def tm(store: Store, embedder: LocalEmbedder) -> TiMem:
+    """An engine without an LLM on each backend (add, search, edit, history)."""
+    return TiMem(store, embedder)
+
+
+@pytest.fixture
+def tm_with(store: Store, embedder: LocalEmbedder) -> Callable[[LLM], TiMem]:
+    """Make an engine on each backend with the given model (usually a double from ``doubles.py``)."""
+    return lambda llm: TiMem(store, embedder, llm)

@@ -35,7 +35,7 @@ class ScriptedLLMDouble:
         self.prompts: list[list[dict[str, str]]] = []
         self.caps: list[int | None] = []  # max_tokens asked for, per structured call
 
-    def parse(self, messages: list[dict[str, str]], schema: type[pydantic.BaseModel], *,  # type: ignore[no-untyped-def]
+    def parse(self, messages: list[dict[str, str]], schema: type[pydantic.BaseModel], *,
               usage: Usage | None = None, max_tokens: int | None = None):
         self.calls.append(schema.__name__)
         self.caps.append(max_tokens)

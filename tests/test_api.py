@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,8 @@ import pytest
 from doubles import FakeOpenAIServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from timemory.providers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,12 +41,6 @@ def scripted_model(body: dict[str, Any]) -> tuple[int, Any]:
         return 200, json.dumps({"decisions": [{"fact": int(i), "action": "ADD", "memory_id": None, "content": None,
                                                "reason": "new"} for i in facts]})
     return 200, "A title"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def environment(db: str, model_url: str) -> dict[str, str]:

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
-def tm(sqlite_store, embedder):  # type: ignore[no-untyped-def]
+def tm(sqlite_store, embedder):
     llm = ScriptedLLMDouble(facts=[{"content": "The user keeps bees on the balcony.", "type": "activity"}],
                             reply="Bees on a balcony, how lovely!")
     memory = TiMem(sqlite_store, embedder, llm)
@@ -46,7 +46,7 @@ def test_new_user_is_created_and_selected(tm: TiMem) -> None:
     assert "zoe" in {u.id for u in tm.users.list()}
 
 
-def table(at: AppTest):  # type: ignore[no-untyped-def]
+def table(at: AppTest):
     """The memory browser's editable table, as a DataFrame."""
     return at.dataframe[0].value
 
@@ -147,7 +147,7 @@ def edit_cell(at: AppTest, row: int, column: str, value: object) -> AppTest:
     return at.run()
 
 
-def save_button(at: AppTest):  # type: ignore[no-untyped-def]
+def save_button(at: AppTest):
     return next(b for b in at.button if b.key == "save_edits")
 
 
@@ -249,7 +249,7 @@ def test_open_from_a_chat_trace_keeps_the_user_and_shows_that_memory(tm: TiMem) 
     assert not at.warning
 
 
-def test_adding_by_hand_keeps_the_text_until_the_memory_is_stored(tm: TiMem, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_adding_by_hand_keeps_the_text_until_the_memory_is_stored(tm: TiMem, monkeypatch) -> None:
     from timemory import DatabaseError
 
     at = app("pages/memories.py")

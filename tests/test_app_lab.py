@@ -20,7 +20,7 @@ USER = "exp1-conv-1-a"
 
 
 @pytest.fixture
-def tm(sqlite_store, embedder, tmp_path):  # type: ignore[no-untyped-def]
+def tm(sqlite_store, embedder, tmp_path):
     memory = TiMem(sqlite_store, embedder, FactPerUserTurnDouble(consolidate=adds_every_fact))
     folder = tmp_path / "datasets"
     folder.mkdir()

@@ -9,7 +9,7 @@ from timemory import ChatService, NotFoundError, TiMem, ValidationError
 
 
 @pytest.fixture
-def memory(sqlite_store, embedder) -> TiMem:  # type: ignore[no-untyped-def]
+def memory(sqlite_store, embedder) -> TiMem:
     llm = ScriptedLLMDouble(facts=[{"content": "The user is training for a marathon.", "type": "activity"}],
                             reply="Good luck with the training!")
     return TiMem(sqlite_store, embedder, llm)
@@ -63,8 +63,7 @@ def test_sessions_rename_delete_and_errors(chat: ChatService, user: str, memory:
 
 
 def test_background_turns_sent_back_to_back_are_both_answered_and_learnt_in_one_session(
-    chat: ChatService, user: str
-, memory) -> None:
+    chat: ChatService, user: str, memory: TiMem) -> None:
     first = chat.submit("I'm training for a marathon.", user_id=user, session_id=None)
     second = chat.submit("And I swim on Fridays.", user_id=user,
                          session_id=first.session_id)  # before the first is answered
@@ -90,11 +89,11 @@ def test_background_turns_sent_back_to_back_are_both_answered_and_learnt_in_one_
     assert len(memory.sessions.list(user_id=user)) == 1
 
 
-def test_a_failing_reply_keeps_the_message_and_reports_the_error(sqlite_store, embedder, user: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_failing_reply_keeps_the_message_and_reports_the_error(sqlite_store, embedder, user: str) -> None:
     from timemory import LLMError
 
     class BrokenStream(ScriptedLLMDouble):
-        def stream(self, messages, *, usage=None):  # type: ignore[no-untyped-def]
+        def stream(self, messages, *, usage=None):
             yield "Half"
             raise LLMError("the model server went away")
 
@@ -109,7 +108,8 @@ def test_a_failing_reply_keeps_the_message_and_reports_the_error(sqlite_store, e
                                                              user_id=user)] == ["Remember that I like figs."]
 
 
-def test_memories_below_the_relevance_floor_are_not_given_to_the_reply(chat: ChatService, user: str, memory: TiMem) -> None:
+def test_memories_below_the_relevance_floor_are_not_given_to_the_reply(
+        chat: ChatService, user: str, memory: TiMem) -> None:
     memory.add("The user lives in Porto.", user_id=user, type="personal")
     memory.add("The user's favourite colour is green.", user_id=user, type="preference")
     chat.memory_min_score = 0.3
@@ -121,7 +121,8 @@ def test_memories_below_the_relevance_floor_are_not_given_to_the_reply(chat: Cha
     assert "green" not in chat.llm.prompts[-2][0]["content"]  # type: ignore[attr-defined]
 
 
-def test_a_long_message_is_saved_whole_and_says_what_extraction_reads(chat: ChatService, user: str, memory: TiMem) -> None:
+def test_a_long_message_is_saved_whole_and_says_what_extraction_reads(
+        chat: ChatService, user: str, memory: TiMem) -> None:
     text = "I like long walks. " * 1200
     turn = chat.chat_with_memory_stream(text, user_id=user, session_id=None, process=False)
     list(turn)

@@ -24,7 +24,7 @@ def run(data: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+def data(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("cli")
     run(d, "seed-demo")
     return d

@@ -52,7 +52,7 @@ def test_exported_names() -> None:
     assert not {n for n in timemory.__all__ if n.startswith("_")}
 
 
-def test_the_facade_hands_out_sessions_users_and_chat(sqlite_store, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_the_facade_hands_out_sessions_users_and_chat(sqlite_store, embedder) -> None:
     from doubles import ScriptedLLMDouble
 
     from timemory import ConfigurationError

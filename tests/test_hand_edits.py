@@ -5,12 +5,6 @@ from __future__ import annotations
 import pytest
 
 from timemory import ConflictError, MemoryEdit, NotFoundError, TiMem, ValidationError
-from timemory.store import Store
-
-
-@pytest.fixture
-def tm(store: Store, embedder) -> TiMem:  # type: ignore[no-untyped-def]
-    return TiMem(store, embedder)
 
 
 def contents(tm: TiMem, user: str) -> dict[str, str]:
@@ -94,7 +88,7 @@ def test_histories_and_export_with_history(tm: TiMem, user: str) -> None:
     assert "history" not in json.loads(memories_to_json(tm.list_memories(user_id=user)))[0]
 
 
-def test_an_export_with_history_imports_as_memories(tm: TiMem, user: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_an_export_with_history_imports_as_memories(tm: TiMem, user: str, tmp_path) -> None:
     from timemory.core import memories_to_json, read_memories
 
     a = tm.add("The user collects stamps.", user_id=user, type="activity")

@@ -9,7 +9,7 @@ from timemory import NotFoundError, TiMem
 from timemory.store import Store
 
 
-def test_other_user_cannot_read_or_change(store: Store, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_other_user_cannot_read_or_change(store: Store, embedder) -> None:
     tm = TiMem(store, embedder, ScriptedLLMDouble(
         facts=[{"content": "The user lives in Oslo.", "type": "personal"}],
         consolidate=lambda p: [{"fact": 0, "action": "OUTDATE", "memory_id": 1, "content": None, "reason": "x"}],

@@ -64,7 +64,7 @@ LONGMEMEVAL = [{
 class FactPerUserTurnDouble(ScriptedLLMDouble):
     """Extracts one fact per user line of the exchange (none for small talk); consolidation adds every fact."""
 
-    def parse(self, messages, schema, *, usage=None, max_tokens=None):  # type: ignore[no-untyped-def]
+    def parse(self, messages, schema, *, usage=None, max_tokens=None):
         if schema is FactExtraction:
             self.calls.append(schema.__name__)
             self.prompts.append(messages)
@@ -92,7 +92,7 @@ def files(tmp_path: Path) -> dict[str, Path]:
     return out
 
 
-def make_tm(store: Store, embedder) -> TiMem:  # type: ignore[no-untyped-def]
+def make_tm(store: Store, embedder) -> TiMem:
     return TiMem(store, embedder, FactPerUserTurnDouble(consolidate=adds_every_fact))
 
 
@@ -145,7 +145,7 @@ def test_malformed_files_name_the_file_the_item_and_the_field(tmp_path: Path, fm
 
 
 def test_replay_uses_session_dates_and_evaluation_matches_hand_computed_figures(
-    store: Store, embedder, files: dict[str, Path]  # type: ignore[no-untyped-def]
+    store: Store, embedder, files: dict[str, Path]
 ) -> None:
     tm = make_tm(store, embedder)
     ds = load_dataset(files["locomo"], "locomo")
@@ -173,7 +173,7 @@ def test_replay_uses_session_dates_and_evaluation_matches_hand_computed_figures(
         tm.list_memories(user_id="exp-conv-1-b"))
 
 
-def test_an_interrupted_replay_resumes_to_the_same_state(sqlite_store: Store, embedder,  # type: ignore[no-untyped-def]
+def test_an_interrupted_replay_resumes_to_the_same_state(sqlite_store: Store, embedder,
                                                          files: dict[str, Path]) -> None:
     tm = make_tm(sqlite_store, embedder)
     ds = load_dataset(files["locomo"], "locomo")
@@ -193,13 +193,13 @@ def test_an_interrupted_replay_resumes_to_the_same_state(sqlite_store: Store, em
     assert len(tm.sessions.list(user_id="cut-conv-1-a")) == 3  # sessions found again, not duplicated
 
 
-def test_failed_exchanges_are_listed_and_retried(sqlite_store: Store, embedder, files: dict[str, Path]) -> None:  # type: ignore[no-untyped-def]
+def test_failed_exchanges_are_listed_and_retried(sqlite_store: Store, embedder, files: dict[str, Path]) -> None:
     from timemory import LLMError
 
     class FlakyDouble(FactPerUserTurnDouble):
         fail = True
 
-        def parse(self, messages, schema, *, usage=None, max_tokens=None):  # type: ignore[no-untyped-def]
+        def parse(self, messages, schema, *, usage=None, max_tokens=None):
             if self.fail and "Berlin" in messages[-1]["content"]:
                 raise LLMError("the model looped to the token cap")
             return super().parse(messages, schema, usage=usage)
@@ -217,7 +217,7 @@ def test_failed_exchanges_are_listed_and_retried(sqlite_store: Store, embedder, 
     assert any("Berlin" in m.content for m in tm.list_memories(user_id="f-conv-1-a"))
 
 
-def test_session_granularity_runs_once_per_session(sqlite_store: Store, embedder, files: dict[str, Path]) -> None:  # type: ignore[no-untyped-def]
+def test_session_granularity_runs_once_per_session(sqlite_store: Store, embedder, files: dict[str, Path]) -> None:
     tm = make_tm(sqlite_store, embedder)
     ds = load_dataset(files["longmemeval"], "longmemeval")
     report = replay(tm, ds, user_prefix="s-", granularity="session")
@@ -227,7 +227,7 @@ def test_session_granularity_runs_once_per_session(sqlite_store: Store, embedder
     assert result["recall_at"] == {"1": 1.0}
 
 
-def test_experiments_record_configuration_and_counts(sqlite_store: Store, embedder, files: dict[str, Path]) -> None:  # type: ignore[no-untyped-def]
+def test_experiments_record_configuration_and_counts(sqlite_store: Store, embedder, files: dict[str, Path]) -> None:
     from timemory.lab import configuration
 
     tm = make_tm(sqlite_store, embedder)
@@ -247,7 +247,7 @@ def test_experiments_record_configuration_and_counts(sqlite_store: Store, embedd
     assert [e.name for e in tm.list_experiments()] == ["baseline"]
 
 
-def test_a_cached_rerun_asks_the_model_nothing_and_gives_the_same_memories(store: Store, embedder,  # type: ignore[no-untyped-def]
+def test_a_cached_rerun_asks_the_model_nothing_and_gives_the_same_memories(store: Store, embedder,
                                                                            files: dict[str, Path]) -> None:
     from timemory.providers import CachedLLM
 
@@ -268,18 +268,18 @@ def test_a_cached_rerun_asks_the_model_nothing_and_gives_the_same_memories(store
     assert state("c1-conv-1-a") == state("c2-conv-1-a")
 
 
-def test_answers_are_graded_by_the_judge_and_reported_with_its_model(sqlite_store: Store, embedder,  # type: ignore[no-untyped-def]
+def test_answers_are_graded_by_the_judge_and_reported_with_its_model(sqlite_store: Store, embedder,
                                                                      files: dict[str, Path]) -> None:
     from timemory import Judgement
 
     class AnswerAndJudgeDouble(FactPerUserTurnDouble):
         model = "judge-double"
 
-        def stream(self, messages, *, usage=None):  # type: ignore[no-untyped-def]
+        def stream(self, messages, *, usage=None):
             prompt = messages[-1]["content"]
             yield "Berlin" if "Berlin" in prompt.split("Question:")[0] else "I don't know"
 
-        def parse(self, messages, schema, *, usage=None, max_tokens=None):  # type: ignore[no-untyped-def]
+        def parse(self, messages, schema, *, usage=None, max_tokens=None):
             if schema is Judgement:
                 prompt = messages[-1]["content"]
                 gold = prompt.split("Gold answer: ")[1].split("\n")[0]

@@ -12,12 +12,12 @@ GOOD = '{"facts": [{"content": "The user likes tea.", "type": "preference"}]}'
 ASK = [{"role": "user", "content": "I like tea"}]
 
 
-def client(server: FakeOpenAIServer, **kw) -> OpenAILLM:  # type: ignore[no-untyped-def]
+def client(server: FakeOpenAIServer, **kw) -> OpenAILLM:
     return OpenAILLM.connect(api_key=None, base_url=server.base_url, model="m", max_retries=0, **kw)
 
 
 def test_json_schema_rejected_falls_back_to_json_object_with_schema() -> None:
-    def handler(body):  # type: ignore[no-untyped-def]
+    def handler(body):
         if body["response_format"]["type"] == "json_schema":
             return 400, {"error": {"message": "response_format json_schema is not supported", "type": "invalid"}}
         return 200, GOOD

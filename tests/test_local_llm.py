@@ -20,19 +20,19 @@ pytestmark = pytest.mark.local_llm
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+def data_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("local-llm")
 
 
 @pytest.fixture(scope="module")
-def server(data_dir: Path):  # type: ignore[no-untyped-def]
+def server(data_dir: Path):
     srv = LocalLLMServer(data_dir)
     srv.ensure_running()
     yield srv
     srv.stop()
 
 
-def test_pipeline_over_http_stores_memory_with_provenance(server: LocalLLMServer, data_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_pipeline_over_http_stores_memory_with_provenance(server: LocalLLMServer, data_dir: Path, embedder) -> None:
     settings = Settings(_env_file=None, data_dir=data_dir, openai_api_key=None, openai_base_url=None)
     from timemory.wiring import build_store
 
@@ -54,7 +54,7 @@ def test_pipeline_over_http_stores_memory_with_provenance(server: LocalLLMServer
     assert server.pid is not None and pid_alive(server.pid)
 
 
-def test_streaming_chat_yields_tokens_and_saves_both(server: LocalLLMServer, data_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_streaming_chat_yields_tokens_and_saves_both(server: LocalLLMServer, data_dir: Path, embedder) -> None:
     settings = Settings(_env_file=None, data_dir=data_dir, openai_api_key=None, openai_base_url=None)
     from timemory.wiring import build_store
 

@@ -25,12 +25,12 @@ def snapshot(tm: TiMem, user: str) -> list[tuple]:  # type: ignore[type-arg]
     )
 
 
-def make(store: Store, embedder, llm) -> tuple[TiMem, CountingEmbedder]:  # type: ignore[no-untyped-def]
+def make(store: Store, embedder, llm) -> tuple[TiMem, CountingEmbedder]:
     counting = CountingEmbedder(embedder)
     return TiMem(store, counting, llm), counting
 
 
-def test_contradiction_outdates_old_and_links_it(store: Store, embedder, user: str) -> None:  # type: ignore[no-untyped-def]
+def test_contradiction_outdates_old_and_links_it(store: Store, embedder, user: str) -> None:
     llm = ScriptedLLMDouble(
         facts=[{"content": "The user lives in Berlin.", "type": "personal"}],
         consolidate=lambda p: [{"fact": 0, "action": "OUTDATE", "memory_id": short_id_of(p, "The user lives in Paris."),
@@ -55,7 +55,7 @@ def test_contradiction_outdates_old_and_links_it(store: Store, embedder, user: s
     assert set(result.timings) >= {"extract", "embed", "search", "consolidate", "apply"}
 
 
-def test_duplicate_adds_no_row(store: Store, embedder, user: str) -> None:  # type: ignore[no-untyped-def]
+def test_duplicate_adds_no_row(store: Store, embedder, user: str) -> None:
     llm = ScriptedLLMDouble(
         facts=[{"content": "The user enjoys drinking green tea.", "type": "preference"}],
         consolidate=lambda p: [{"fact": 0, "action": "NONE", "content": None, "reason": "already known",
@@ -69,7 +69,7 @@ def test_duplicate_adds_no_row(store: Store, embedder, user: str) -> None:  # ty
     assert snapshot(tm, user) == before
 
 
-def test_exact_restatement_needs_no_consolidation_call(store: Store, embedder, user: str) -> None:  # type: ignore[no-untyped-def]
+def test_exact_restatement_needs_no_consolidation_call(store: Store, embedder, user: str) -> None:
     llm = ScriptedLLMDouble(facts=[{"content": "The user likes green tea.", "type": "preference"}])
     tm, _ = make(store, embedder, llm)
     tm.add("The user likes green tea.", user_id=user, type="preference")
@@ -77,7 +77,7 @@ def test_exact_restatement_needs_no_consolidation_call(store: Store, embedder, u
     assert result.changes == [] and llm.calls == ["FactExtraction"]
 
 
-def test_update_merges_text_reembeds_and_records(store: Store, embedder, user: str) -> None:  # type: ignore[no-untyped-def]
+def test_update_merges_text_reembeds_and_records(store: Store, embedder, user: str) -> None:
     merged = "The user plays tennis every Sunday at a club in Lyon."
     llm = ScriptedLLMDouble(
         facts=[{"content": "The user plays tennis at a club in Lyon.", "type": "activity"}],
@@ -100,7 +100,7 @@ def test_update_merges_text_reembeds_and_records(store: Store, embedder, user: s
     assert events[1].source_message_ids == ["m1", "m2"]
 
 
-def test_unrelated_memories_untouched_and_one_llm_call(store: Store, embedder, user: str) -> None:  # type: ignore[no-untyped-def]
+def test_unrelated_memories_untouched_and_one_llm_call(store: Store, embedder, user: str) -> None:
     llm = ScriptedLLMDouble(facts=[{"content": "The user is allergic to peanuts.", "type": "health"}])
     tm, counting = make(store, embedder, llm)
     tm.add("The user works as a pilot.", user_id=user, type="professional")
@@ -113,7 +113,7 @@ def test_unrelated_memories_untouched_and_one_llm_call(store: Store, embedder, u
     assert tm.count_memories(user_id=user) == 2
 
 
-def test_unknown_ids_and_orphan_outdate_are_rejected(store: Store, embedder, user: str) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_ids_and_orphan_outdate_are_rejected(store: Store, embedder, user: str) -> None:
     def decide(p: str) -> list[dict]:  # type: ignore[type-arg]
         sid = short_id_of(p, "The user lives in Paris.")
         return [
@@ -136,7 +136,7 @@ def test_unknown_ids_and_orphan_outdate_are_rejected(store: Store, embedder, use
                                                                    "The user lives in Berlin."}
 
 
-def test_malformed_model_output_changes_nothing(store: Store, embedder, user: str) -> None:  # type: ignore[no-untyped-def]
+def test_malformed_model_output_changes_nothing(store: Store, embedder, user: str) -> None:
     """Real OpenAI client over HTTP; the server answers extraction, then garbage for consolidation (twice)."""
 
     def handler(body: dict) -> tuple[int, str]:  # type: ignore[type-arg]
@@ -160,7 +160,7 @@ def test_malformed_model_output_changes_nothing(store: Store, embedder, user: st
     assert runs[0].run_id == result.run_id and runs[0].status == "failed"
 
 
-def test_embedder_failure_changes_nothing(store: Store, embedder, user: str) -> None:  # type: ignore[no-untyped-def]
+def test_embedder_failure_changes_nothing(store: Store, embedder, user: str) -> None:
     llm = ScriptedLLMDouble(facts=[{"content": "The user lives in Berlin.", "type": "personal"}])
     tm, counting = make(store, embedder, llm)
     tm.add("The user lives in Paris.", user_id=user, type="personal")
@@ -173,7 +173,7 @@ def test_embedder_failure_changes_nothing(store: Store, embedder, user: str) -> 
     assert tm.process_messages(EXCHANGE, user_id=user).status == "ok"  # the next run works
 
 
-def test_trace_is_saved_and_counts_tokens(store: Store, embedder, user: str) -> None:  # type: ignore[no-untyped-def]
+def test_trace_is_saved_and_counts_tokens(store: Store, embedder, user: str) -> None:
     llm = ScriptedLLMDouble(facts=[{"content": "The user collects vinyl records.", "type": "activity"}])
     tm, _ = make(store, embedder, llm)
     result = tm.process_messages(EXCHANGE, user_id=user, session_id=None)
@@ -182,13 +182,13 @@ def test_trace_is_saved_and_counts_tokens(store: Store, embedder, user: str) -> 
     assert saved.prompt_tokens == 100 and saved.completion_tokens == 20
 
 
-def test_no_facts_is_an_empty_run(store: Store, embedder, user: str) -> None:  # type: ignore[no-untyped-def]
+def test_no_facts_is_an_empty_run(store: Store, embedder, user: str) -> None:
     tm, counting = make(store, embedder, ScriptedLLMDouble(facts=[]))
     result = tm.process_messages(EXCHANGE, user_id=user)
     assert result.status == "empty" and result.changes == [] and counting.calls == 0
 
 
-def test_bad_messages_are_validation_errors(sqlite_store: Store, embedder, user: str) -> None:  # type: ignore[no-untyped-def]
+def test_bad_messages_are_validation_errors(sqlite_store: Store, embedder, user: str) -> None:
     tm, _ = make(sqlite_store, embedder, ScriptedLLMDouble())
     for bad in ([], [{"role": "robot", "content": "x"}], [{"role": "user", "content": "  "}],
                 [{"role": "user", "content": "x" * 40_000}], [{"role": "user", "content": "x", "created_at": "soon"}]):
@@ -197,7 +197,7 @@ def test_bad_messages_are_validation_errors(sqlite_store: Store, embedder, user:
     assert tm.count_memories(user_id=user) == 0
 
 
-def test_session_dates_become_memory_times(sqlite_store: Store, embedder, user: str) -> None:  # type: ignore[no-untyped-def]
+def test_session_dates_become_memory_times(sqlite_store: Store, embedder, user: str) -> None:
     llm = ScriptedLLMDouble(facts=[{"content": "The user owns a bike.", "type": "personal"}])
     tm, _ = make(sqlite_store, embedder, llm)
     msgs = [{**m, "created_at": "2025-03-04T10:00:00+00:00"} for m in EXCHANGE]
@@ -206,7 +206,7 @@ def test_session_dates_become_memory_times(sqlite_store: Store, embedder, user: 
     assert mem.created_at.isoformat().startswith("2025-03-04T10:00")
 
 
-def test_counting_per_exchange_over_a_conversation(sqlite_store: Store, embedder, user: str) -> None:  # type: ignore[no-untyped-def]
+def test_counting_per_exchange_over_a_conversation(sqlite_store: Store, embedder, user: str) -> None:
     """≤ 2 LLM calls and ≤ 1 embedding call per exchange (no merges happen here)."""
     facts = iter([
         [{"content": "The user lives in Paris.", "type": "personal"}],
@@ -215,7 +215,7 @@ def test_counting_per_exchange_over_a_conversation(sqlite_store: Store, embedder
     ])
 
     class Llm(ScriptedLLMDouble):
-        def parse(self, messages, schema, *, usage=None, max_tokens=None):  # type: ignore[no-untyped-def]
+        def parse(self, messages, schema, *, usage=None, max_tokens=None):
             if schema.__name__ == "FactExtraction":
                 self.facts = next(facts)
             return super().parse(messages, schema, usage=usage)
@@ -235,7 +235,7 @@ def test_counting_per_exchange_over_a_conversation(sqlite_store: Store, embedder
     ("I'm a nurse in Lyon and I moved to Berlin.", ["The user lives in Berlin.", "The user works as a nurse in Lyon."]),
 ])
 def test_a_copied_prompt_example_is_dropped_unless_the_user_said_it(
-    sqlite_store: Store, embedder, user: str, said: str, kept: list[str]  # type: ignore[no-untyped-def]
+    sqlite_store: Store, embedder, user: str, said: str, kept: list[str]
 ) -> None:
     llm = ScriptedLLMDouble(facts=[{"content": "The user works as a nurse in Lyon.", "type": "professional"},
                                    {"content": "The user lives in Berlin.", "type": "personal"}])
@@ -248,7 +248,7 @@ def test_a_copied_prompt_example_is_dropped_unless_the_user_said_it(
     assert said in sent[-1]["content"]
 
 
-def test_the_consolidation_answer_cap_grows_with_the_facts_asked(sqlite_store: Store, embedder, user: str) -> None:  # type: ignore[no-untyped-def]
+def test_the_consolidation_answer_cap_grows_with_the_facts_asked(sqlite_store: Store, embedder, user: str) -> None:
     from timemory.core import consolidation_cap
 
     facts = [{"content": f"The user has hobby number {n}: {word}.", "type": "activity"}

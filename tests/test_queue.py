@@ -23,8 +23,8 @@ def oldest_first(tm: TiMem, user: str) -> list:  # type: ignore[type-arg]
 
 
 @pytest.fixture
-def tm(store: Store, embedder) -> TiMem:  # type: ignore[no-untyped-def]
-    return TiMem(store, embedder, FactPerUserTurnDouble(consolidate=adds_every_fact))
+def tm(tm_with) -> TiMem:
+    return tm_with(FactPerUserTurnDouble(consolidate=adds_every_fact))
 
 
 def test_bad_input_is_refused_when_queued_not_later(tm: TiMem, user: str) -> None:
@@ -119,9 +119,9 @@ def test_a_worker_that_lost_its_lease_writes_nothing(tm: TiMem, store: Store, us
     assert not store.jobs.finish(JobLease(slow.id, "slow"), status="done", run_id=late.run_id)
 
 
-def test_a_job_that_keeps_failing_is_given_up_and_the_next_one_runs(store: Store, embedder, user: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_job_that_keeps_failing_is_given_up_and_the_next_one_runs(store: Store, embedder, user: str) -> None:
     class BrokenExtraction(ScriptedLLMDouble):
-        def parse(self, messages, schema, *, usage=None, max_tokens=None):  # type: ignore[no-untyped-def]
+        def parse(self, messages, schema, *, usage=None, max_tokens=None):
             from timemory import LLMOutputError
 
             if "poison" in messages[-1]["content"]:

@@ -20,7 +20,7 @@ from doubles import FakeOpenAIServer
 from test_api import ROOT, Server, environment, scripted_model
 
 
-def slow_model(seconds: float):  # type: ignore[no-untyped-def]
+def slow_model(seconds: float):
     def handler(body: dict[str, Any]) -> tuple[int, Any]:
         if not body.get("stream"):
             time.sleep(seconds)  # long enough for several workers to compete, or to be killed mid-job
@@ -34,7 +34,7 @@ def worker(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen[bytes
                                 cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
 
 
-def wait_for(check, timeout: float = 120.0):  # type: ignore[no-untyped-def]
+def wait_for(check, timeout: float = 120.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if value := check():

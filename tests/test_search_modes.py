@@ -25,14 +25,14 @@ MEMORIES = [
 
 
 @pytest.fixture
-def tm(store: Store, embedder, user: str) -> TiMem:  # type: ignore[no-untyped-def]
+def tm(store: Store, embedder, user: str) -> TiMem:
     engine = TiMem(store, embedder)
     for content, type_ in MEMORIES:
         engine.add(content, user_id=user, type=type_)
     return engine
 
 
-def contents(hits) -> list[str]:  # type: ignore[no-untyped-def]
+def contents(hits) -> list[str]:
     return [h.memory.content for h in hits]
 
 
@@ -59,7 +59,7 @@ def test_hybrid_ranks_a_number_the_vector_blurs(tm: TiMem, user: str) -> None:
     assert hybrid.memory.content == MEMORIES[6][0] and hybrid.scores and "10" in hybrid.scores.matched_terms
 
 
-def test_score_breakdowns_add_up_as_documented(tm: TiMem, user: str, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_score_breakdowns_add_up_as_documented(tm: TiMem, user: str, embedder) -> None:
     query = "Which film does the user like, Paris Texas?"
     hybrid = tm.search(query, user_id=user, limit=len(MEMORIES), mode="hybrid")
     assert len(hybrid) == len(MEMORIES)  # hybrid ranks every memory, sharing words or not
@@ -133,7 +133,7 @@ def test_filters_apply_to_every_mode(tm: TiMem, user: str) -> None:
         assert both[0].memory.id == outdated.id
 
 
-def test_another_users_rows_never_touch_keyword_statistics(store: Store, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_another_users_rows_never_touch_keyword_statistics(store: Store, embedder) -> None:
     tm = TiMem(store, embedder)
     for content, type_ in MEMORIES:
         tm.add(content, user_id="alice", type=type_)
@@ -154,7 +154,7 @@ def test_another_users_rows_never_touch_keyword_statistics(store: Store, embedde
     assert tm.search("peanuts", user_id="carol", mode="keyword") == []
 
 
-def test_keyword_index_follows_edits_like_a_fresh_load(store: Store, embedder, user: str) -> None:  # type: ignore[no-untyped-def]
+def test_keyword_index_follows_edits_like_a_fresh_load(store: Store, embedder, user: str) -> None:
     tm = TiMem(store, embedder)
     ids = [tm.add(c, user_id=user, type=t).id for c, t in MEMORIES]
     query = "peanuts hospital Porto chess"
@@ -174,7 +174,7 @@ def test_keyword_index_follows_edits_like_a_fresh_load(store: Store, embedder, u
     fresh.close()
 
 
-def test_onnx_encoder_agrees_with_torch(embedder) -> None:  # type: ignore[no-untyped-def]
+def test_onnx_encoder_agrees_with_torch(embedder) -> None:
     from timemory.providers import LocalEmbedder
 
     assert embedder.runtime == "onnx"
@@ -187,7 +187,7 @@ def test_onnx_encoder_agrees_with_torch(embedder) -> None:  # type: ignore[no-un
 
 @pytest.mark.parametrize("kind", ["half", "int8"])
 @pytest.mark.parametrize("seed", range(3))
-def test_hybrid_candidates_from_the_coarse_pass_rank_exactly_as_the_full_pass(  # type: ignore[no-untyped-def]
+def test_hybrid_candidates_from_the_coarse_pass_rank_exactly_as_the_full_pass(
         seed: int, kind: str, monkeypatch) -> None:
     """Large users' hybrid search fuses only candidates (the vector top and the keyword top) when it can prove no
     other row could rank higher; it must return exactly what fusing every row returns."""
@@ -204,7 +204,7 @@ def test_hybrid_candidates_from_the_coarse_pass_rank_exactly_as_the_full_pass(  
     texts = [" ".join(rng.choice(words, size=rng.integers(0, 3))) + f" filler{i % 50}" for i in range(n)]
     statuses = rng.choice(["active", "outdated"], size=n).tolist()
 
-    def load(_user: str):  # type: ignore[no-untyped-def]
+    def load(_user: str):
         return [f"m{i}" for i in range(n)], ["personal"] * n, statuses, list(vectors), texts
 
     exact = NumpyIndex(dim, coarse_kind=None)

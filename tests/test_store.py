@@ -12,11 +12,6 @@ from timemory.search import search_for
 from timemory.store import AddMemory, ChangeMemory, DeleteMemory, Store
 
 
-@pytest.fixture
-def tm(store, embedder) -> TiMem:  # type: ignore[no-untyped-def]
-    return TiMem(store, embedder)
-
-
 def test_add_then_search_ranks_by_cosine(tm: TiMem, user: str) -> None:
     tea = tm.add("The user drinks green tea every morning.", user_id=user, type="preference")
     tm.add("The user works as a nurse in Lyon.", user_id=user, type="professional")
@@ -83,7 +78,7 @@ def test_delete_keeps_history(tm: TiMem, user: str) -> None:
     assert tm.search("cat", user_id=user) == []
 
 
-def test_apply_is_all_or_nothing(store: Store, embedder, user: str) -> None:  # type: ignore[no-untyped-def]
+def test_apply_is_all_or_nothing(store: Store, embedder, user: str) -> None:
     tm = TiMem(store, embedder)
     keep = tm.add("The user likes jazz.", user_id=user, type="preference")
     vec = embedder.embed(["The user likes opera."])[0]
@@ -97,7 +92,7 @@ def test_apply_is_all_or_nothing(store: Store, embedder, user: str) -> None:  # 
     assert [e.event for e in tm.history(keep.id, user_id=user)] == ["ADD"]
 
 
-def test_expected_version_detects_another_writer(store: Store, embedder, user: str) -> None:  # type: ignore[no-untyped-def]
+def test_expected_version_detects_another_writer(store: Store, embedder, user: str) -> None:
     tm = TiMem(store, embedder)
     tm.add("The user likes jazz.", user_id=user, type="preference")
     seen = store.users.version(user)
@@ -108,7 +103,7 @@ def test_expected_version_detects_another_writer(store: Store, embedder, user: s
     assert tm.count_memories(user_id=user) == 2
 
 
-def test_second_store_sees_writes_of_the_first(store: Store, embedder, user: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_second_store_sees_writes_of_the_first(store: Store, embedder, user: str, tmp_path) -> None:
     other = Store(store.engine, embedding_model=embedder.name, embedding_dim=embedder.dim)
     a, b = TiMem(store, embedder), TiMem(other, embedder)
     assert b.search("tea", user_id=user) == []  # caches an empty index for the user
@@ -123,7 +118,7 @@ def test_wrong_dimension_is_a_clear_error(store: Store, user: str) -> None:
         search_for(store).nearest(user, np.ones((1, 10), np.float32), 3)
 
 
-def test_other_embedding_model_names_reembed(store: Store, embedder, user: str) -> None:  # type: ignore[no-untyped-def]
+def test_other_embedding_model_names_reembed(store: Store, embedder, user: str) -> None:
     TiMem(store, embedder).add("The user likes tea.", user_id=user, type="preference")
     with pytest.raises(EmbeddingMismatchError, match="reembed"):
         Store(store.engine, embedding_model="text-embedding-3-small", embedding_dim=1536)
@@ -161,7 +156,7 @@ def test_sessions_and_idempotent_messages(store: Store, user: str) -> None:
         store.conversations.get_session(user, s.id)
 
 
-def test_delete_user_removes_everything(store: Store, embedder, user: str) -> None:  # type: ignore[no-untyped-def]
+def test_delete_user_removes_everything(store: Store, embedder, user: str) -> None:
     tm = TiMem(store, embedder)
     tm.add("The user likes tea.", user_id=user, type="preference")
     store.conversations.create_session(user, "chat")
@@ -170,7 +165,7 @@ def test_delete_user_removes_everything(store: Store, embedder, user: str) -> No
     assert user not in {u.id for u in store.users.list()}
 
 
-def test_patched_search_cache_matches_a_fresh_load(store: Store, embedder, user: str) -> None:  # type: ignore[no-untyped-def]
+def test_patched_search_cache_matches_a_fresh_load(store: Store, embedder, user: str) -> None:
     """Writes patch the cached matrix instead of reloading it; searches must equal a fresh store's on the same rows."""
     tm = TiMem(store, embedder)
     other = Store.from_url(str(store.engine.url.render_as_string(hide_password=False)),
@@ -206,7 +201,7 @@ def test_patched_search_cache_matches_a_fresh_load(store: Store, embedder, user:
 
 
 @pytest.mark.parametrize("kind", ["half", "int8"])
-def test_coarse_preselection_gives_the_exact_float32_ranking(embedder, kind: str) -> None:  # type: ignore[no-untyped-def]
+def test_coarse_preselection_gives_the_exact_float32_ranking(embedder, kind: str) -> None:
     """Large users are pre-selected by a cheaper pass (float16 or int8) and re-ranked in float32; the result must
     equal the float32 pass, also for near-duplicate rows where the candidates cannot be proven complete (then it
     falls back)."""
@@ -235,7 +230,7 @@ def test_coarse_preselection_gives_the_exact_float32_ranking(embedder, kind: str
 
 
 @pytest.mark.parametrize("kind", ["half", "int8"])
-def test_coarse_error_bound_holds_and_row_patches_equal_a_rebuild(embedder, kind: str) -> None:  # type: ignore[no-untyped-def]
+def test_coarse_error_bound_holds_and_row_patches_equal_a_rebuild(embedder, kind: str) -> None:
     import torch
 
     from timemory.search import coarse as pre

@@ -24,7 +24,7 @@ def tidb_dialect(dim: int = 384) -> mysql.dialect:
     return d
 
 
-def sql(stmt) -> str:  # type: ignore[no-untyped-def]
+def sql(stmt) -> str:
     return " ".join(str(stmt.compile(dialect=tidb_dialect(), compile_kwargs={"literal_binds": True})).split())
 
 
@@ -66,7 +66,7 @@ def test_cosine_of_chosen_rows_for_the_hybrid_fusion() -> None:
     )
 
 
-def test_tidb_search_path_ranks_like_the_embedded_one(embedder, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_tidb_search_path_ranks_like_the_embedded_one(embedder, tmp_path) -> None:
     """The TiDB code path (vectors ranked in SQL, words by the cached keyword index, fused here) run on SQLite with
     TiDB's VEC_COSINE_DISTANCE defined as a SQLite function: every mode must rank as the numpy path does."""
     url = f"sqlite:///{tmp_path}/tidb-path.db"
@@ -77,7 +77,7 @@ def test_tidb_search_path_ranks_like_the_embedded_one(embedder, tmp_path) -> Non
         return float(1.0 - a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
 
     @event.listens_for(tidb_like.engine, "connect")
-    def define(conn, _record) -> None:  # type: ignore[no-untyped-def]
+    def define(conn, _record) -> None:
         conn.create_function("VEC_COSINE_DISTANCE", 2, cosine_distance, deterministic=True)
 
     tidb_like.engine.dispose()  # pooled connections were opened before the function existed
@@ -108,7 +108,7 @@ def test_hnsw_index_ddl() -> None:
     ]
 
 
-def test_tidb_settings_build_a_verified_tls_url(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_tidb_settings_build_a_verified_tls_url(monkeypatch) -> None:
     for key in ("TIMEMORY_DATABASE_URL", "TIDB_SSL_CA", "TIDB_SSL_VERIFY"):
         monkeypatch.delenv(key, raising=False)
     s = Settings(_env_file=None, tidb_host="gateway01.example.com", tidb_user="abc.root", tidb_password="p@ss word")
@@ -121,7 +121,7 @@ def test_tidb_settings_build_a_verified_tls_url(monkeypatch) -> None:  # type: i
     assert "p@ss" not in s.describe_database()
 
 
-def test_turning_tls_verification_off_is_explicit_and_warns(caplog) -> None:  # type: ignore[no-untyped-def]
+def test_turning_tls_verification_off_is_explicit_and_warns(caplog) -> None:
     s = Settings(_env_file=None, tidb_host="h", tidb_ssl_verify=False)
     ctx = s.connect_args()["ssl"]
     assert ctx.verify_mode == ssl.CERT_NONE
@@ -129,7 +129,7 @@ def test_turning_tls_verification_off_is_explicit_and_warns(caplog) -> None:  # 
 
 
 @pytest.mark.skipif(not os.environ.get("TIMEMORY_TEST_TIDB_URL"), reason="set TIMEMORY_TEST_TIDB_URL for live TiDB")
-def test_live_tidb_round_trip(embedder) -> None:  # type: ignore[no-untyped-def]
+def test_live_tidb_round_trip(embedder) -> None:
     url = os.environ["TIMEMORY_TEST_TIDB_URL"]
     store = Store.from_url(url, embedding_model=embedder.name, embedding_dim=embedder.dim,
                            connect_args={"ssl": ssl.create_default_context()} if "tidbcloud" in url else None)

@@ -25,7 +25,7 @@ def dated(text: str, reply: str, when: datetime, n: int) -> list[dict]:  # type:
             {"id": f"a{n}", "role": "assistant", "content": reply, "created_at": when.isoformat()}]
 
 
-def test_a_replayed_contradiction_keeps_its_dates_and_every_moment_can_be_recalled(store: Store, embedder,  # type: ignore[no-untyped-def]
+def test_a_replayed_contradiction_keeps_its_dates_and_every_moment_can_be_recalled(store: Store, embedder,
                                                                                    user: str) -> None:
     may, june, july = (datetime(2023, m, d, 13, 56, tzinfo=UTC) for m, d in ((5, 8), (6, 1), (7, 3)))
     llm = ScriptedLLMDouble(facts=[{"content": "The user lives in Paris.", "type": "personal"}])
@@ -92,7 +92,7 @@ OPS = st.lists(st.tuples(st.sampled_from(["add", "edit", "retype", "outdate", "r
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=OPS)
-def test_state_at_equals_the_snapshot_taken_at_that_moment(sqlite_store: Store, embedder, ops) -> None:  # type: ignore[no-untyped-def]
+def test_state_at_equals_the_snapshot_taken_at_that_moment(sqlite_store: Store, embedder, ops) -> None:
     import uuid
 
     user = f"prop-{uuid.uuid4().hex[:8]}"

@@ -22,7 +22,7 @@ def everything(tm: TiMem) -> tuple[list[dict], list[dict]]:  # type: ignore[type
 
 
 @pytest.mark.parametrize(("source", "target"), [("sqlite", "mariadb"), ("mariadb", "sqlite")])
-def test_round_trip_keeps_rows_events_and_links(source: str, target: str, embedder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_round_trip_keeps_rows_events_and_links(source: str, target: str, embedder, tmp_path: Path) -> None:
     (tmp_path / source).mkdir()
     (tmp_path / target).mkdir()
     src = TiMem(make_store(source, embedder, tmp_path / source), embedder)

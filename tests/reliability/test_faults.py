@@ -88,7 +88,7 @@ LLM_FAULTS: dict[str, tuple[Answer, Answer, str]] = {
 
 
 @pytest.mark.parametrize("fault", list(LLM_FAULTS))
-def test_llm_fault_changes_nothing_and_next_run_works(store: Store, embedder, user: str, fault: str) -> None:  # type: ignore[no-untyped-def]
+def test_llm_fault_changes_nothing_and_next_run_works(store: Store, embedder, user: str, fault: str) -> None:
     extract, consolidate, says = LLM_FAULTS[fault]
     tm, server = engine_for(store, extract, consolidate, embedder)
     with server:
@@ -114,7 +114,7 @@ def test_llm_fault_changes_nothing_and_next_run_works(store: Store, embedder, us
     pytest.param([{"fact": 3, "action": "ADD", "memory_id": None, "content": None, "reason": "no such fact"}],
                  id="unknown fact number"),
 ])
-def test_invalid_decisions_are_rejected_and_the_fact_is_kept(store: Store, embedder, user: str, plan) -> None:  # type: ignore[no-untyped-def]
+def test_invalid_decisions_are_rejected_and_the_fact_is_kept(store: Store, embedder, user: str, plan) -> None:
     tm, server = engine_for(store, answer(FACTS), answer(json.dumps({"decisions": plan})), embedder)
     with server:
         paris = tm.add("The user lives in Paris.", user_id=user, type="personal")
@@ -137,7 +137,7 @@ class HalfBatchEmbedder(CountingEmbedder):
         return vectors if self.calls <= self.good_calls else vectors[: len(texts) // 2]
 
 
-def test_embedder_failing_halfway_changes_nothing(store: Store, embedder, user: str) -> None:  # type: ignore[no-untyped-def]
+def test_embedder_failing_halfway_changes_nothing(store: Store, embedder, user: str) -> None:
     """Two facts embed fine; the merged text of an UPDATE (a second embedding call) comes back short."""
     facts = json.dumps({"facts": [{"content": "The user lives in Berlin.", "type": "personal"},
                                   {"content": "The user has a cat.", "type": "personal"}]})
@@ -161,7 +161,7 @@ def test_embedder_failing_halfway_changes_nothing(store: Store, embedder, user: 
         assert tm.process_messages(EXCHANGE, user_id=user).status == "ok"
 
 
-def test_embedder_raising_changes_nothing(store: Store, embedder, user: str) -> None:  # type: ignore[no-untyped-def]
+def test_embedder_raising_changes_nothing(store: Store, embedder, user: str) -> None:
     counting = CountingEmbedder(embedder)
     tm, server = engine_for(store, answer(FACTS), outdate_paris, counting)
     with server:
@@ -182,7 +182,7 @@ def kill_connection_on_second_write(store: Store, mysql_url: str | None) -> Call
     killer = create_engine(mysql_url) if mysql_url else None
 
     @event.listens_for(store.engine, "before_cursor_execute")
-    def _before(conn, cursor, statement, params, context, executemany) -> None:  # type: ignore[no-untyped-def]
+    def _before(conn, cursor, statement, params, context, executemany) -> None:
         if not state["armed"] or not statement.lstrip().upper().startswith(("INSERT INTO MEMOR", "UPDATE MEMOR")):
             return
         state["writes"] += 1
@@ -208,7 +208,7 @@ def kill_connection_on_second_write(store: Store, mysql_url: str | None) -> Call
     return lambda: state["kills"]
 
 
-def test_connection_killed_between_two_writes_of_one_consolidation(store: Store, embedder, user: str) -> None:  # type: ignore[no-untyped-def]
+def test_connection_killed_between_two_writes_of_one_consolidation(store: Store, embedder, user: str) -> None:
     from conftest import MYSQL_URL
 
     tm, server = engine_for(store, answer(FACTS), outdate_paris, embedder)

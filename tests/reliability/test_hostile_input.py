@@ -25,8 +25,8 @@ TRICKY = [
 
 
 @pytest.fixture
-def tm(store: Store, embedder) -> TiMem:  # type: ignore[no-untyped-def]
-    return TiMem(store, embedder, ScriptedLLMDouble(facts=[{"content": "The user lives in Oslo.", "type": "personal"}]))
+def tm(tm_with) -> TiMem:
+    return tm_with(ScriptedLLMDouble(facts=[{"content": "The user lives in Oslo.", "type": "personal"}]))
 
 
 def state(tm: TiMem, user: str) -> list[tuple[str, str, str]]:

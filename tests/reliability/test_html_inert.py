@@ -18,7 +18,7 @@ PAGES = ["pages/chat.py", "pages/memories.py", "pages/embedding_map.py", "pages/
 
 
 @pytest.fixture
-def tm(sqlite_store, embedder):  # type: ignore[no-untyped-def]
+def tm(sqlite_store, embedder):
     memory = TiMem(sqlite_store, embedder, ScriptedLLMDouble())
     memory.add(f"The user wrote {EVIL} in a note.", user_id="mallory", type="personal")
     memory.add(f"The user likes {EVIL} a lot.", user_id="mallory", type="preference")
@@ -29,7 +29,7 @@ def tm(sqlite_store, embedder):  # type: ignore[no-untyped-def]
     adapter.override()
 
 
-def every_element(node):  # type: ignore[no-untyped-def]
+def every_element(node):
     yield node
     for child in getattr(node, "children", {}).values():
         yield from every_element(child)

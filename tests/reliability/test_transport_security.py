@@ -69,7 +69,7 @@ class TLSOnlyMySQLServer:
 
 
 @pytest.fixture(scope="module")
-def certs(tmp_path_factory):  # type: ignore[no-untyped-def]
+def certs(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tls")
     return {"right host": certificate(folder, "tidb-local", "IP:127.0.0.1"),
             "other host": certificate(folder, "tidb-elsewhere", "DNS:gateway.tidb.example")}
@@ -106,7 +106,7 @@ def test_tidb_tls_verifies_certificate_and_host(certs, caplog, cert: str, settin
     assert ("NOT verified" in caplog.text) is (settings.get("tidb_ssl_verify") is False)
 
 
-def test_no_secret_in_logs_errors_traces_or_runs(tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_no_secret_in_logs_errors_traces_or_runs(tmp_path, caplog) -> None:
     key, password = "sk-test-KEY-SECRET-123", "db-PASSWORD-SECRET-456"
     answers = iter([(401, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}}),
                     (200, '{"facts": [{"content": "The user lives in Oslo.", "type": "personal"}]}')])

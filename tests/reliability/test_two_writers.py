@@ -25,7 +25,7 @@ HERE = Path(__file__).resolve().parent
 FACTS = ["The user plays tennis on Mondays.", "The user plays tennis with Omar."]
 
 
-def planned_together(n: int = 2):  # type: ignore[no-untyped-def]
+def planned_together(n: int = 2):
     """A consolidation hook whose first call in each writer waits for the other: both plan on the same version."""
     barrier = threading.Barrier(n, timeout=30)
     local = threading.local()
@@ -49,7 +49,7 @@ def check_outcome(store: Store, user: str, facts: list[str]) -> None:
 
 
 @pytest.mark.parametrize("facts", [FACTS, [FACTS[0], FACTS[0]]], ids=["different details", "the same fact twice"])
-def test_two_threads_same_user(store: Store, embedder, user: str, facts: list[str]) -> None:  # type: ignore[no-untyped-def]
+def test_two_threads_same_user(store: Store, embedder, user: str, facts: list[str]) -> None:
     TiMem(store, embedder).add("The user plays tennis.", user_id=user, type="activity")
     hook = planned_together()
     results: list[object] = []
@@ -73,7 +73,7 @@ def test_two_threads_same_user(store: Store, embedder, user: str, facts: list[st
         check_outcome(store, user, facts)
 
 
-def test_two_processes_same_user_on_mariadb(embedder, user: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_two_processes_same_user_on_mariadb(embedder, user: str, tmp_path) -> None:
     from conftest import MYSQL_URL, make_store
 
     store = make_store("mariadb", embedder, tmp_path)

@@ -3,7 +3,7 @@
 from timemory.providers.cache import AnswerStore, CachedLLM
 from timemory.providers.embeddings import Embedder, LocalEmbedder, OpenAIEmbedder, local_model_path
 from timemory.providers.llm import LLM, ChatMessages, OpenAILLM, Usage, strict_json_schema
-from timemory.providers.local_llm import LOCAL_MODEL_ALIAS, LOCAL_MODEL_LABEL, LocalLLMServer, pid_alive
+from timemory.providers.local_llm import LOCAL_MODEL_ALIAS, LOCAL_MODEL_LABEL, LocalLLMServer, free_port, pid_alive
 
 __all__ = [
     "LLM",
@@ -18,6 +18,7 @@ __all__ = [
     "OpenAIEmbedder",
     "OpenAILLM",
     "Usage",
+    "free_port",
     "local_model_path",
     "pid_alive",
     "strict_json_schema",

@@ -1,0 +1,97 @@
+"""What the browser tests do the way a person does (open a page from the sidebar, pick an option, edit a grid cell)
+and how they check what a click really stored (the app's SQLite file)."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "docs" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+EVIL = '<img src=x onerror="window.__pwned=1">'  # in a session title and a memory: must show as text
+
+
+def query(data: Path, sql: str, *args: object) -> list[tuple]:  # type: ignore[type-arg]
+    with sqlite3.connect(data / "timemory.db") as db:
+        return db.execute(sql, args).fetchall()
+
+
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=False)
+
+
+def open_page(page, label: str, text: str) -> None:
+    """Navigate as a person does: through the sidebar."""
+    page.locator("[data-testid='stSidebarNav']").get_by_text(label, exact=True).click()
+    page.get_by_text(text).first.wait_for()
+    page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden")
+
+
+def only_one(page, locator):
+    """The locator once the page has settled on one match (a rerun briefly shows stale copies of elements)."""
+    deadline = time.monotonic() + 60
+    while locator.count() != 1:
+        assert time.monotonic() < deadline, f"{locator} matched {locator.count()} elements"
+        page.wait_for_timeout(200)
+    return locator
+
+
+def edit_content_cell(page, text: str, row: int = 0, rows: int = 1) -> None:
+    """The table is a canvas grid: once it shows ``rows`` rows, double-click the Content cell of ``row``, replace
+    the text, Enter.
+
+    Waiting for the grid's height matters: an edit begun while the grid still shows the unfiltered rows is
+    dropped when the filtered data arrives."""
+    grid = page.locator("[data-testid='stDataFrame']").first
+    deadline = time.monotonic() + 60
+    while (box := grid.bounding_box()) is None or box["height"] > 35 * (rows + 1) + 10:  # header + rows
+        assert time.monotonic() < deadline, f"the grid did not shrink to {rows} rows: {box}"
+        page.wait_for_timeout(200)
+    page.mouse.dblclick(box["x"] + 150, box["y"] + 35 + 35 * row + 17)  # below the header, right of the ✓ column
+    editor = page.locator("textarea.gdg-input")
+    editor.fill(text)
+    editor.press("Enter")
+
+
+def pick_option(page, label: str, option: str) -> None:
+    """Choose an option of a selectbox or multiselect the way a person does: open it, click the option."""
+    page.get_by_label(label, exact=True).first.click()
+    page.get_by_role("option", name=option, exact=True).click()
+    page.keyboard.press("Escape")
+    settled(page)
+
+
+def user_shown(page, user: str) -> None:
+    """The sidebar's user picker shows ``user``."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("[data-testid='stSidebar'] input[aria-label='User']")).to_have_value(user, timeout=30_000)
+
+
+def shown(page, text: str, timeout_ms: int = 60_000) -> None:
+    """Wait for ``text``; on a timeout, fail with what the page said instead (its alerts and toasts)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.get_by_text(text).first.wait_for(timeout=timeout_ms)
+    except PlaywrightTimeout:
+        said = page.locator("[data-testid='stAlert'], [data-testid='stToast'], [data-testid='stCaptionContainer']")
+        raise AssertionError(f"{text!r} never appeared; the page said: {said.all_inner_texts()}") from None
+
+
+def settled(page) -> None:
+    page.wait_for_timeout(300)
+    page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden")
+
+
+def memories_of(data: Path, user: str) -> dict[str, str]:
+    return dict(query(data, "SELECT id, content FROM memories WHERE user_id = ?", user))
+
+
+def progress_text(page) -> str:
+    bars = page.locator("[data-testid='stProgress']")
+    return bars.first.inner_text() if bars.count() else ""

@@ -1,0 +1,66 @@
+"""The chat: messages sent back to back are both answered, in order, and learnt in one session."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from helpers import (
+    query,
+    settled,
+    user_shown,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.local_llm]
+
+
+def test_back_to_back_messages_are_both_answered_and_learnt_in_one_session(page, server: str, data: Path) -> None:
+    page.goto(f"{server}/?user=maya")
+    page.get_by_placeholder("Tell me something about yourself…").wait_for()
+    sessions_before = query(data, "SELECT count(*) FROM sessions WHERE user_id = 'maya'")[0][0]
+    box = page.get_by_placeholder("Tell me something about yourself…")
+    box.fill("I just adopted a dog named Pico.")
+    box.press("Enter")
+    page.wait_for_timeout(300)  # the first reply is streaming when the second message is sent
+    box = page.get_by_placeholder("Tell me something about yourself…")
+    box.fill("I also started learning to play the violin.")
+    box.press("Enter")
+
+    deadline = time.monotonic() + 300
+    while True:
+        rows = query(data, "SELECT session_id, role FROM messages WHERE user_id = 'maya' AND session_id IN "
+                           "(SELECT id FROM sessions WHERE user_id = 'maya' AND created_at = "
+                           "(SELECT max(created_at) FROM sessions WHERE user_id = 'maya'))")
+        runs = query(data, "SELECT count(*) FROM pipeline_runs WHERE user_id = 'maya' AND session_id = ?",
+                     rows[0][0] if rows else "")[0][0]
+        if [r for _, r in rows].count("assistant") == 2 and runs == 2:
+            break
+        assert time.monotonic() < deadline, f"messages {rows}, runs {runs}"
+        page.wait_for_timeout(1000)
+    assert [r for _, r in rows].count("user") == 2, rows  # both messages, in one session
+    assert query(data, "SELECT count(*) FROM sessions WHERE user_id = 'maya'")[0][0] == sessions_before + 1
+    session = rows[0][0]
+    page.get_by_text("I also started learning to play the violin.").first.wait_for()
+    deadline = time.monotonic() + 60
+    while page.get_by_text("What the memory pipeline did").count() < 2:  # every reply opens its own trace
+        assert time.monotonic() < deadline, "a reply has no trace"
+        page.wait_for_timeout(500)
+    assert f"session={session}" in page.url
+    log = (data / "llm-server.log").read_text(errors="replace")
+    assert "restarting" not in log
+
+    # a reload keeps the user and the chat
+    page.reload()
+    page.get_by_text("I just adopted a dog named Pico.").first.wait_for()
+    assert "user=maya" in page.url
+
+    # "Open" on a change of the trace lands on that memory, for the same user
+    openers = page.locator("[data-testid='stButton'] button:visible", has_text="Open")
+    if openers.count():
+        openers.first.click()
+        page.get_by_text("🗂️ Memories").wait_for()
+        settled(page)
+        assert "user=maya" in page.url and "memory=" in page.url
+        assert page.get_by_text("No memory").count() == 0
+        user_shown(page, "maya")
