@@ -22,6 +22,7 @@ from timemory import (
     ChatSession,
     Experiment,
     Memory,
+    MemoryFilter,
     PipelineResult,
     RunDiff,
     Settings,
@@ -100,18 +101,13 @@ def sessions(user_id: str) -> list[ChatSession]:
 
 
 @st.cache_data(ttl=30, show_spinner=False)
-def memory_count(user_id: str, types: tuple[str, ...] | None, statuses: tuple[str, ...] | None, text: str,
-                 session_id: str | None, since: datetime | None, until: datetime | None) -> int:
-    return memory().count_memories(user_id=user_id, types=types, statuses=statuses, text=text, session_id=session_id,
-                                   since=since, until=until)
+def memory_count(user_id: str, where: MemoryFilter) -> int:
+    return memory().count_memories(user_id=user_id, where=where)
 
 
 @st.cache_data(ttl=30, show_spinner=False)
-def memories_page(user_id: str, types: tuple[str, ...] | None, statuses: tuple[str, ...] | None, text: str,
-                  session_id: str | None, since: datetime | None, until: datetime | None, limit: int,
-                  offset: int) -> list[Memory]:
-    return memory().list_memories(user_id=user_id, types=types, statuses=statuses, text=text, limit=limit,
-                                  offset=offset, session_id=session_id, since=since, until=until)
+def memories_page(user_id: str, where: MemoryFilter, limit: int, offset: int) -> list[Memory]:
+    return memory().list_memories(user_id=user_id, where=where, limit=limit, offset=offset)
 
 
 @st.cache_data(ttl=300, show_spinner=False)

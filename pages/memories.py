@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import adapter, router, state
-from timemory import MEMORY_STATUSES, MEMORY_TYPES, Memory, MemoryEdit, SearchMode, TiMemoryError
+from timemory import MEMORY_STATUSES, MEMORY_TYPES, Memory, MemoryEdit, MemoryFilter, SearchMode, TiMemoryError
 from timemory.core import memories_to_csv, memories_to_json
 from timemory.search import KEYWORD_WEIGHT
 
@@ -59,12 +59,13 @@ if query.strip():
                f"{KEYWORD_WEIGHT:.2f} × words ÷ the best words "
                "score — the weights were chosen on a labelled set (docs/benchmarks.md).")
 
-filters = (tuple(types) or None, tuple(statuses) or None, text, session_pick, since, until)
-total = adapter.memory_count(user, *filters)
+where = MemoryFilter.of(types=types or None, statuses=statuses or None, text=text, session_id=session_pick,
+                        since=since, until=until)
+total = adapter.memory_count(user, where)
 pages = max(1, -(-total // PAGE_SIZE))
 page = st.number_input(f"Page (of {pages})", 1, pages, 1, key=state.Q_PAGE, bind="query-params") if pages > 1 else 1
 st.caption(f"{adapter.plural(total, 'memory', 'memories')} {'matches' if total == 1 else 'match'}")
-rows = adapter.memories_page(user, *filters, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+rows = adapter.memories_page(user, where, PAGE_SIZE, (page - 1) * PAGE_SIZE)
 shown = {m.id: m for m in rows}
 replacements = tm.get_memories([m.superseded_by for m in rows if m.superseded_by], user_id=user)
 
@@ -160,8 +161,7 @@ adapter.show_flash()
 
 def matching() -> list[Memory]:
     """Every memory the filters match (all pages), read when a download is clicked."""
-    return tm.list_memories(user_id=user, types=filters[0], statuses=filters[1], text=filters[2], limit=max(total, 1),
-                            offset=0, session_id=session_pick, since=since, until=until)
+    return tm.list_memories(user_id=user, where=where, limit=max(total, 1), offset=0)
 
 
 e1, e2, e3 = st.columns([1, 1, 3], vertical_alignment="center")

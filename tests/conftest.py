@@ -9,35 +9,17 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pytest
-from sqlalchemy import create_engine, text
+from databases import BACKENDS, make_store
 
 from timemory import TiMem
 from timemory.providers import LLM, LocalEmbedder
-from timemory.store import Base, Store
-
-MYSQL_URL = os.environ.get("TIMEMORY_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
-BACKENDS = ["sqlite", "mariadb"]
+from timemory.store import Store
 
 
 @pytest.fixture(scope="session")
 def embedder() -> LocalEmbedder:
     """The real local MiniLM embedder (loaded once per test session)."""
     return LocalEmbedder()
-
-
-def reset_mysql(url: str) -> None:
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("SET FOREIGN_KEY_CHECKS=0"))
-        Base.metadata.drop_all(conn)
-    engine.dispose()
-
-
-def make_store(kind: str, embedder: LocalEmbedder, tmp_path) -> Store:
-    if kind == "sqlite":
-        return Store.from_url(f"sqlite:///{tmp_path}/t.db", embedding_model=embedder.name, embedding_dim=embedder.dim)
-    reset_mysql(MYSQL_URL)
-    return Store.from_url(MYSQL_URL, embedding_model=embedder.name, embedding_dim=embedder.dim)
 
 
 @pytest.fixture(params=BACKENDS)

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import MYSQL_URL, reset_mysql
+from databases import MYSQL_URL, reset_mysql
 from doubles import FakeOpenAIServer
 from test_api import ROOT, Server, environment, scripted_model
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import make_store
+from databases import make_store
 
 from timemory import TiMem
 from timemory.core import memories_to_jsonl, read_export

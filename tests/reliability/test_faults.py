@@ -209,7 +209,7 @@ def kill_connection_on_second_write(store: Store, mysql_url: str | None) -> Call
 
 
 def test_connection_killed_between_two_writes_of_one_consolidation(store: Store, embedder, user: str) -> None:
-    from conftest import MYSQL_URL
+    from databases import MYSQL_URL
 
     tm, server = engine_for(store, answer(FACTS), outdate_paris, embedder)
     with server:

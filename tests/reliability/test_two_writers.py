@@ -74,7 +74,7 @@ def test_two_threads_same_user(store: Store, embedder, user: str, facts: list[st
 
 
 def test_two_processes_same_user_on_mariadb(embedder, user: str, tmp_path) -> None:
-    from conftest import MYSQL_URL, make_store
+    from databases import MYSQL_URL, make_store
 
     store = make_store("mariadb", embedder, tmp_path)
     TiMem(store, embedder).add("The user plays tennis.", user_id=user, type="activity")
