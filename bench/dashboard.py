@@ -30,7 +30,7 @@ def _app(user: str, page: str):  # type: ignore[no-untyped-def]
 
 def measure(browser_size: int = 10_000, map_sizes: tuple[int, ...] = (1_000, 5_000, 20_000)) -> dict[str, Any]:
     pin_threads()
-    from dashboard import adapter
+    from dashboard import adapter, state
     from timemory.lab import umap_2d
     from timemory.providers import LocalEmbedder
     from timemory.store import Store
@@ -47,10 +47,10 @@ def measure(browser_size: int = 10_000, map_sizes: tuple[int, ...] = (1_000, 5_0
         load_into(store, "browser", texts[:browser_size], vectors[:browser_size])
         at = _app("browser", "pages/memories.py")
         out["browser"] = {"n": browser_size, "first_s": _run(at), "rerun_s": _run(at)}
-        at.text_input(key="f_text").set_value("Lisbon")
+        at.text_input(key=state.Q_TEXT).set_value("Lisbon")
         out["browser"]["filter_s"] = _run(at)
-        at.text_input(key="f_text").set_value("")
-        at.text_input(key="f_query").set_value("Where does the user live?")
+        at.text_input(key=state.Q_TEXT).set_value("")
+        at.text_input(key=state.MEMORY_QUERY).set_value("Where does the user live?")
         out["browser"]["search_s"] = _run(at)
 
         with stopwatch() as jit:  # the first UMAPs in a process compile numba code: exact neighbours for small
@@ -63,7 +63,7 @@ def measure(browser_size: int = 10_000, map_sizes: tuple[int, ...] = (1_000, 5_0
             load_into(store, user, texts[:n], vectors[:n])
             at = _app(user, "pages/embedding_map.py")
             row = {"pca_first_s": _run(at), "pca_cached_s": _run(at)}
-            at.radio(key="map_method").set_value("UMAP")
+            at.radio(key=state.MAP_METHOD).set_value("UMAP")
             row["umap_first_s"] = _run(at)
             row["umap_cached_s"] = _run(at)
             out["map"][str(n)] = row

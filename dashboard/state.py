@@ -16,6 +16,10 @@ ROUTED = "_routed"  # the router has run in this browser session
 # Widget keys whose value the router writes before drawing the widget.
 USER_PICKER = "user_picker"
 
+# Widget keys that tests and benchmarks drive.
+MEMORY_QUERY = "f_query"  # the memory browser's search box
+MAP_METHOD = "map_method"  # the embedding map's projection (PCA or UMAP)
+
 # Query parameters: what a reload, a bookmark or a demo link keeps.
 Q_USER = "user"
 Q_SESSION = "session"

@@ -4,7 +4,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import adapter, router
+from dashboard import adapter, router, state
 from timemory.lab import UMAP_MIN_POINTS, place_query
 
 router.ensure_router()
@@ -14,7 +14,7 @@ tm = adapter.memory()
 st.header("🗺️ Embedding map")
 c1, c2, c3 = st.columns([2, 2, 4])
 color_by = c1.selectbox("Colour by", ["type", "status", "session", "created"], key="map_color")
-method = c2.radio("Projection", ["PCA", "UMAP"], horizontal=True, key="map_method")
+method = c2.radio("Projection", ["PCA", "UMAP"], horizontal=True, key=state.MAP_METHOD)
 query = c3.text_input("Place a query on the map", key="map_query")
 
 ver = adapter.version(user)

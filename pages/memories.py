@@ -40,7 +40,7 @@ elif isinstance(span, date):
 
 SEARCH_MODES: dict[SearchMode, str] = {"hybrid": "Meaning + words", "vector": "Meaning only", "keyword": "Words only"}
 c6, c7 = st.columns([4, 2])
-query = c6.text_input("🔎 Search this user's memories", key="f_query",
+query = c6.text_input("🔎 Search this user's memories", key=state.MEMORY_QUERY,
                       placeholder="e.g. Who is Kofi? · What is planned for March?")
 mode: SearchMode = c7.radio("Rank by", list(SEARCH_MODES), format_func=SEARCH_MODES.get, key="f_search_mode",
                 horizontal=True)

@@ -273,7 +273,7 @@ def test_adding_by_hand_keeps_the_text_until_the_memory_is_stored(tm: TiMem, mon
 
 def test_search_in_the_browser_says_why_each_memory_ranked(tm: TiMem) -> None:
     at = app("pages/memories.py")
-    at.text_input(key="f_query").set_value("Where does the user live?").run()
+    at.text_input(key=state.MEMORY_QUERY).set_value("Where does the user live?").run()
     assert not at.exception, at.exception
     found = at.dataframe[0].value
     assert list(found.columns[:3]) == ["score", "content", "meaning"] and "why" in found.columns

@@ -96,6 +96,9 @@ def test_tidb_search_path_ranks_like_the_embedded_one(embedder, tmp_path) -> Non
         assert mine == theirs, (query, mode, statuses)
     cached = search_for(tidb_like).index.peek("u")
     assert cached is not None and cached.buffer.shape == (5 + 1, 0)  # the TiDB path ran: words cached, vectors in SQL
+    moved = tm.add("Kofi moved to Lisbon.", user_id="u", type="personal")  # a write after the words were cached
+    assert [h.memory.id for h in tm.search("Lisbon", user_id="u", limit=1, mode="keyword")] == [moved.id]
+    assert tm.search("Where does Kofi live now?", user_id="u", limit=6)[0].memory.user_id == "u"
     embedded.close()
     tm.close()
 

@@ -31,15 +31,16 @@ def hits(store: Store, s: Session, user_id: str, entry: UserVectors, ranked: lis
             for mid, r in zip(ids, ranked, strict=True) if mid in found]
 
 
-def follow_writes(store: Store, index: NumpyIndex) -> None:
-    """Keep ``index`` in step with the store: patch a user's cached rows after this process's writes, forget the
-    user after any other write (another process's writes move the version, which forces a reload)."""
+def follow_writes(store: Store, index: NumpyIndex, *, patch: bool = True) -> None:
+    """Keep ``index`` in step with the store: patch a user's cached rows after this process's writes (or, without
+    ``patch``, forget them), and forget the user after any other write (another process's writes move the version,
+    which forces a reload)."""
 
     def written(write: UserWrite) -> None:
         before = index.peek(write.user_id)
         if before is None:
             return
-        if write.from_version is None or before.version != write.from_version:
+        if not patch or write.from_version is None or before.version != write.from_version:
             index.invalidate(write.user_id)
         else:
             index.patch(write.user_id, before, write.from_version, write.touched, write.rows)

@@ -76,7 +76,7 @@ class TiDBSearch:
     def __init__(self, store: Store, index: NumpyIndex | None = None) -> None:
         self.store = store
         self.index = index or NumpyIndex(store.dim)
-        follow_writes(store, self.index)
+        follow_writes(store, self.index, patch=False)  # its rows hold no vectors: reloaded from the texts
 
     def _texts(self, user_id: str) -> tuple[list[str], list[str], list[str], list[np.ndarray], list[str]]:
         """The cached entry holds zero-width rows and the keyword index."""
