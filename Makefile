@@ -38,7 +38,7 @@ run: seed
 serve: install
 	$(PY) -m timemory serve
 
-test: install-dev
+test: install-bench
 	$(ONE_THREAD) $(PY) -m pytest
 
 test-fast: install-dev

@@ -1,11 +1,14 @@
-"""``python -m bench [--quick]``: run the benchmarks and write docs/benchmarks.md (``--quick``: a 1-minute subset
-that prints its figures and leaves the report alone)."""
+"""``python -m bench [--quick | --smoke]``: run the benchmarks and write docs/benchmarks.md (``--quick``: a 1-minute
+subset that prints its figures and leaves the report alone; ``--smoke``: every section's code path on tiny sizes,
+its report section rendered and nothing written, which ``make test`` runs so that a change in the product that
+breaks a benchmark fails CI)."""
 
 from __future__ import annotations
 
 import argparse
 import statistics
 import time
+from collections.abc import Callable
 from typing import Any
 
 from .common import REPORT, load, machine, pin_threads, save
@@ -146,9 +149,46 @@ def write_report() -> None:
     print(f"wrote {REPORT}")
 
 
+def smoke(only: set[str] | None = None) -> dict[str, list[str]]:
+    """Every section on tiny sizes, each rendered as its report section (returned, not written). Nothing here is a
+    figure to publish: the point is that each benchmark still runs against the product as it is now."""
+    from . import app_memory, dashboard, lab, pipeline, quality, search, service
+
+    info = {"machine": machine()}
+    runs: dict[str, Callable[[], list[str]]] = {
+        "search": lambda: search_section(info, search.measure([200], ["timemory", "faiss", "mem0"])),
+        "quality": lambda: quality.section({**info, **quality.measure(tune_weights=False, personas=2)}),
+        "pipeline": lambda: pipeline_section(pipeline.measure(exchanges=1, answers=1)),
+        "app_memory": lambda: app_section(app_memory.measure()),
+        "dashboard": lambda: dashboard_section(dashboard.measure(50, (10,), warm_umap=False)),
+        "lab": lambda: lab.section({**info, **lab.measure(memories=60, events=120, sessions=1, questions=20,
+                                                          repeat=1)}),
+        "service": lambda: service.section({**info, **service.measure(memories=100, clients=(2,), per_client=3,
+                                                                      rounds=1)}),
+    }
+    rendered = {}
+    for name, run in runs.items():
+        if only is None or name in only:
+            started = time.perf_counter()
+            rendered[name] = run()
+            print(f"smoke: {name} ran and rendered {len(rendered[name])} report lines in "
+                  f"{time.perf_counter() - started:.0f} s", flush=True)
+    return rendered
+
+
+def search_section(info: dict[str, Any], rows: list[dict[str, Any]]) -> list[str]:
+    """The search section as the report draws it, from rows measured now (and their one-line summaries)."""
+    from . import search
+
+    search.summary(rows)
+    return search.section({**info, "rows": rows})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="a one-minute subset; prints, does not write the report")
+    parser.add_argument("--smoke", action="store_true",
+                        help="every section on tiny sizes, rendered and checked, nothing written (make test runs it)")
     parser.add_argument("--only", choices=["search", "pipeline", "app_memory", "dashboard", "lab", "service",
                                            "quality", "report"],
                         action="append")
@@ -157,6 +197,10 @@ def main() -> None:
     started = time.perf_counter()
     from . import dashboard, pipeline, search
 
+    if args.smoke:
+        smoke(set(args.only) if args.only else None)
+        print(f"smoke run done in {time.perf_counter() - started:.0f} s")
+        return
     if args.quick:
         rows = search.measure([1_000], ["timemory", "faiss", "mem0"])
         search.summary(rows)

@@ -35,14 +35,14 @@ def dataset_file(folder: Path, sessions: int = 3) -> Path:
     return path
 
 
-def replay_throughput(folder: Path) -> dict[str, Any]:
+def replay_throughput(folder: Path, sessions: int = 3) -> dict[str, Any]:
     from timemory import Settings, TiMem
     from timemory.lab import load_dataset, replay, units_of
 
     settings = Settings(_env_file=None, data_dir=folder, openai_api_key=None, openai_base_url=None)  # type: ignore[call-arg]
     tm = TiMem.from_settings(settings)
     assert tm.llm is not None
-    dataset = load_dataset(dataset_file(folder), "locomo", speaker="a")
+    dataset = load_dataset(dataset_file(folder, sessions), "locomo", speaker="a")
     "".join(tm.llm.stream([{"role": "user", "content": "Hello"}]))  # the server is started and warm before timing
     out: dict[str, Any] = {"exchanges": len(units_of(dataset, "x-")), "sessions": len(units_of(dataset, "x-",
                                                                                                "session"))}
@@ -190,24 +190,25 @@ def page_draws(tm: Any, user: str, runs: int, repeat: int = 5) -> dict[str, Any]
     return {k: Stats.of(v).__dict__ for k, v in out.items()}
 
 
-def measure(memories: int = 10_000, events: int = 20_000) -> dict[str, Any]:
+def measure(memories: int = 10_000, events: int = 20_000, sessions: int = 3, questions: int = 2_000,
+            repeat: int = 5) -> dict[str, Any]:
     pin_threads()
     from timemory.providers import LocalEmbedder
     from timemory.store import Store
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        out: dict[str, Any] = {"replay": replay_throughput(folder)}
+        out: dict[str, Any] = {"replay": replay_throughput(folder, sessions)}
         embedder = LocalEmbedder()
         store = Store.from_url(f"sqlite:///{folder}/time.db", embedding_model=embedder.name,
                                embedding_dim=embedder.dim)
         tm, user = dashboard_engine(store, embedder), "bench-time"
         print(f"  lab: a user with {memories:,} memories and {events:,} events", flush=True)
         runs, written = history(store, user, memories, events)
-        experiments(store, user)
+        experiments(store, user, questions)
         out["time_travel"] = time_travel(tm, user, runs, written)
         print("  lab: Timeline and Lab pages", flush=True)
-        out["pages"] = page_draws(tm, user, runs)
+        out["pages"] = page_draws(tm, user, runs, repeat)
         return out
 
 

@@ -38,7 +38,7 @@ CONVERSATIONS = [
 ]
 
 
-def local_model_speed(data_dir: str) -> dict[str, Any]:
+def local_model_speed(data_dir: str, answers: int = 3) -> dict[str, Any]:
     """Cold start to first token, then tokens per second on a streamed answer (llama.cpp, SmolLM2-135M)."""
     from openai import OpenAI
 
@@ -59,7 +59,7 @@ def local_model_speed(data_dir: str) -> dict[str, Any]:
     for _ in stream:
         pass
     rates = []
-    for _ in range(3):
+    for _ in range(answers):
         t0 = time.perf_counter()
         reply = client.chat.completions.create(model=LOCAL_MODEL_ALIAS, messages=prompt, max_tokens=200)
         seconds = time.perf_counter() - t0
@@ -69,7 +69,7 @@ def local_model_speed(data_dir: str) -> dict[str, Any]:
             "tokens_per_s": statistics.median(rates) if rates else None}
 
 
-def run_timemory(proxy: CountingProxy, embedder) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+def run_timemory(proxy: CountingProxy, embedder, conversations: list[list[dict[str, str]]]) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
     from openai import OpenAI
 
     from timemory import TiMem
@@ -82,7 +82,7 @@ def run_timemory(proxy: CountingProxy, embedder) -> list[dict[str, Any]]:  # typ
                     response_format="json_object_schema")
     tm = TiMem(store, embedder, llm)
     out = []
-    for conversation in CONVERSATIONS:
+    for conversation in conversations:
         proxy.reset()
         with stopwatch() as t:
             result = tm.process_messages(conversation, user_id=USER)
@@ -94,7 +94,7 @@ def run_timemory(proxy: CountingProxy, embedder) -> list[dict[str, Any]]:  # typ
     return out
 
 
-def run_mem0(proxy: CountingProxy) -> list[dict[str, Any]]:
+def run_mem0(proxy: CountingProxy, conversations: list[list[dict[str, str]]]) -> list[dict[str, Any]]:
     from mem0 import Memory
 
     from timemory.providers import LOCAL_MODEL_ALIAS
@@ -113,7 +113,7 @@ def run_mem0(proxy: CountingProxy) -> list[dict[str, Any]]:
 
     m.embedding_model.embed = counting_embed  # type: ignore[method-assign]
     out = []
-    for conversation in CONVERSATIONS:
+    for conversation in conversations:
         proxy.reset()
         calls["n"] = 0
         error = None
@@ -131,21 +131,23 @@ def run_mem0(proxy: CountingProxy) -> list[dict[str, Any]]:
     return out
 
 
-def measure() -> dict[str, Any]:
+def measure(exchanges: int | None = None, answers: int = 3) -> dict[str, Any]:
+    """``exchanges`` (default: all of them) and ``answers`` (for the generation speed) make it smaller."""
     pin_threads()
     os.environ.setdefault("MEM0_TELEMETRY", "False")
+    conversations = CONVERSATIONS[:exchanges]
     from timemory.providers import LocalEmbedder
 
     data_dir = tempfile.mkdtemp(prefix="bench-llm-")
     print("  pipeline: local model cold start and speed", flush=True)
-    speed = local_model_speed(data_dir)
+    speed = local_model_speed(data_dir, answers)
     server = speed.pop("server")
     proxy = CountingProxy(speed.pop("url"))
     try:
-        print("  pipeline: TiMemory on 6 four-turn exchanges", flush=True)
-        timemory_rows = run_timemory(proxy, LocalEmbedder())
+        print(f"  pipeline: TiMemory on {len(conversations)} four-turn exchanges", flush=True)
+        timemory_rows = run_timemory(proxy, LocalEmbedder(), conversations)
         print("  pipeline: mem0 infer=True on the same exchanges", flush=True)
-        mem0_rows = run_mem0(proxy)
+        mem0_rows = run_mem0(proxy, conversations)
     finally:
         proxy.close()
         server.stop()

@@ -163,9 +163,14 @@ def tune(tm, data: dict[str, Any]) -> dict[str, Any]:  # type: ignore[no-untyped
     return study
 
 
-def measure(tune_weights: bool = True) -> dict[str, Any]:
+def measure(tune_weights: bool = True, personas: int | None = None) -> dict[str, Any]:
+    """``personas`` keeps only the first few personas' memories, questions and contradictions."""
     pin_threads()
     data = load()
+    if personas is not None:
+        kept = sorted({m["user_id"] for m in data["memories"]})[:personas]
+        data = {**data, **{part: [x for x in data[part] if x["user_id"] in kept]
+                           for part in ("memories", "queries", "contradictions")}}
     tm = loaded_engine(data)
     result: dict[str, Any] = {"memories": len(data["memories"]), "queries": len(data["queries"]),
                               "users": len({m["user_id"] for m in data["memories"]}),

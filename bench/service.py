@@ -55,7 +55,8 @@ async def _load(url: str, clients: int, requests: int, method: str, path: str, b
             "per_second": round(requests / wall, 1), **Stats.of(latencies).__dict__}
 
 
-def api_load(folder: Path) -> dict[str, Any]:
+def api_load(folder: Path, memories: int = MEMORIES, clients: tuple[int, ...] = (10, 50),
+             per_client: int = 20) -> dict[str, Any]:
     """One API process with one user of 10k memories; search and list at 10 and 50 concurrent clients."""
     from timemory.providers import LocalEmbedder
     from timemory.store import Store
@@ -63,10 +64,10 @@ def api_load(folder: Path) -> dict[str, Any]:
     from .corpus import embedded, load_into
 
     embedder = LocalEmbedder()
-    texts, vectors = embedded(MEMORIES, embedder)
+    texts, vectors = embedded(memories, embedder)
     db = f"sqlite:///{folder}/service.db"
     store = Store.from_url(db, embedding_model=embedder.name, embedding_dim=embedder.dim)
-    load_into(store, USER, texts[:MEMORIES], vectors[:MEMORIES])
+    load_into(store, USER, texts[:memories], vectors[:memories])
     store.close()
     port = _free_port()
     env = {**os.environ, "TIMEMORY_DATABASE_URL": db, "HF_HUB_OFFLINE": "1"}
@@ -84,13 +85,13 @@ def api_load(folder: Path) -> dict[str, Any]:
                     break
             except httpx.HTTPError:
                 time.sleep(0.3)
-        out: dict[str, Any] = {"memories": MEMORIES, "rows": []}
+        out: dict[str, Any] = {"memories": memories, "rows": []}
         for label, method, path, body in (("search", "POST", "/v1/search", {"query": "Where does the user live?",
                                                                              "limit": 5}),
                                           ("list", "GET", "/v1/memories", None)):
-            for clients in (10, 50):
-                print(f"  service: {label}, {clients} clients", flush=True)
-                row = asyncio.run(_load(url, clients, 20 * clients, method, path, body))
+            for n in clients:
+                print(f"  service: {label}, {n} clients", flush=True)
+                row = asyncio.run(_load(url, n, per_client * n, method, path, body))
                 out["rows"].append({"call": label, **row})
         return out
     finally:
@@ -133,11 +134,12 @@ def chat_first_token(folder: Path, rounds: int = 3) -> dict[str, Any]:
     return {k: Stats.of(v).__dict__ for k, v in out.items()}
 
 
-def measure() -> dict[str, Any]:
+def measure(memories: int = MEMORIES, clients: tuple[int, ...] = (10, 50), per_client: int = 20,
+            rounds: int = 3) -> dict[str, Any]:
     pin_threads()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        return {"api": api_load(folder), "chat": chat_first_token(folder)}
+        return {"api": api_load(folder, memories, clients, per_client), "chat": chat_first_token(folder, rounds)}
 
 
 def section(data: dict[str, Any]) -> list[str]:

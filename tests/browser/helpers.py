@@ -42,19 +42,38 @@ def only_one(page, locator):
 
 def edit_content_cell(page, text: str, row: int = 0, rows: int = 1) -> None:
     """The table is a canvas grid: once it shows ``rows`` rows, double-click the Content cell of ``row``, replace
-    the text, Enter.
+    the text, Enter; then click "Save 1 edit". As a person would, the edit is made again when the page did not take
+    it (a rerun that replaced the grid under the cursor drops it).
 
     Waiting for the grid's height matters: an edit begun while the grid still shows the unfiltered rows is
     dropped when the filtered data arrives."""
     grid = page.locator("[data-testid='stDataFrame']").first
-    deadline = time.monotonic() + 60
-    while (box := grid.bounding_box()) is None or box["height"] > 35 * (rows + 1) + 10:  # header + rows
-        assert time.monotonic() < deadline, f"the grid did not shrink to {rows} rows: {box}"
-        page.wait_for_timeout(200)
-    page.mouse.dblclick(box["x"] + 150, box["y"] + 35 + 35 * row + 17)  # below the header, right of the ✓ column
     editor = page.locator("textarea.gdg-input")
-    editor.fill(text)
-    editor.press("Enter")
+    save = page.get_by_role("button", name="💾 Save 1 edit")
+    for _ in range(3):
+        settled(page)  # a double-click during a rerun lands on a grid that is about to be replaced
+        deadline = time.monotonic() + 60
+        while (box := grid.bounding_box()) is None or box["height"] > 35 * (rows + 1) + 10:  # header + rows
+            assert time.monotonic() < deadline, f"the grid did not shrink to {rows} rows: {box}"
+            page.wait_for_timeout(200)
+        page.mouse.dblclick(box["x"] + 150, box["y"] + 35 + 35 * row + 17)  # below the header, right of ✓
+        if editor.count() or _appears(page, editor, 10_000):
+            editor.fill(text)
+            editor.press("Enter")
+            if _appears(page, save, 20_000):
+                only_one(page, save).click()
+                return
+        page.keyboard.press("Escape")
+    raise AssertionError(f"the edit of row {row} was not taken after 3 attempts")
+
+
+def _appears(page, locator, timeout_ms: int) -> bool:
+    deadline = time.monotonic() + timeout_ms / 1000
+    while locator.count() == 0:
+        if time.monotonic() > deadline:
+            return False
+        page.wait_for_timeout(200)
+    return True
 
 
 def pick_option(page, label: str, option: str) -> None:
