@@ -148,7 +148,7 @@ def experiments(store: Any, user: str, questions: int = 2_000) -> None:
             counts={"exchanges": 5_882, "failed": 0, "llm_calls": 11_764 - 100 * e}))
 
 
-def page_draws(tm: Any, user: str, runs: int, repeat: int = 5) -> dict[str, Any]:
+def page_draws(tm: Any, user: str, runs: int, repeat: int = 5, questions: int = 2_000) -> dict[str, Any]:
     """Server-side time of the Timeline and Lab pages (Streamlit AppTest runs the real page scripts in-process):
     a first draw with empty caches, a slider move (events cached), and the compare view of two experiments."""
     from dashboard import adapter, state
@@ -176,13 +176,13 @@ def page_draws(tm: Any, user: str, runs: int, repeat: int = 5) -> dict[str, Any]
             at = app("pages/timeline.py")
             out["timeline_first"].append(_run(at))
             moment = START + timedelta(minutes=5 * runs * (i + 1) // (repeat + 2))
-            at.slider(key="timeline_at").set_value(moment)
+            at.slider(key=state.TIMELINE_AT).set_value(moment)
             out["timeline_slider"].append(_run(at))
             out["timeline_rerun"].append(_run(at))
             cold()
             at = app("pages/lab.py")
             out["compare_first"].append(_run(at))
-            at.selectbox(key="lab_question").set_value(f"q{100 * (i + 1)}")
+            at.selectbox(key=state.LAB_QUESTION).set_value(f"q{(100 * (i + 1)) % questions}")
             out["compare_question"].append(_run(at))
             assert len(at.dataframe) == 2 and not at.exception
     finally:
@@ -208,7 +208,7 @@ def measure(memories: int = 10_000, events: int = 20_000, sessions: int = 3, que
         experiments(store, user, questions)
         out["time_travel"] = time_travel(tm, user, runs, written)
         print("  lab: Timeline and Lab pages", flush=True)
-        out["pages"] = page_draws(tm, user, runs, repeat)
+        out["pages"] = page_draws(tm, user, runs, repeat, questions)
         return out
 
 

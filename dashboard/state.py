@@ -19,6 +19,8 @@ USER_PICKER = "user_picker"
 # Widget keys that tests and benchmarks drive.
 MEMORY_QUERY = "f_query"  # the memory browser's search box
 MAP_METHOD = "map_method"  # the embedding map's projection (PCA or UMAP)
+TIMELINE_AT = "timeline_at"  # the Timeline's moment
+LAB_QUESTION = "lab_question"  # the question the Lab's compare view shows
 
 # Query parameters: what a reload, a bookmark or a demo link keeps.
 Q_USER = "user"

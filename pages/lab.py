@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import adapter, router
+from dashboard import adapter, router, state
 from timemory import Experiment, Settings, TiMemoryError
 from timemory.lab import FORMATS, Granularity, configuration, load_dataset
 
@@ -160,7 +160,7 @@ st.plotly_chart(attribution_fig, key="lab_attribution")
 
 questions = {q["id"]: q for e in picked_exps for q in (e.metrics or {}).get("questions", [])}
 if questions:
-    qid = st.selectbox("One question: what each experiment retrieved", list(questions), key="lab_question",
+    qid = st.selectbox("One question: what each experiment retrieved", list(questions), key=state.LAB_QUESTION,
                        format_func=lambda i: f"{questions[i]['question']} (category {questions[i]['category']})")
     st.caption(f"Answer: {questions[qid]['answer']} · evidence: {', '.join(questions[qid]['evidence'])}")
     cols = st.columns(len(picked_exps))

@@ -6,7 +6,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import adapter, router, views
+from dashboard import adapter, router, state, views
 
 router.ensure_router()
 user = adapter.current_user()
@@ -24,13 +24,13 @@ if last - first < timedelta(minutes=1):
     last = first + timedelta(minutes=1)
 step = max(timedelta(minutes=1), (last - first) / 400)
 moment = st.slider("Memory as of", min_value=first, max_value=last, value=last, step=step, format="YYYY-MM-DD HH:mm",
-                   key="timeline_at")
+                   key=state.TIMELINE_AT)
 moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-state = adapter.state_at(user, moment, ver)
-active = sum(m.status == "active" for m in state)
+then = adapter.state_at(user, moment, ver)
+active = sum(m.status == "active" for m in then)
 st.caption(f"As of {moment:%Y-%m-%d %H:%M} UTC: {adapter.plural(active, 'active memory', 'active memories')}, "
-           f"{len(state) - active} outdated.")
-views.memory_table(state)
+           f"{len(then) - active} outdated.")
+views.memory_table(then)
 
 counts = pd.DataFrame(adapter.counts_over_time(user, ver))
 if not counts.empty:

@@ -51,7 +51,7 @@ def test_timeline_slider_shows_the_memory_as_of_that_moment(tm: TiMem) -> None:
     at = app("pages/timeline.py")
     now = at.dataframe[0].value
     assert len(now) == len(tm.list_memories(user_id=USER))
-    at.slider(key="timeline_at").set_value(datetime(2023, 5, 20, tzinfo=UTC)).run()
+    at.slider(key=state.TIMELINE_AT).set_value(datetime(2023, 5, 20, tzinfo=UTC)).run()
     assert not at.exception, at.exception
     then = at.dataframe[0].value
     assert 0 < len(then) < len(now) and not any("Berlin" in c for c in then["content"])
@@ -69,7 +69,7 @@ def test_lab_lists_and_compares_experiments(tm: TiMem) -> None:
     compare = at.dataframe[1].value
     assert "exp2 − exp1" in compare.columns and "recall@5" in compare.index
     assert len(at.get("plotly_chart")) == 2
-    question = at.selectbox(key="lab_question")
+    question = at.selectbox(key=state.LAB_QUESTION)
     assert question.options and any("✅" in t.value or "·" in t.value for t in at.text)
 
 
