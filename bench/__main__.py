@@ -36,8 +36,8 @@ def pipeline_section(p: dict[str, Any]) -> list[str]:
         size = statistics.fmean(r["rejected_prompt_tokens"] / r["rejected_calls"] for r in rejected)
         out += [f"mem0's extraction request was refused by the server in {len(rejected)} of {len(m)} exchanges: "
                 f"its prompt is {size:,.0f} tokens (the server counted them) and it asks for 2,000 completion tokens, "
-                "more than the 4,096-token context the local server runs with — and more than SmolLM2's 8,192-token "
-                "maximum. So mem0 cannot run its pipeline on this model at all; its token figure above counts only "
+                "more than SmolLM2's 8,192-token context, which the local server runs with. So mem0 cannot run "
+                "its pipeline on this model at all; its token figure above counts only "
                 "answered requests. TiMemory's two prompts together stay under 1,500 tokens.", ""]
     secs = sorted(r["seconds"] for r in t)
     out += ["**Local model** (llama.cpp, SmolLM2-135M-Instruct, portable build):", "",

@@ -42,9 +42,9 @@ class ScriptedLLMDouble:
         self.prompts.append(messages)
         if usage is not None:
             usage.add(100, 20)
-        if schema is FactExtraction:
+        if issubclass(schema, FactExtraction):
             return FactExtraction.model_validate({"facts": self.facts})
-        if schema is ConsolidationPlan:
+        if issubclass(schema, ConsolidationPlan):
             return ConsolidationPlan.model_validate({"decisions": self.consolidate(messages[-1]["content"])})
         return schema.model_validate({"title": "A scripted title"})
 

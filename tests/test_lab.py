@@ -65,7 +65,7 @@ class FactPerUserTurnDouble(ScriptedLLMDouble):
     """Extracts one fact per user line of the exchange (none for small talk); consolidation adds every fact."""
 
     def parse(self, messages, schema, *, usage=None, max_tokens=None):
-        if schema is FactExtraction:
+        if issubclass(schema, FactExtraction):
             self.calls.append(schema.__name__)
             self.prompts.append(messages)
             if usage is not None:

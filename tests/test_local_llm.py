@@ -159,3 +159,43 @@ def test_api_chat_streams_tokens_from_the_real_model_before_the_reply_ends(serve
             assert json.loads(arrivals[-1][2])["source_message_ids"][1] == reply["message_id"]
     finally:
         api.stop()
+
+
+OLD = ["The user lives in Paris with two cats.", "The user works as a nurse at a children's hospital.",
+       "The user is single.", "The user commutes by train.", "The user is vegetarian.", "The user plays the cello.",
+       "The user runs 5 km every Sunday.", "The user is allergic to peanuts."]
+NEW = ["The user moved to Berlin.", "The user is now a software developer.", "The user is engaged to Sam.",
+       "The user cycles to work every day.", "The user eats fish again.", "The user plays the cello in a quartet.",
+       "The user runs 10 km every Sunday.", "The user has a dog called Pico."]
+
+
+def test_a_consolidation_of_three_facts_and_five_memories_never_fails(server: LocalLLMServer, data_dir: Path) -> None:
+    """The bundled model with the schema of each request (llama.cpp's grammar): 20 different consolidations, each
+    with exactly one decision per fact, ids among those shown, within the cap — none cut, none invalid."""
+    import random
+    from datetime import UTC, datetime
+
+    from timemory import Memory
+    from timemory.core import consolidation_cap, find_candidates, plan_consolidation
+    from timemory.providers import Usage
+    from timemory.schemas import ExtractedFact
+
+    settings = Settings(_env_file=None, data_dir=data_dir, openai_api_key=None, openai_base_url=None)
+    llm = build_llm(settings)
+    pick = random.Random(20)
+    NOW = datetime(2026, 1, 1, tzinfo=UTC)
+    for run in range(20):
+        facts = [ExtractedFact(content=text, type="personal") for text in pick.sample(NEW, 3)]
+        shown = [Memory(id=f"m{run}-{i}", user_id="u", content=text, type="personal", status="active",
+                        created_at=NOW, updated_at=NOW) for i, text in enumerate(pick.sample(OLD, 5))]
+        similar = [[(m, 0.5) for m in shown] for _ in facts]
+        short_ids, candidates = find_candidates(similar, 0.35)
+        usage = Usage()
+        plan = plan_consolidation(llm, facts, candidates, short_ids, usage)
+        from_model = [d for d in plan.decisions if not d.reason.startswith("no usable decision")]
+        assert [d.fact for d in from_model] == [0, 1, 2], (run, plan.decisions)  # one each, in order
+        # the schema leaves only what needs both decisions to judge: two facts changing the same memory
+        refused = [d.rejected_because for d in from_model if not d.accepted]
+        assert set(refused) <= {"this memory is already changed by another decision"}, (run, plan.decisions)
+        assert all(d.memory_id is None or d.memory_id in {m.id for m in shown} for d in plan.decisions)
+        assert usage.calls == 1 and usage.completion_tokens < consolidation_cap(3, 5), (run, usage)

@@ -249,7 +249,7 @@ def test_a_copied_prompt_example_is_dropped_unless_the_user_said_it(
 
 
 def test_the_consolidation_answer_cap_grows_with_the_facts_asked(sqlite_store: Store, embedder, user: str) -> None:
-    from timemory.core import consolidation_cap
+    from timemory.core import answer_cap, consolidation_cap, extraction_schema
 
     facts = [{"content": f"The user has hobby number {n}: {word}.", "type": "activity"}
              for n, word in enumerate(["chess", "climbing", "baking", "sailing", "pottery", "karate"])]
@@ -261,5 +261,6 @@ def test_the_consolidation_answer_cap_grows_with_the_facts_asked(sqlite_store: S
     result = tm.process_messages(EXCHANGE, user_id=user)
     assert result.status == "ok", result.errors
     assert llm.calls == ["FactExtraction", "ConsolidationPlan"]
-    assert llm.caps == [None, consolidation_cap(6)]
-    assert consolidation_cap(1) < consolidation_cap(6) < consolidation_cap(20) and consolidation_cap(20) > 1024
+    assert llm.caps == [answer_cap(extraction_schema()), consolidation_cap(6, 6)]
+    assert consolidation_cap(1, 5) < consolidation_cap(6, 6) < consolidation_cap(20, 20)
+    assert consolidation_cap(20, 20) > 1024

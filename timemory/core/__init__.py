@@ -3,8 +3,9 @@
 Everything here is built on :class:`Engine` (backends passed in); :class:`timemory.TiMem` is the door to it."""
 
 from timemory.core.accounts import DEFAULT_TITLE, Sessions, Users
+from timemory.core.answers import EXTRACTED_FACTS, answer_cap, consolidation_schema, extraction_schema
 from timemory.core.chat import ChatService, ChatTurn, clean_title
-from timemory.core.consolidation import consolidation_cap
+from timemory.core.consolidation import Plan, consolidation_cap, find_candidates, plan_consolidation
 from timemory.core.engine import DEFAULT_SEARCH_MODE, Engine
 from timemory.core.jobs import FINISHED, Jobs, Worker
 from timemory.core.pipeline import CANDIDATE_MODE
@@ -23,23 +24,30 @@ __all__ = [
     "CANDIDATE_MODE",
     "DEFAULT_SEARCH_MODE",
     "DEFAULT_TITLE",
+    "EXTRACTED_FACTS",
     "FINISHED",
     "ChatService",
     "ChatTurn",
     "Engine",
     "EventLog",
     "Jobs",
+    "Plan",
     "Sessions",
     "Users",
     "Worker",
+    "answer_cap",
     "clean_title",
     "consolidation_cap",
+    "consolidation_schema",
     "counts_over_time",
     "exchanges",
+    "extraction_schema",
+    "find_candidates",
     "load_conversations",
     "memories_to_csv",
     "memories_to_json",
     "memories_to_jsonl",
+    "plan_consolidation",
     "read_export",
     "read_memories",
 ]

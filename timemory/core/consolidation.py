@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from timemory.core.answers import answer_cap, consolidation_schema, request
 from timemory.prompts import MEMORY_CONSOLIDATION_PROMPT, MEMORY_CONSOLIDATION_USER
 from timemory.providers.llm import LLM, Usage
 from timemory.schemas import Candidate, ConsolidationPlan, Decision, ExtractedFact, Memory
@@ -98,26 +99,22 @@ def _ask_model(
     memory_lines = "\n".join(
         f"{sid}. [{short_ids[sid].type}, {short_ids[sid].status}] {short_ids[sid].content}" for sid in shown
     )
+    schema = consolidation_schema(to_ask, shown)
     answer = llm.parse(
         [
             {"role": "system", "content": MEMORY_CONSOLIDATION_PROMPT},
             {"role": "user", "content": MEMORY_CONSOLIDATION_USER.format(facts=fact_lines, memories=memory_lines)},
         ],
-        ConsolidationPlan,
+        request(ConsolidationPlan, schema),
         usage=usage,
-        max_tokens=consolidation_cap(len(to_ask)),
+        max_tokens=answer_cap(schema),
     )
     validate_decisions(answer, set(to_ask), {sid: short_ids[sid] for sid in shown}, plan)
 
 
-# One decision with its reason takes 40-80 tokens: the cap grows with the facts asked about, so a long but sound
-# answer is never cut, while a small model that loops stops early.
-DECISION_TOKENS = 96
-PLAN_OVERHEAD_TOKENS = 64
-
-
-def consolidation_cap(facts: int) -> int:
-    return PLAN_OVERHEAD_TOKENS + DECISION_TOKENS * max(1, facts)
+def consolidation_cap(facts: int, shown: int) -> int:
+    """The answer cap of a consolidation asking about ``facts`` facts with ``shown`` memories (short ids 1…shown)."""
+    return answer_cap(consolidation_schema(range(facts), range(1, shown + 1)))
 
 
 def validate_decisions(

@@ -7,12 +7,12 @@ import re
 from datetime import date
 from typing import Any
 
+from timemory.core.answers import EXTRACTED_FACTS, answer_cap, extraction_schema, request
 from timemory.core.consolidation import normalise_text
 from timemory.prompts import FACT_EXTRACTION_EXAMPLES, FACT_EXTRACTION_PROMPT, FACT_EXTRACTION_USER
 from timemory.providers.llm import LLM, Usage
 from timemory.schemas import ExtractedFact, FactExtraction
 
-MAX_FACTS = 20
 PROMPT_MESSAGE_CHARS = 2_000
 PROMPT_CONVERSATION_CHARS = 8_000
 
@@ -47,9 +47,10 @@ def extraction_prompt(messages: list[dict[str, Any]], today: date) -> tuple[list
 
 def extract_facts(llm: LLM, messages: list[dict[str, Any]], today: date, usage: Usage) -> list[ExtractedFact]:
     """Distinct facts, whitespace folded, without the prompt's example facts the model copied; at most
-    :data:`MAX_FACTS`."""
+    :data:`EXTRACTED_FACTS` (the request's schema allows no more)."""
     prompt, conversation = extraction_prompt(messages, today)
-    extraction = llm.parse(prompt, FactExtraction, usage=usage)
+    schema = extraction_schema()
+    extraction = llm.parse(prompt, request(FactExtraction, schema), usage=usage, max_tokens=answer_cap(schema))
     facts: list[ExtractedFact] = []
     seen: set[str] = set()
     for f in extraction.facts:
@@ -58,4 +59,4 @@ def extract_facts(llm: LLM, messages: list[dict[str, Any]], today: date, usage: 
             continue
         seen.add(normalise_text(content))
         facts.append(ExtractedFact(content=content, type=f.type))
-    return facts[:MAX_FACTS]
+    return facts[:EXTRACTED_FACTS]

@@ -2,7 +2,7 @@
 
 from timemory.providers.cache import AnswerStore, CachedLLM
 from timemory.providers.embeddings import Embedder, LocalEmbedder, OpenAIEmbedder, local_model_path
-from timemory.providers.llm import LLM, ChatMessages, OpenAILLM, Usage, strict_json_schema
+from timemory.providers.llm import LLM, ChatMessages, OpenAILLM, Usage, openai_strict_subset, strict_json_schema
 from timemory.providers.local_llm import LOCAL_MODEL_ALIAS, LOCAL_MODEL_LABEL, LocalLLMServer, free_port, pid_alive
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "Usage",
     "free_port",
     "local_model_path",
+    "openai_strict_subset",
     "pid_alive",
     "strict_json_schema",
 ]

@@ -1,7 +1,8 @@
 """The one LLM path: the OpenAI SDK, against OpenAI or any OpenAI-compatible server (llama.cpp, Ollama, vLLM).
 
-Structured output asks for OpenAI's ``json_schema`` first; servers that reject it get ``json_object`` with the
-schema (llama.cpp enforces it with a grammar), then plain ``json_object``. Output that does not validate gets one
+Structured output asks for OpenAI's ``json_schema`` first (strict, within the subset OpenAI accepts); servers that
+reject it get ``json_object`` with the whole schema (llama.cpp enforces it with a grammar, bounds included), then
+plain ``json_object``. Output that does not validate gets one
 repair request; after that the caller gets an :class:`LLMOutputError`. Transport errors use the SDK's retries.
 """
 
@@ -73,6 +74,26 @@ def strict_json_schema(model: type[pydantic.BaseModel]) -> dict[str, Any]:
         return node
 
     return resolve(schema)
+
+
+# OpenAI's strict mode takes a subset of JSON Schema: no length or count bounds, no tuples.
+_NOT_STRICT = ("maxLength", "minLength", "maxItems", "minItems")
+
+
+def openai_strict_subset(schema: Any) -> Any:
+    """``schema`` within what OpenAI's strict mode accepts: bounds dropped and a tuple (``prefixItems``) turned into
+    an array of any of its items. Enums stay, so ids and actions are still constrained; the answer is validated on
+    our side as always."""
+    if isinstance(schema, list):
+        return [openai_strict_subset(v) for v in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: openai_strict_subset(v) for k, v in schema.items() if k not in _NOT_STRICT}
+    if "prefixItems" in out:
+        variants = out.pop("prefixItems")
+        unique = [v for i, v in enumerate(variants) if v not in variants[:i]]
+        out["items"] = unique[0] if len(unique) == 1 else {"anyOf": unique}
+    return out
 
 
 def _json_payload(text: str) -> str:
@@ -193,7 +214,7 @@ class OpenAILLM:
             if mode == "json_schema":
                 response_format = {
                     "type": "json_schema",
-                    "json_schema": {"name": name, "schema": json_schema, "strict": True},
+                    "json_schema": {"name": name, "schema": openai_strict_subset(json_schema), "strict": True},
                 }
             elif mode == "json_object_schema":
                 response_format = {"type": "json_object", "schema": json_schema}

@@ -67,13 +67,14 @@ class LocalLLMServer:
         *,
         model_path: Path | None = None,
         host: str = "127.0.0.1",
-        n_ctx: int = 4096,
+        n_ctx: int = 8192,  # room for a prompt and the largest answer the request schemas allow
         startup_timeout: float = 120.0,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.model_path = model_path
         self.host = host
         self.n_ctx = n_ctx
+        self.flags = f"{SERVER_FLAGS} ctx-{n_ctx}"
         self.startup_timeout = startup_timeout
         self.state_file = self.data_dir / "llm-server.json"
         self.log_file = self.data_dir / "llm-server.log"
@@ -131,7 +132,7 @@ class LocalLLMServer:
             port, pid = int(state["port"]), int(state["pid"])
         except (OSError, ValueError, KeyError, TypeError):
             return False
-        if (state.get("model") != str(self._model()) or state.get("flags") != SERVER_FLAGS or not pid_alive(pid)
+        if (state.get("model") != str(self._model()) or state.get("flags") != self.flags or not pid_alive(pid)
                 or not self.healthy(port)):
             return False
         self.port, self.pid = port, pid
@@ -174,7 +175,7 @@ class LocalLLMServer:
                 raise LLMError(f"The local LLM server exited at start-up. Last log lines:\n{tail}")
             if self.healthy(timeout=1.0):
                 self.state_file.write_text(json.dumps({"pid": self.pid, "port": port, "model": str(model),
-                                                        "flags": SERVER_FLAGS}))
+                                                        "flags": self.flags}))
                 log.info("local LLM server ready on port %s (pid %s)", port, self.pid)
                 return
             time.sleep(0.25)
