@@ -8,8 +8,16 @@ import jsonschema
 import pytest
 
 from timemory import ConsolidationPlan, FactExtraction
-from timemory.core import EXTRACTED_FACTS, answer_cap, consolidation_schema, extraction_schema
-from timemory.core.answers import FACT_CHARS, REASON_CHARS, largest_answer, request
+from timemory.core import (
+    EXTRACTED_FACTS,
+    FACT_CHARS,
+    REASON_CHARS,
+    answer_cap,
+    consolidation_schema,
+    extraction_schema,
+    largest_answer,
+    request,
+)
 from timemory.providers import openai_strict_subset, strict_json_schema
 
 

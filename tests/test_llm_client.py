@@ -6,7 +6,7 @@ import pytest
 from doubles import FakeOpenAIServer
 
 from timemory import ConsolidationPlan, FactExtraction, LLMError, LLMOutputError
-from timemory.providers import OpenAILLM, Usage, strict_json_schema
+from timemory.providers import OpenAILLM, Usage, openai_strict_subset, strict_json_schema
 
 GOOD = '{"facts": [{"content": "The user likes tea.", "type": "preference"}]}'
 ASK = [{"role": "user", "content": "I like tea"}]
@@ -70,6 +70,24 @@ def test_streaming_yields_tokens() -> None:
         usage = Usage()
         assert "".join(client(server).stream(ASK, usage=usage)).split() == ["hello", "there", "friend"]
         assert server.requests[0]["stream"] is True and usage.calls == 1
+        assert "max_tokens" not in server.requests[0]  # no cap unless one is set
+
+
+def test_a_reply_cap_is_sent_with_every_streamed_reply() -> None:
+    with FakeOpenAIServer(lambda body: (200, "hello")) as server:
+        list(client(server, max_reply_tokens=512).stream(ASK))
+        assert server.requests[0]["max_tokens"] == 512
+
+
+def test_a_structured_call_sends_the_request_s_schema_within_openai_s_strict_subset() -> None:
+    from timemory.core import consolidation_schema, request
+
+    schema = consolidation_schema([0], [1, 2])
+    with FakeOpenAIServer(lambda body: (200, '{"decisions": []}')) as server:
+        client(server).parse(ASK, request(ConsolidationPlan, schema), max_tokens=300)
+        sent = server.requests[0]
+        assert sent["response_format"]["json_schema"]["schema"] == openai_strict_subset(schema)
+        assert sent["max_tokens"] == 300
 
 
 def test_strict_schema_has_no_refs_and_requires_everything() -> None:

@@ -175,10 +175,9 @@ def test_a_consolidation_of_three_facts_and_five_memories_never_fails(server: Lo
     import random
     from datetime import UTC, datetime
 
-    from timemory import Memory
+    from timemory import ExtractedFact, Memory
     from timemory.core import consolidation_cap, find_candidates, plan_consolidation
     from timemory.providers import Usage
-    from timemory.schemas import ExtractedFact
 
     settings = Settings(_env_file=None, data_dir=data_dir, openai_api_key=None, openai_base_url=None)
     llm = build_llm(settings)

@@ -3,7 +3,16 @@
 Everything here is built on :class:`Engine` (backends passed in); :class:`timemory.TiMem` is the door to it."""
 
 from timemory.core.accounts import DEFAULT_TITLE, Sessions, Users
-from timemory.core.answers import EXTRACTED_FACTS, answer_cap, consolidation_schema, extraction_schema
+from timemory.core.answers import (
+    EXTRACTED_FACTS,
+    FACT_CHARS,
+    REASON_CHARS,
+    answer_cap,
+    consolidation_schema,
+    extraction_schema,
+    largest_answer,
+    request,
+)
 from timemory.core.chat import ChatService, ChatTurn, clean_title
 from timemory.core.consolidation import Plan, consolidation_cap, find_candidates, plan_consolidation
 from timemory.core.engine import DEFAULT_SEARCH_MODE, Engine
@@ -25,6 +34,8 @@ __all__ = [
     "DEFAULT_SEARCH_MODE",
     "DEFAULT_TITLE",
     "EXTRACTED_FACTS",
+    "FACT_CHARS",
+    "REASON_CHARS",
     "FINISHED",
     "ChatService",
     "ChatTurn",
@@ -43,6 +54,7 @@ __all__ = [
     "exchanges",
     "extraction_schema",
     "find_candidates",
+    "largest_answer",
     "load_conversations",
     "memories_to_csv",
     "memories_to_json",
@@ -50,4 +62,5 @@ __all__ = [
     "plan_consolidation",
     "read_export",
     "read_memories",
+    "request",
 ]

@@ -123,10 +123,13 @@ class OpenAILLM:
         label: str | None = None,
         response_format: str = "json_schema",
         max_output_tokens: int = 1024,
+        max_reply_tokens: int | None = None,
     ) -> None:
         self._client = client
         # Structured answers are short; the cap stops a small model that loops from generating for minutes.
         self.max_output_tokens = max_output_tokens
+        # A streamed reply's cap (None: the server's own limit); a small local model may never stop by itself.
+        self.max_reply_tokens = max_reply_tokens
         self.model = model
         self.temperature = temperature
         self._ensure_ready = ensure_ready
@@ -136,10 +139,12 @@ class OpenAILLM:
 
     @classmethod
     def connect(
-        cls, *, api_key: str | None, base_url: str | None, model: str, timeout: float = 120.0, max_retries: int = 2
+        cls, *, api_key: str | None, base_url: str | None, model: str, timeout: float = 120.0, max_retries: int = 2,
+        **options: Any,
     ) -> OpenAILLM:
+        """A client of its own for ``base_url``; ``options`` are the constructor's keyword options."""
         client = OpenAI(api_key=api_key or "not-needed", base_url=base_url, timeout=timeout, max_retries=max_retries)
-        return cls(client, model)
+        return cls(client, model, **options)
 
     @property
     def client(self) -> OpenAI:
@@ -161,6 +166,7 @@ class OpenAILLM:
                 messages=messages,
                 temperature=0.7,
                 stream=True,
+                **({"max_tokens": self.max_reply_tokens} if self.max_reply_tokens else {}),
                 stream_options={"include_usage": True},
             )
             counted = False
