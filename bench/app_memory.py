@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -14,21 +13,17 @@ from typing import Any
 from .common import ONE_THREAD, ROOT, rss_mb
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def measure() -> dict[str, Any]:
     import psutil
     from playwright.sync_api import sync_playwright
+
+    from timemory.providers import free_port
 
     data = tempfile.mkdtemp(prefix="bench-app-")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "TIDB_", "TIMEMORY_"))}
     env.update(ONE_THREAD, TIMEMORY_DATA_DIR=data, PYTHONPATH=str(ROOT))
     subprocess.run([sys.executable, "-m", "timemory", "-q", "seed-demo"], cwd=ROOT, env=env, check=True)
-    port = _free_port()
+    port = free_port()
     app = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
                             "--server.address", "127.0.0.1", "--server.headless", "true"],
                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,12 +16,6 @@ from .common import ROOT, Stats, pin_threads
 
 USER = "bench"
 MEMORIES = 10_000
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def _load(url: str, clients: int, requests: int, method: str, path: str, body: Any) -> dict[str, Any]:
@@ -58,7 +51,7 @@ async def _load(url: str, clients: int, requests: int, method: str, path: str, b
 def api_load(folder: Path, memories: int = MEMORIES, clients: tuple[int, ...] = (10, 50),
              per_client: int = 20) -> dict[str, Any]:
     """One API process with one user of 10k memories; search and list at 10 and 50 concurrent clients."""
-    from timemory.providers import LocalEmbedder
+    from timemory.providers import LocalEmbedder, free_port
     from timemory.store import Store
 
     from .corpus import embedded, load_into
@@ -69,7 +62,7 @@ def api_load(folder: Path, memories: int = MEMORIES, clients: tuple[int, ...] = 
     store = Store.from_url(db, embedding_model=embedder.name, embedding_dim=embedder.dim)
     load_into(store, USER, texts[:memories], vectors[:memories])
     store.close()
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "TIMEMORY_DATABASE_URL": db, "HF_HUB_OFFLINE": "1"}
     with (folder / "server.log").open("w") as log:
         server = subprocess.Popen([sys.executable, "-m", "timemory", "serve", "--port", str(port),

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import pydantic
 
-from timemory.schemas import MEMORY_TYPES, ConsolidationPlan, FactExtraction
+from timemory.schemas import MEMORY_TYPES
 
 EXTRACTED_FACTS = 8  # at most this many facts from one exchange
 FACT_CHARS = 240  # an extracted fact, and a merged memory, at most this long
@@ -72,60 +72,39 @@ def request(base: type[T], schema: dict[str, Any]) -> type[T]:
     })
 
 
-def extraction_request() -> type[FactExtraction]:
-    return request(FactExtraction, extraction_schema())
-
-
-def consolidation_request(asked: Sequence[int], shown: Sequence[int]) -> type[ConsolidationPlan]:
-    return request(ConsolidationPlan, consolidation_schema(asked, shown))
+def _bounds(schema: Any) -> tuple[int, int]:
+    """(characters of the longest JSON text ``schema`` allows, places in it where a grammar allows whitespace).
+    Strings count at their maxLength, arrays at maxItems, unbounded integers at 20 digits; a choice counts its
+    largest branch for each figure."""
+    if schema is False:
+        return 0, 0
+    if "anyOf" in schema:
+        branches = [_bounds(s) for s in schema["anyOf"]]
+        return max(c for c, _ in branches), max(j for _, j in branches)
+    if "enum" in schema:
+        return max(len(json.dumps(v)) for v in schema["enum"]), 0
+    kind = schema.get("type")
+    if kind == "object":  # {"key": value, ...}: whitespace around the braces, each colon and each value
+        props = [(len(json.dumps(k)), _bounds(v)) for k, v in schema.get("properties", {}).items()]
+        chars = 2 + sum(key + 1 + c for key, (c, _) in props) + max(0, len(props) - 1)
+        return chars, 2 + sum(2 + j for _, (_, j) in props)
+    if kind == "array":  # [item, ...]: the tuple's items, then further items up to maxItems
+        items = list(schema.get("prefixItems", []))
+        items += [schema.get("items", {})] * max(0, schema.get("maxItems", len(items)) - len(items))
+        sizes = [_bounds(i) for i in items]
+        return 2 + sum(c for c, _ in sizes) + max(0, len(sizes) - 1), 2 + sum(1 + j for _, j in sizes)
+    if kind == "string":
+        return 2 + int(schema.get("maxLength", 1_000)), 0
+    return {"integer": 20, "null": 4, "boolean": 5}.get(kind, 1_000), 0
 
 
 def largest_answer(schema: Any) -> int:
-    """Characters of the longest JSON text ``schema`` allows (strings at their maxLength, arrays at maxItems,
-    unbounded integers at 20 digits), without optional whitespace."""
-    if schema is False:
-        return 0
-    if "anyOf" in schema:
-        return max(largest_answer(s) for s in schema["anyOf"])
-    if "enum" in schema:
-        return max(len(json.dumps(v)) for v in schema["enum"])
-    kind = schema.get("type")
-    if kind == "object":
-        props = schema.get("properties", {})
-        return 2 + sum(len(json.dumps(k)) + 1 + largest_answer(v) for k, v in props.items()) + max(0, len(props) - 1)
-    if kind == "array":
-        items = [largest_answer(s) for s in schema.get("prefixItems", [])]
-        extra = schema.get("maxItems", len(items)) - len(items)
-        if extra > 0:
-            items += [largest_answer(schema.get("items", {}))] * extra
-        return 2 + sum(items) + max(0, len(items) - 1)
-    if kind == "string":
-        return 2 + int(schema.get("maxLength", 1_000))
-    if kind == "integer":
-        return 20
-    if kind == "null":
-        return 4
-    if kind == "boolean":
-        return 5
-    return 1_000
-
-
-def _joints(schema: Any) -> int:
-    """Places in the longest answer where a grammar allows whitespace (around braces, brackets, colons, commas)."""
-    if schema is False:
-        return 0
-    if "anyOf" in schema:
-        return max(_joints(s) for s in schema["anyOf"])
-    if schema.get("type") == "object":
-        return 2 + sum(2 + _joints(v) for v in schema.get("properties", {}).values())
-    if schema.get("type") == "array":
-        items = list(schema.get("prefixItems", []))
-        items += [schema.get("items", {})] * max(0, schema.get("maxItems", len(items)) - len(items))
-        return 2 + sum(1 + _joints(i) for i in items)
-    return 0
+    """Characters of the longest JSON text ``schema`` allows, without optional whitespace."""
+    return _bounds(schema)[0]
 
 
 def answer_cap(schema: dict[str, Any]) -> int:
     """A token cap no valid answer reaches: one token per character of the largest answer (a token never holds less
     than one character of ASCII text) and the whitespace the grammar allows at each joint."""
-    return largest_answer(schema) + WHITESPACE_TOKENS * _joints(schema)
+    chars, joints = _bounds(schema)
+    return chars + WHITESPACE_TOKENS * joints

@@ -91,7 +91,7 @@ def run_pipeline(engine: Engine, llm: LLM, messages: list[dict[str, Any]], *, us
     status: RunStatus = "ok"
     run_id = str(uuid.uuid4())
     try:
-        status = _stages(engine, llm, progress, messages, user_id, session_id, sources, run_id, lease)
+        status = _stages(engine, llm, progress, messages, dated, user_id, session_id, sources, run_id, lease)
     except TiMemoryError as exc:
         status = "failed"
         progress.errors.append(f"{exc.code}: {exc}")
@@ -113,9 +113,8 @@ def run_pipeline(engine: Engine, llm: LLM, messages: list[dict[str, Any]], *, us
     return result
 
 
-def _stages(engine: Engine, llm: LLM, progress: Progress, messages: list[dict[str, Any]], user_id: str,
-            session_id: str | None, sources: list[str], run_id: str, lease: JobLease | None) -> RunStatus:
-    dated = _dated(messages)
+def _stages(engine: Engine, llm: LLM, progress: Progress, messages: list[dict[str, Any]], dated: datetime | None,
+            user_id: str, session_id: str | None, sources: list[str], run_id: str, lease: JobLease | None) -> RunStatus:
     with progress.stage("extract"):
         progress.facts = facts = extract_facts(llm, messages, dated.date() if dated else engine.today(),
                                                progress.usage)

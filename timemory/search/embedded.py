@@ -45,7 +45,7 @@ def follow_writes(store: Store, index: NumpyIndex, *, patch: bool = True) -> Non
         else:
             index.patch(write.user_id, before, write.from_version, write.touched, write.rows)
 
-    store.db.on_user_write(written)
+    store.db.on_user_write(written, wants_rows=(lambda user_id: index.peek(user_id) is not None) if patch else None)
 
 
 class EmbeddedSearch:

@@ -53,13 +53,23 @@ class Database:
             enable_native_vectors(engine, embedding_dim)
         self.vector_index = vector_index and self.backend == "tidb"
         self._listeners: list[Callable[[UserWrite], None]] = []
+        self._row_wanters: list[Callable[[str], bool]] = []
         self._create_schema()
 
     def close(self) -> None:
         self.engine.dispose()
 
-    def on_user_write(self, listener: Callable[[UserWrite], None]) -> None:
+    def on_user_write(self, listener: Callable[[UserWrite], None],
+                      wants_rows: Callable[[str], bool] | None = None) -> None:
+        """Call ``listener`` after every write that held a user's lock. ``wants_rows(user_id)`` says whether it would
+        use the touched rows of that user (a writer reads them only then; otherwise the write is announced as one
+        to forget)."""
         self._listeners.append(listener)
+        if wants_rows is not None:
+            self._row_wanters.append(wants_rows)
+
+    def wants_rows(self, user_id: str) -> bool:
+        return any(wants(user_id) for wants in self._row_wanters)
 
     def announce(self, write: UserWrite) -> None:
         for listener in self._listeners:
@@ -105,7 +115,7 @@ class Database:
     def write(self, user_id: str | None = None, expected_version: int | None = None) -> Iterator[Session]:
         """One write transaction; with ``user_id`` it holds that user's lock and bumps the memory version, and the
         listeners hear of it afterwards (a writer that says what it touched sets ``s.info["written"]``)."""
-        written: UserWrite | None = None
+        committed: UserWrite | None = None
         try:
             with self.engine.connect() as conn:
                 if self.backend == "sqlite":
@@ -125,16 +135,13 @@ class Database:
                             .where(UserRow.id == user_id)
                             .values(memory_version=UserRow.memory_version + 1)
                         )
-                        written = s.info.get("written")
+                    written = s.info.get("written")
+            committed = written  # only now: the transaction above committed
         except SQLAlchemyError as exc:
-            written = None
             raise DatabaseError(f"Database write failed and was rolled back: {brief(exc)}") from exc
-        except BaseException:
-            written = None
-            raise
         finally:
             if user_id is not None:
-                self.announce(written or UserWrite(user_id))
+                self.announce(committed or UserWrite(user_id))
 
     def _lock_user(self, s: Session, user_id: str) -> int:
         stmt = select(UserRow.memory_version).where(UserRow.id == user_id)

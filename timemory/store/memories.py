@@ -168,16 +168,19 @@ class MemoryRepository:
     ) -> builtins.list[AppliedChange]:
         """Apply all operations in one transaction, each with its event row; all or nothing. Under a job's
         ``lease``, the job is marked applied in the same transaction (and nothing lands if the lease was lost).
-        The touched rows, as committed, go to the database's listeners (the search indexes patch themselves)."""
+        The touched rows, as committed, go to the database's listeners when one keeps this user's rows (a search
+        index patches itself with them); otherwise they are not read."""
         check_user_id(user_id)
         with self._db.write(user_id, expected_version) as s:
             changes = self._writer.apply(s, user_id, ops, utcnow(), run_id)
             if lease is not None:
                 JobQueue.mark_applied(s, lease, run_id or "")
-            touched = [c.memory_id for c in changes] + [c.related_memory_id for c in changes if c.related_memory_id]
-            rows = [(r[0], r[1], r[2], r[3], r[4]) for r in s.execute(
-                select(*_STATE_COLUMNS).where(MemoryRow.user_id == user_id, MemoryRow.id.in_(touched)))]
-            s.info["written"] = UserWrite(user_id, int(s.info["locked_version"]), touched, rows)
+            if self._db.wants_rows(user_id):
+                touched = [c.memory_id for c in changes] + [c.related_memory_id for c in changes
+                                                            if c.related_memory_id]
+                rows = [(r[0], r[1], r[2], r[3], r[4]) for r in s.execute(
+                    select(*_STATE_COLUMNS).where(MemoryRow.user_id == user_id, MemoryRow.id.in_(touched)))]
+                s.info["written"] = UserWrite(user_id, int(s.info["locked_version"]), touched, rows)
         return changes
 
     def restore(self, user_id: str, items: Sequence[tuple[Memory, np.ndarray, Sequence[MemoryEvent]]]) -> None:
