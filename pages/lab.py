@@ -34,6 +34,9 @@ with st.expander("▶️ New replay", expanded=not adapter.experiments()):
     name = c4.text_input("Experiment name", max_chars=120, key="lab_name")
     limit = c5.number_input("Only the first N exchanges (0 = all)", 0, 1_000_000, 0, key="lab_limit")
     retry = c6.checkbox("Retry failed exchanges", key="lab_retry")
+    reflect = c6.checkbox("Reflect after replay", key="lab_reflect",
+                          help="Once replayed, review each user's memories for outdated ones and duplicates "
+                               "(one LLM call per small group; shown as reflection runs on the Timeline).")
     with st.popover("Overrides for this run"):
         k = st.number_input("Similar memories per fact (k)", 1, 50, tm.similar_k, key="lab_k")
         threshold = st.slider("Similarity threshold", 0.0, 1.0, float(tm.similarity_threshold), 0.01,
@@ -57,7 +60,7 @@ with st.expander("▶️ New replay", expanded=not adapter.experiments()):
                 per: Granularity = "session" if granularity == "session" else "exchange"
                 config = configuration(runner, granularity=per, base_url=Settings().openai_base_url)
                 jobs.start(runner, dataset, experiment=slug, user_prefix=f"{slug}-", granularity=per,
-                           limit=int(limit) or None, retry_failed=retry, config=config)
+                           limit=int(limit) or None, retry_failed=retry, reflect=reflect, config=config)
                 adapter.experiments.clear()
                 st.rerun()
             except TiMemoryError as exc:
@@ -86,7 +89,7 @@ def progress() -> None:
                 try:
                     jobs.start(job.runner or tm, job.dataset, experiment=job.experiment, user_prefix=job.user_prefix,
                                granularity=job.granularity, limit=job.limit, retry_failed=job.retry_failed,
-                               config=job.config or None)
+                               reflect=job.reflect, config=job.config or None)
                 except TiMemoryError as exc:
                     st.error(str(exc))
                 else:

@@ -172,3 +172,25 @@ class HashEmbedderDouble:
                 out[i, int.from_bytes(hashlib.blake2b(word.encode(), digest_size=4).digest(), "little") % self.dim] += 1
             out[i] /= max(float(np.linalg.norm(out[i])), 1e-9)
         return out
+
+
+class ReflectingLLMDouble:
+    """Answers reflection requests from a script: ``decide(shown)`` gets the memories shown ({content: short id})
+    and returns the changes. Records every group it was shown."""
+
+    model = "reflecting-double"
+
+    def __init__(self, decide: Callable[[dict[str, int]], list[dict[str, Any]]]) -> None:
+        self.decide = decide
+        self.groups: list[dict[str, int]] = []
+
+    def parse(self, messages: list[dict[str, str]], schema: type[pydantic.BaseModel], *,
+              usage: Usage | None = None, max_tokens: int | None = None):
+        if usage is not None:
+            usage.add(120, 30)
+        shown = {}
+        for line in messages[-1]["content"].split("MEMORIES:", 1)[1].splitlines():
+            if "] " in line and line.split(".")[0].isdigit():
+                shown[line.split("] ", 1)[1]] = int(line.split(".")[0])
+        self.groups.append(shown)
+        return schema.model_validate({"changes": self.decide(shown)})

@@ -67,8 +67,10 @@ def test_each_decision_has_the_shape_of_its_action() -> None:
 
 def test_extraction_allows_a_bounded_number_of_bounded_facts() -> None:
     schema = extraction_schema()
-    fact = {"content": "The user lives in Porto.", "type": "personal"}
+    fact = {"content": "The user lives in Porto.", "type": "personal", "subject": "home"}
     assert allowed(schema, {"facts": []}) and allowed(schema, {"facts": [fact] * EXTRACTED_FACTS})
+    assert allowed(schema, {"facts": [{**fact, "subject": None}]})  # most facts have no subject key
+    assert not allowed(schema, {"facts": [{**fact, "subject": "where she lives"}]})  # keys come from the list
     assert not allowed(schema, {"facts": [fact] * (EXTRACTED_FACTS + 1)})
     assert not allowed(schema, {"facts": [{**fact, "content": "x" * (FACT_CHARS + 1)}]})
     assert not allowed(schema, {"facts": [{**fact, "type": "gossip"}]})

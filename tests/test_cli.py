@@ -126,3 +126,17 @@ def test_replay_and_evaluate_a_locomo_file_with_the_local_model(tmp_path: Path) 
     assert sum(result["attribution"].values()) == 1
     listed = run(tmp_path, "list", "--user", "t-c1-a").stdout
     assert "2023-0" in listed  # memories carry the sessions' dates, not today's
+
+
+@pytest.mark.local_llm
+def test_reflect_with_the_local_model_then_queue_it(tmp_path: Path) -> None:
+    run(tmp_path, "seed-demo")
+    res = run(tmp_path, "reflect", "--user", "maya", "--max-groups", "2", check=False)
+    assert res.returncode == 0, res.stderr
+    assert "maya: " in res.stdout and "2 asked (2 LLM calls)" in res.stdout and "0 groups failed" in res.stdout
+    again = run(tmp_path, "reflect", "--user", "maya", "--max-groups", "1").stdout
+    assert "1 asked (1 LLM calls)" in again  # resumability itself is tested with a scripted model
+    queued = run(tmp_path, "reflect", "--user", "maya", "--queue").stdout
+    assert queued.startswith("queued reflection job ")
+    bad = run(tmp_path, "reflect", "--user", "maya", "--since", "last week", check=False)
+    assert bad.returncode == 2 and "is not an ISO date" in bad.stderr

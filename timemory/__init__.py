@@ -5,6 +5,7 @@ names: ``timemory.core`` (the engine), ``timemory.store``, ``timemory.search``, 
 ``timemory.lab`` and ``timemory.service``.
 """
 
+from timemory.core.candidates import CandidatePolicy
 from timemory.core.chat import ChatService, ChatTurn
 from timemory.errors import (
     ChatError,
@@ -26,6 +27,7 @@ from timemory.schemas import (
     MEMORY_STATUSES,
     MEMORY_TYPES,
     SEARCH_MODES,
+    SUBJECTS,
     ChatSession,
     ConsolidationPlan,
     Experiment,
@@ -39,6 +41,7 @@ from timemory.schemas import (
     MemoryEvent,
     Message,
     PipelineResult,
+    ReflectionReport,
     RunDiff,
     ScoreBreakdown,
     SearchHit,
@@ -52,6 +55,8 @@ __all__ = [
     "MEMORY_STATUSES",
     "MEMORY_TYPES",
     "SEARCH_MODES",
+    "SUBJECTS",
+    "CandidatePolicy",
     "ChatError",
     "ChatService",
     "ChatSession",
@@ -79,6 +84,7 @@ __all__ = [
     "Message",
     "NotFoundError",
     "PipelineResult",
+    "ReflectionReport",
     "RunDiff",
     "ScoreBreakdown",
     "SearchHit",

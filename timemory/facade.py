@@ -10,10 +10,12 @@ from typing import Any
 import numpy as np
 
 from timemory.core.accounts import Sessions, Users
+from timemory.core.candidates import CandidatePolicy
 from timemory.core.chat import ChatService
 from timemory.core.engine import DEFAULT_SEARCH_MODE, Engine
 from timemory.core.jobs import Jobs, Worker
 from timemory.core.memories import MemoryBook
+from timemory.core.reflection import ReflectionPolicy
 from timemory.errors import ConfigurationError, ValidationError
 from timemory.providers.embeddings import Embedder
 from timemory.providers.llm import LLM
@@ -24,6 +26,7 @@ from timemory.schemas import (
     MemoryEdit,
     MemoryEvent,
     PipelineResult,
+    ReflectionReport,
     RunDiff,
     SearchHit,
     SearchMode,
@@ -46,13 +49,14 @@ class TiMem:
         *,
         similar_k: int = 5,
         similarity_threshold: float = 0.35,
+        candidates: CandidatePolicy | None = None,
         max_content_chars: int = 32_000,
         today: Callable[[], date] | None = None,
         search: Search | None = None,
     ) -> None:
         self.engine = Engine(store, search or search_for(store), embedder, llm, similar_k=similar_k,
-                             similarity_threshold=similarity_threshold, max_content_chars=max_content_chars,
-                             today=today)
+                             similarity_threshold=similarity_threshold, candidates=candidates,
+                             max_content_chars=max_content_chars, today=today)
         self._attach()
 
     @classmethod
@@ -76,11 +80,13 @@ class TiMem:
         return cls.from_engine(build_engine(settings or Settings()))
 
     def variant(self, *, cache_answers: bool = False, similar_k: int | None = None,
-                similarity_threshold: float | None = None) -> TiMem:
+                similarity_threshold: float | None = None, candidates: CandidatePolicy | None = None) -> TiMem:
         """A TiMem on the same database and embedder with other settings (the lab runs experiments this way).
-        ``cache_answers`` keeps every model answer in the database and reuses it for the same request."""
+        ``cache_answers`` keeps every model answer in the database and reuses it for the same request;
+        ``candidates`` says which memories consolidation is shown."""
         return TiMem.from_engine(self.engine.variant(cache_answers=cache_answers, similar_k=similar_k,
-                                                     similarity_threshold=similarity_threshold))
+                                                     similarity_threshold=similarity_threshold,
+                                                     candidates=candidates))
 
     # ------------------------------------------------------------------ what is in use
     @property
@@ -141,11 +147,12 @@ class TiMem:
     # ------------------------------------------------------------------ memories
     def add(self, content: str, *, user_id: str, type: str = "preference", status: str = "active",
             source_message_ids: Sequence[str] = (), session_id: str | None = None,
-            created_at: datetime | None = None, reason: str | None = None) -> Memory:
-        """Store one memory as given (no LLM)."""
+            created_at: datetime | None = None, reason: str | None = None, subject: str | None = None) -> Memory:
+        """Store one memory as given (no LLM). ``subject`` names what single-valued thing it holds ("home", "job":
+        see ``SUBJECTS``), so a later fact with the same key is compared with it whatever the wording."""
         return self._book.add(content, user_id=user_id, type=type, status=status,
                               source_message_ids=source_message_ids, session_id=session_id, created_at=created_at,
-                              reason=reason)
+                              reason=reason, subject=subject)
 
     def search(self, query: str, *, user_id: str, limit: int = 5, types: Sequence[str] | None = None,
                statuses: Sequence[str] | None = ("active",), mode: SearchMode = DEFAULT_SEARCH_MODE) -> list[SearchHit]:
@@ -240,6 +247,13 @@ class TiMem:
                          lease: JobLease | None = None) -> PipelineResult:
         """Learn from one exchange. Bad input raises ValidationError; model or database failures are in the trace."""
         return self.engine.process_messages(messages, user_id=user_id, session_id=session_id, lease=lease)
+
+    def reflect(self, *, user_id: str, since: datetime | None = None,
+                max_groups: int | None = None) -> ReflectionReport:
+        """Review the user's memories for ones a later memory replaced or that say the same thing twice, and repair
+        them (one LLM call per small group, each applied as a run of kind ``reflection``). Resumable: what was
+        reviewed and has not changed since is not asked again. ``max_groups`` bounds the calls of this pass."""
+        return self.engine.reflect(user_id=user_id, since=since, policy=ReflectionPolicy(max_groups=max_groups))
 
     def list_runs(self, *, user_id: str, session_id: str | None = None, until: datetime | None = None,
                   offset: int = 0, limit: int = 20, oldest_first: bool = False) -> list[PipelineResult]:

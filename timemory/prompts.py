@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 FACT_EXTRACTION_PROMPT = """\
 You extract long-term memories about the USER from a conversation.
-Return JSON: {{"facts": [{{"content": "...", "type": "..."}}]}}.
+Return JSON: {{"facts": [{{"content": "...", "type": "...", "subject": ...}}]}}.
 
 Rules:
 - Only facts about the user that stay useful later: who they are, what they like, do, plan, their health, their work.
 - One short, self-contained sentence per fact, in the third person ("The user ...").
 - type is exactly one of: personal, preference, activity, plan, health, professional.
+- subject: when the fact tells the current state of something a person has one of at a time, name it with one of
+  {subjects}; otherwise null.
 - Ignore greetings, questions to the assistant, and anything the assistant said about itself.
 - If there is nothing worth remembering, return {{"facts": []}}.
 - Today is {today}. Turn relative dates ("next week") into absolute ones when you can.
@@ -19,13 +23,13 @@ Rules:
 # Worked examples sent as earlier user/assistant turns: small models copy an example that sits inside the system
 # prompt into their answer, but treat earlier turns as finished work. The second example teaches that an exchange
 # with nothing about the user gives no facts (without it the 135M local model invents some).
-FACT_EXTRACTION_EXAMPLES: tuple[tuple[str, tuple[dict[str, str], ...]], ...] = (
+FACT_EXTRACTION_EXAMPLES: tuple[tuple[str, tuple[dict[str, Any], ...]], ...] = (
     (
         "user: Hi! I'm a nurse in Lyon and I just started learning the cello.\n"
         "assistant: Lovely! How are the first lessons going?",
         (
-            {"content": "The user works as a nurse in Lyon.", "type": "professional"},
-            {"content": "The user is learning to play the cello.", "type": "activity"},
+            {"content": "The user works as a nurse in Lyon.", "type": "professional", "subject": "job"},
+            {"content": "The user is learning to play the cello.", "type": "activity", "subject": None},
         ),
     ),
     (
@@ -59,6 +63,26 @@ MEMORY_CONSOLIDATION_USER = """NEW FACTS:
 {facts}
 
 EXISTING MEMORIES:
+{memories}
+
+Answer with JSON only."""
+
+REFLECTION_PROMPT = """\
+You review part of a user's long-term memory for memories that are no longer true or that say the same thing
+twice. You get MEMORIES, oldest first, each with a short integer id and the date it was learnt. Report only what
+must change:
+
+- OUTDATE: a later memory in the list replaces this one (moved city, changed job, stopped, ended...).
+  memory_id = the memory that is no longer true, by = the later memory that replaces it, content null.
+- MERGE: this memory says the same as another one in the list. memory_id = the duplicate to retire,
+  by = the memory to keep, content = one sentence holding everything both say.
+
+Things that can both be true (two hobbies, two trips) are not changes. If nothing must change, return an empty list.
+Use only the ids listed. Give a short reason for each.
+Return JSON: {{"changes": [{{"memory_id": 1, "action": "OUTDATE", "by": 2, "content": null, "reason": "..."}}]}}
+"""
+
+REFLECTION_USER = """MEMORIES:
 {memories}
 
 Answer with JSON only."""

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 MemoryType = Literal["personal", "preference", "activity", "plan", "health", "professional"]
 MemoryStatus = Literal["active", "outdated"]
@@ -17,6 +17,23 @@ Role = Literal["user", "assistant", "system"]
 
 MEMORY_TYPES: tuple[str, ...] = get_args(MemoryType)
 MEMORY_STATUSES: tuple[str, ...] = get_args(MemoryStatus)
+
+# Things about a person that have one current value at a time: a new fact with the same subject key may replace the
+# memory that holds it, whatever their wording (consolidation is shown both). Described to the model in prompts.py.
+SUBJECTS: tuple[str, ...] = (
+    "home", "household", "relationship", "job", "work_hours", "workplace", "education", "commute", "car", "phone",
+    "computer", "bank", "diet", "alcohol", "smoking", "exercise", "gym", "sleep", "weight", "medication", "pets",
+    "children_school", "language_learning", "favourite_music", "pregnancy",
+)
+SUBJECT_CHARS = 32
+
+
+def subject_key(value: Any) -> str | None:
+    """A subject key as stored: lower case, words joined by ``_``, at most :data:`SUBJECT_CHARS`; ``None`` for none."""
+    if not isinstance(value, str):
+        return None
+    key = "_".join(value.lower().replace("-", " ").split())[:SUBJECT_CHARS]
+    return key if key and key not in ("null", "none", "other") else None
 
 
 class Memory(BaseModel):
@@ -33,6 +50,13 @@ class Memory(BaseModel):
     source_session_id: str | None = None
     superseded_by: str | None = None
     outdated_at: datetime | None = None
+    subject: str | None = Field(default=None, description="what single-valued thing about the user this memory "
+                                                         "holds (its subject key), when known")
+
+    @field_validator("subject", mode="before")
+    @classmethod
+    def _subject(cls, value: Any) -> str | None:
+        return subject_key(value)
 
 
 class MemoryEdit(BaseModel):
@@ -191,6 +215,14 @@ class UserSummary(BaseModel):
 class ExtractedFact(BaseModel):
     content: str = Field(description="one self-contained fact about the user, in the third person")
     type: MemoryType
+    # Optional: a model that leaves it out (older servers, tiny models) still gets a fact.
+    subject: str | None = Field(default=None, description="the subject key, for a fact about something with one "
+                                                          "current value")
+
+    @field_validator("subject", mode="before")
+    @classmethod
+    def _subject(cls, value: Any) -> str | None:
+        return subject_key(value)
 
 
 class FactExtraction(BaseModel):
@@ -209,6 +241,35 @@ class ConsolidationPlan(BaseModel):
     decisions: list[ConsolidationDecision]
 
 
+class ReflectionChange(BaseModel):
+    memory_id: int = Field(description="short id of the memory to retire")
+    action: Literal["OUTDATE", "MERGE"]
+    by: int = Field(description="short id of the memory that replaces it (OUTDATE) or is kept (MERGE)")
+    content: str | None = Field(default=None, description="for MERGE: the merged text; otherwise null")
+    reason: str = ""
+
+
+class ReflectionPlan(BaseModel):
+    changes: list[ReflectionChange]
+
+
+class ReflectionReport(BaseModel):
+    """What one reflection pass over a user's memories did."""
+
+    user_id: str
+    memories: int = Field(description="active memories when the pass began")
+    groups: int = Field(description="groups that needed a look")
+    runs: list[str] = Field(default_factory=list, description="the pipeline run of each group asked (kind reflection)")
+    reviewed: int = 0
+    outdated: int = Field(default=0, description="memories marked outdated (replaced or merged away)")
+    merged: int = Field(default=0, description="memories that took in a duplicate")
+    failed: int = 0
+    left: int = Field(default=0, description="groups not asked in this pass (max_groups, or stopped)")
+    stopped: bool = False
+    llm_calls: int = 0
+    prompt_tokens: int = 0
+
+
 class Judgement(BaseModel):
     correct: bool
     reason: str
@@ -224,7 +285,11 @@ class Candidate(BaseModel):
     content: str
     type: str
     status: str
-    score: float
+    score: float  # cosine similarity to the fact
+    via: Literal["nearest", "subject", "type", "change", "group"] = Field(
+        default="nearest", description="why it was shown: among the fact's nearest memories, the same subject "
+                                       "key, the nearest of the same type, the wider look for a fact worded as a "
+                                       "change, or (reflection) a member of the group reviewed")
 
 
 class Decision(BaseModel):
@@ -278,6 +343,8 @@ class PipelineResult(BaseModel):
     run_id: str
     user_id: str
     session_id: str | None = None
+    kind: Literal["exchange", "reflection"] = Field(
+        default="exchange", description="learning from an exchange, or a reflection pass over stored memories")
     status: Literal["ok", "failed", "empty"] = "ok"
     facts: list[ExtractedFact] = Field(default_factory=list)
     candidates: list[Candidate] = Field(default_factory=list)

@@ -13,11 +13,12 @@ from timemory.core.answers import (
     largest_answer,
     request,
 )
+from timemory.core.candidates import CandidatePolicy, candidate_memories, reads_like_change
 from timemory.core.chat import ChatService, ChatTurn, clean_title
 from timemory.core.consolidation import Plan, consolidation_cap, find_candidates, plan_consolidation
 from timemory.core.engine import DEFAULT_SEARCH_MODE, Engine
 from timemory.core.jobs import FINISHED, Jobs, Worker
-from timemory.core.pipeline import CANDIDATE_MODE
+from timemory.core.reflection import REFLECTION, Reflection, ReflectionPolicy
 from timemory.core.timeline import EventLog, counts_over_time
 from timemory.core.transfer import (
     exchanges,
@@ -30,23 +31,27 @@ from timemory.core.transfer import (
 )
 
 __all__ = [
-    "CANDIDATE_MODE",
     "DEFAULT_SEARCH_MODE",
     "DEFAULT_TITLE",
     "EXTRACTED_FACTS",
     "FACT_CHARS",
     "REASON_CHARS",
     "FINISHED",
+    "CandidatePolicy",
     "ChatService",
     "ChatTurn",
     "Engine",
     "EventLog",
     "Jobs",
     "Plan",
+    "REFLECTION",
+    "Reflection",
+    "ReflectionPolicy",
     "Sessions",
     "Users",
     "Worker",
     "answer_cap",
+    "candidate_memories",
     "clean_title",
     "consolidation_cap",
     "consolidation_schema",
@@ -62,5 +67,6 @@ __all__ = [
     "plan_consolidation",
     "read_export",
     "read_memories",
+    "reads_like_change",
     "request",
 ]

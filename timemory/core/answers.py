@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import pydantic
 
-from timemory.schemas import MEMORY_TYPES
+from timemory.schemas import MEMORY_TYPES, SUBJECTS
 
 EXTRACTED_FACTS = 8  # at most this many facts from one exchange
 FACT_CHARS = 240  # an extracted fact, and a merged memory, at most this long
@@ -35,7 +35,8 @@ def _object(properties: dict[str, Any]) -> dict[str, Any]:
 
 def extraction_schema() -> dict[str, Any]:
     fact = _object({"content": {"type": "string", "maxLength": FACT_CHARS},
-                    "type": {"type": "string", "enum": list(MEMORY_TYPES)}})
+                    "type": {"type": "string", "enum": list(MEMORY_TYPES)},
+                    "subject": {"anyOf": [{"type": "string", "enum": list(SUBJECTS)}, {"type": "null"}]}})
     return _object({"facts": {"type": "array", "items": fact, "maxItems": EXTRACTED_FACTS}})
 
 
@@ -61,6 +62,21 @@ def consolidation_schema(asked: Sequence[int], shown: Sequence[int]) -> dict[str
     decisions = [one_decision(fact) for fact in asked]
     return _object({"decisions": {"type": "array", "prefixItems": decisions, "items": False,
                                   "minItems": len(decisions), "maxItems": len(decisions)}})
+
+
+def reflection_schema(shown: Sequence[int]) -> dict[str, Any]:
+    """At most one change per memory but one (something must stay); each names two different shown memories and
+    only MERGE carries text."""
+    text = {"type": "string", "maxLength": FACT_CHARS}
+    reason = {"type": "string", "maxLength": REASON_CHARS}
+    memory = {"type": "integer", "enum": list(shown)}
+
+    def shape(action: str, content: dict[str, Any]) -> dict[str, Any]:
+        return _object({"memory_id": memory, "action": {"type": "string", "enum": [action]}, "by": memory,
+                        "content": content, "reason": reason})
+
+    change = {"anyOf": [shape("OUTDATE", {"type": "null"}), shape("MERGE", text)]}
+    return _object({"changes": {"type": "array", "items": change, "maxItems": max(0, len(shown) - 1)}})
 
 
 def request(base: type[T], schema: dict[str, Any]) -> type[T]:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from timemory.core.answers import answer_cap, consolidation_schema, request
+from timemory.core.candidates import Via
 from timemory.prompts import MEMORY_CONSOLIDATION_PROMPT, MEMORY_CONSOLIDATION_USER
 from timemory.providers.llm import LLM, Usage
 from timemory.schemas import Candidate, ConsolidationPlan, Decision, ExtractedFact, Memory
@@ -31,21 +32,20 @@ class Plan:
 
 
 def find_candidates(
-    similar: list[list[tuple[Memory, float]]], threshold: float
+    similar: list[list[tuple[Memory, float, Via]]],
 ) -> tuple[dict[int, Memory], list[Candidate]]:
+    """Short ids for the memories shown (one per memory, however many facts bring it) and the candidates."""
     short_ids: dict[int, Memory] = {}
     by_memory: dict[str, int] = {}
     candidates: list[Candidate] = []
     for fact_index, hits in enumerate(similar):
-        for mem, score in hits:
-            if score < threshold:
-                continue
+        for mem, score, via in hits:
             if mem.id not in by_memory:
                 by_memory[mem.id] = len(short_ids) + 1
                 short_ids[by_memory[mem.id]] = mem
             candidates.append(
                 Candidate(fact=fact_index, short_id=by_memory[mem.id], memory_id=mem.id, content=mem.content,
-                          type=mem.type, status=mem.status, score=round(score, 4))
+                          type=mem.type, status=mem.status, score=round(score, 4), via=via)
             )
     return short_ids, candidates
 

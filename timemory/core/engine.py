@@ -3,18 +3,21 @@ checks, embedding, search and pipeline calls they all use. Chat, jobs and the fa
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
 
+from timemory.core.candidates import CandidatePolicy
 from timemory.core.pipeline import run_pipeline
+from timemory.core.reflection import Reflection, ReflectionPolicy
 from timemory.errors import EmbeddingError, LLMError, ValidationError
 from timemory.providers.cache import CachedLLM
 from timemory.providers.embeddings import Embedder
 from timemory.providers.llm import LLM
-from timemory.schemas import JobLease, PipelineResult, SearchHit, SearchMode
+from timemory.schemas import JobLease, PipelineResult, ReflectionReport, SearchHit, SearchMode
 from timemory.search import Search
 from timemory.store import Store
 from timemory.validation import check_content, check_each, check_search_mode, check_status, check_type, check_user_id
@@ -34,29 +37,40 @@ class Engine:
         *,
         similar_k: int = 5,
         similarity_threshold: float = 0.35,
+        candidates: CandidatePolicy | None = None,
         max_content_chars: int = 32_000,
         today: Callable[[], date] | None = None,
     ) -> None:
+        """``candidates`` says which memories consolidation is shown; without it, the default looks with
+        ``similar_k`` nearest memories above ``similarity_threshold``."""
         self.store = store
         self.search_index = search
         self.embedder = embedder
         self.llm = llm
-        self.similar_k = similar_k
-        self.similarity_threshold = similarity_threshold
+        self.candidates = candidates or CandidatePolicy(nearest=similar_k, threshold=similarity_threshold)
         self.max_content_chars = max_content_chars
         self._today = today or (lambda: datetime.now(UTC).date())
 
+    @property
+    def similar_k(self) -> int:
+        return self.candidates.nearest
+
+    @property
+    def similarity_threshold(self) -> float:
+        return self.candidates.threshold
+
     def variant(self, *, cache_answers: bool = False, similar_k: int | None = None,
-                similarity_threshold: float | None = None) -> Engine:
+                similarity_threshold: float | None = None, candidates: CandidatePolicy | None = None) -> Engine:
         """An engine on the same backends with other settings; ``cache_answers`` keeps every model answer in the
         database and reuses it for the same request."""
         model = self.llm
         if cache_answers and model is not None and not isinstance(model, CachedLLM):
             model = CachedLLM(model, self.store.answers)
-        return Engine(self.store, self.search_index, self.embedder, model,
-                      similar_k=self.similar_k if similar_k is None else similar_k,
-                      similarity_threshold=(self.similarity_threshold if similarity_threshold is None
-                                            else similarity_threshold),
+        policy = candidates or self.candidates
+        policy = dataclasses.replace(policy, nearest=policy.nearest if similar_k is None else similar_k,
+                                     threshold=policy.threshold if similarity_threshold is None
+                                     else similarity_threshold)
+        return Engine(self.store, self.search_index, self.embedder, model, candidates=policy,
                       max_content_chars=self.max_content_chars, today=self._today)
 
     def today(self) -> date:
@@ -138,3 +152,16 @@ class Engine:
         if self.llm is None:
             raise LLMError("No LLM is configured, so memories cannot be extracted. Use add() to store them directly.")
         return run_pipeline(self, self.llm, clean, user_id=user_id, session_id=session_id, lease=lease)
+
+    def reflect(self, *, user_id: str, since: datetime | None = None, policy: ReflectionPolicy | None = None,
+                keep_going: Callable[[], bool] = lambda: True) -> ReflectionReport:
+        """Review the user's active memories not reviewed since they last changed (only those changed at or after
+        ``since``, when given) and repair what consolidation let through; see :mod:`timemory.core.reflection`.
+        ``keep_going`` is asked before each group (a worker stops when it lost its job)."""
+        check_user_id(user_id)
+        if self.llm is None:
+            raise LLMError("No LLM is configured, so memories cannot be reviewed.")
+        if since is not None and since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        return Reflection(self.store, self.embed_checked, self.llm, self.embedder.name, policy).run(
+            user_id, since=since, keep_going=keep_going)

@@ -11,7 +11,7 @@ from timemory.core.answers import EXTRACTED_FACTS, answer_cap, extraction_schema
 from timemory.core.consolidation import normalise_text
 from timemory.prompts import FACT_EXTRACTION_EXAMPLES, FACT_EXTRACTION_PROMPT, FACT_EXTRACTION_USER
 from timemory.providers.llm import LLM, Usage
-from timemory.schemas import ExtractedFact, FactExtraction
+from timemory.schemas import SUBJECTS, ExtractedFact, FactExtraction
 
 PROMPT_MESSAGE_CHARS = 2_000
 PROMPT_CONVERSATION_CHARS = 8_000
@@ -37,7 +37,8 @@ def extraction_prompt(messages: list[dict[str, Any]], today: date) -> tuple[list
     ``today`` is the conversation's own date: a replay resolves "next week" against it, not the day of the replay."""
     lines = [f"{m['role']}: {m['content'][:PROMPT_MESSAGE_CHARS]}" for m in messages]
     conversation = "\n".join(lines)[-PROMPT_CONVERSATION_CHARS:]
-    prompt = [{"role": "system", "content": FACT_EXTRACTION_PROMPT.format(today=today.isoformat())}]
+    system = FACT_EXTRACTION_PROMPT.format(today=today.isoformat(), subjects=", ".join(SUBJECTS))
+    prompt = [{"role": "system", "content": system}]
     for example, example_facts in FACT_EXTRACTION_EXAMPLES:
         prompt.append({"role": "user", "content": FACT_EXTRACTION_USER.format(conversation=example)})
         prompt.append({"role": "assistant", "content": json.dumps({"facts": list(example_facts)})})
@@ -58,5 +59,5 @@ def extract_facts(llm: LLM, messages: list[dict[str, Any]], today: date, usage: 
         if not content or normalise_text(content) in seen or _copied_example(content, conversation):
             continue
         seen.add(normalise_text(content))
-        facts.append(ExtractedFact(content=content, type=f.type))
+        facts.append(ExtractedFact(content=content, type=f.type, subject=f.subject))
     return facts[:EXTRACTED_FACTS]

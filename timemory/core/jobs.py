@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from timemory.core.engine import Engine
+from timemory.core.reflection import ReflectionPolicy
 from timemory.errors import LeaseLostError, TiMemoryError, ValidationError
 from timemory.schemas import Job, JobLease, PipelineResult
 from timemory.validation import check_user_id
@@ -29,6 +30,7 @@ from timemory.validation import check_user_id
 log = logging.getLogger(__name__)
 
 PROCESS_EXCHANGE = "process_exchange"
+REFLECT = "reflect"
 FINISHED = ("done", "failed")
 
 
@@ -51,6 +53,15 @@ class Jobs:
              "created_at": m["created_at"].isoformat() if isinstance(m.get("created_at"), datetime) else None}
             for m in clean]}
         return self._queue.enqueue(user_id, PROCESS_EXCHANGE, payload, max_attempts=max_attempts)
+
+    def enqueue_reflection(self, *, user_id: str, since: datetime | None = None,
+                           max_groups: int | None = None) -> Job:
+        """Queue a reflection pass over the user's memories (see ``TiMem.reflect``)."""
+        check_user_id(user_id)
+        if max_groups is not None and max_groups < 1:
+            raise ValidationError("max_groups must be at least 1.")
+        payload = {"since": since.isoformat() if since else None, "max_groups": max_groups}
+        return self._queue.enqueue(user_id, REFLECT, payload, max_attempts=3)
 
     def get(self, job_id: str, *, user_id: str) -> Job:
         return self._queue.get(check_user_id(user_id), job_id)
@@ -129,6 +140,9 @@ class Worker:
             self._queue.finish(lease, status="done", run_id=applied)
             return
         try:
+            if job.kind == REFLECT:
+                self._reflect(job, lease)
+                return
             if job.kind != PROCESS_EXCHANGE:
                 raise ValidationError(f"Unknown job kind '{job.kind}'.")
             messages = job.payload.get("messages") or []
@@ -147,6 +161,29 @@ class Worker:
             self._failed(job, lease, result.run_id, "; ".join(result.errors) or "the pipeline run failed")
         else:
             self._queue.finish(lease, status="done", run_id=result.run_id)
+
+    def _reflect(self, job: Job, lease: JobLease) -> None:
+        """A reflection pass: its groups land one by one, so a retried job goes on where it stopped (what was
+        reviewed is not asked again); it stops between groups once the job is no longer this worker's."""
+        since = job.payload.get("since")
+
+        def still_mine() -> bool:
+            try:
+                self._queue.extend_lease(lease, self.lease_seconds)
+                return True
+            except LeaseLostError:
+                return False
+
+        report = self._engine.reflect(user_id=job.user_id, since=datetime.fromisoformat(since) if since else None,
+                                      policy=ReflectionPolicy(max_groups=job.payload.get("max_groups")),
+                                      keep_going=still_mine)
+        if report.stopped:
+            return  # another worker holds the job now
+        last = report.runs[-1] if report.runs else None
+        if report.failed and report.failed == len(report.runs):
+            self._failed(job, lease, last, f"all {report.failed} reflection groups failed")
+        else:
+            self._queue.finish(lease, status="done", run_id=last)
 
     def _failed(self, job: Job, lease: JobLease, run_id: str | None, error: str) -> None:
         if job.attempts < job.max_attempts:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from timemory.core.engine import Engine
 from timemory.core.timeline import diff_run, state_at
 from timemory.errors import NotFoundError, ValidationError
-from timemory.schemas import Memory, MemoryEdit, MemoryEvent, RunDiff
+from timemory.schemas import Memory, MemoryEdit, MemoryEvent, RunDiff, subject_key
 from timemory.store import AddMemory, ChangeMemory, DeleteMemory
 from timemory.validation import check_status, check_type, check_user_id
 
@@ -21,14 +21,15 @@ class MemoryBook:
 
     def add(self, content: str, *, user_id: str, type: str = "preference", status: str = "active",
             source_message_ids: Sequence[str] = (), session_id: str | None = None,
-            created_at: datetime | None = None, reason: str | None = None) -> Memory:
-        """Store one memory as given (no LLM)."""
+            created_at: datetime | None = None, reason: str | None = None, subject: str | None = None) -> Memory:
+        """Store one memory as given (no LLM); ``subject`` is its subject key, if it has one."""
         check_user_id(user_id)
         content = self._engine.check_content(content)
         op = AddMemory(
             content=content, type=check_type(type), status=check_status(status),
             embedding=self._engine.embed_checked([content])[0], actor="user", reason=reason or "added by hand",
             source_message_ids=list(source_message_ids), source_session_id=session_id, created_at=created_at,
+            subject=subject_key(subject),
         )
         changes = self._memories.apply(user_id, [op])
         return self._memories.get(user_id, changes[0].memory_id)
@@ -100,7 +101,7 @@ class MemoryBook:
         ops = [AddMemory(content=m.content, type=check_type(m.type), status=check_status(m.status), embedding=v,
                          actor="user", reason="imported", source_message_ids=m.source_message_ids,
                          source_session_id=m.source_session_id, created_at=m.created_at, updated_at=m.updated_at,
-                         memory_id=m.id, superseded_by=m.superseded_by)
+                         memory_id=m.id, superseded_by=m.superseded_by, subject=m.subject)
                for (m, e), v in zip(todo, vectors, strict=True) if e is None]
         if restored:
             self._memories.restore(user_id, restored)

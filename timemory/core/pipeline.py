@@ -1,7 +1,8 @@
 """The memory pipeline for one exchange:
 
-extract (1 LLM call) → embed facts (1 batched call) → similar memories per fact → consolidate (1 LLM call, skipped
-when nothing similar exists) → apply everything in one transaction (re-planned if another writer got there first).
+extract (1 LLM call) → embed facts (1 batched call) → the memories each fact may change (``candidates``) →
+consolidate (1 LLM call, skipped when there are none) → apply everything in one transaction (re-planned if another
+writer got there first).
 
 Each stage returns what it made; :func:`run_pipeline` keeps it in a :class:`Progress` (so a failed run still shows
 how far it got) and builds the :class:`PipelineResult` in one place.
@@ -20,21 +21,19 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from timemory.core.candidates import CandidatePolicy, candidate_memories
 from timemory.core.consolidation import Plan, find_candidates, plan_consolidation
 from timemory.core.extraction import extract_facts
 from timemory.errors import ConcurrentUpdateError, TiMemoryError
 from timemory.providers.embeddings import Embedder
 from timemory.providers.llm import LLM, Usage
-from timemory.schemas import AppliedChange, Candidate, Decision, ExtractedFact, JobLease, PipelineResult, SearchMode
+from timemory.schemas import AppliedChange, Candidate, Decision, ExtractedFact, JobLease, PipelineResult
 from timemory.search import Search
 from timemory.store import AddMemory, ChangeMemory, Store
 
 log = logging.getLogger(__name__)
 
 MAX_PLAN_ATTEMPTS = 3
-# Chosen on the labelled retrieval set (docs/benchmarks.md, "Search quality"): the mode that finds the memories a new
-# fact contradicts most often (they share the slot, seldom the words).
-CANDIDATE_MODE: SearchMode = "hybrid"
 RunStatus = Literal["ok", "failed", "empty"]
 
 
@@ -44,8 +43,7 @@ class Engine(Protocol):
     store: Store
     search_index: Search
     embedder: Embedder
-    similar_k: int
-    similarity_threshold: float
+    candidates: CandidatePolicy
 
     def today(self) -> date: ...
 
@@ -126,12 +124,8 @@ def _stages(engine: Engine, llm: LLM, progress: Progress, messages: list[dict[st
     for attempt in range(1, MAX_PLAN_ATTEMPTS + 1):
         version = engine.store.users.version(user_id)
         with progress.stage("search"):
-            similar = [[(h.memory, h.similarity)
-                        for h in engine.search_index.find(user_id, f.content, v, engine.similar_k,
-                                                          mode=CANDIDATE_MODE, statuses=("active", "outdated"),
-                                                          version=version)]
-                       for f, v in zip(facts, vectors, strict=True)]
-        short_ids, progress.candidates = find_candidates(similar, engine.similarity_threshold)
+            similar = candidate_memories(engine, engine.candidates, user_id, facts, vectors, version)
+        short_ids, progress.candidates = find_candidates(similar)
         with progress.stage("consolidate"):
             plan = plan_consolidation(llm, facts, progress.candidates, short_ids, progress.usage)
         progress.decisions = plan.decisions
@@ -157,7 +151,7 @@ def _operations(engine: Engine, progress: Progress, facts: list[ExtractedFact], 
         ops.append(AddMemory(
             content=facts[i].content, type=facts[i].type, embedding=vectors[i], actor="pipeline",
             reason=plan.reasons.get(i), source_message_ids=list(sources), source_session_id=session_id,
-            supersedes=supersedes, created_at=created,
+            supersedes=supersedes, created_at=created, subject=facts[i].subject,
         ))
     if plan.updates:
         ids = list(plan.updates)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import threading
 import time
@@ -15,12 +16,11 @@ from typing import Any
 from urllib.parse import urlparse
 
 from timemory import prompts
-from timemory.core.pipeline import CANDIDATE_MODE
 from timemory.errors import ValidationError
 from timemory.facade import TiMem
 from timemory.lab.datasets import Dataset
 from timemory.lab.evaluate import evaluate
-from timemory.lab.replay import Granularity, ReplayReport, replay, replay_counts, units_of
+from timemory.lab.replay import Granularity, ReplayReport, replay, replay_counts, units_of, user_ids
 from timemory.schemas import Experiment
 
 
@@ -37,7 +37,8 @@ def configuration(tm: TiMem, *, granularity: str, base_url: str | None = None) -
         "embedding_dim": tm.embedder.dim,
         "similar_k": tm.similar_k,
         "similarity_threshold": tm.similarity_threshold,
-        "search_mode": CANDIDATE_MODE,
+        "search_mode": tm.engine.candidates.mode,
+        "candidates": dataclasses.asdict(tm.engine.candidates),
         "granularity": granularity,
         "prompts_sha256": prompts_hash(),
     }
@@ -73,14 +74,22 @@ def run_experiment(
     limit: int | None = None,
     retry_failed: bool = False,
     evaluate_after: bool = False,
+    reflect: bool = False,
     on_progress: Callable[[ReplayReport], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> tuple[ReplayReport, Experiment]:
     """Replay ``dataset`` as experiment ``name`` (resuming where it stopped) and record how it went; with
+    ``reflect``, a finished replay is followed by a reflection pass over each of its users (resumable too); with
     ``evaluate_after``, a finished replay of a dataset with questions is scored and the scores recorded too."""
+    if reflect:
+        config = {**config, "reflect": True}
     record_experiment(tm, dataset, name=name, user_prefix=user_prefix, config=config, status="running")
     report = replay(tm, dataset, user_prefix=user_prefix, granularity=granularity, limit=limit,
                     retry_failed=retry_failed, on_progress=on_progress, should_stop=should_stop)
+    if reflect and not report.stopped:
+        for user in user_ids(dataset, user_prefix):
+            reflection = tm.engine.reflect(user_id=user, keep_going=lambda: not (should_stop and should_stop()))
+            report.stopped = report.stopped or reflection.stopped
     metrics = None
     if evaluate_after and not report.stopped and any(c.questions for c in dataset.conversations):
         metrics = evaluate(tm, dataset, user_prefix=user_prefix)
@@ -102,6 +111,7 @@ class ReplayJob:
     granularity: Granularity
     limit: int | None = None
     retry_failed: bool = False
+    reflect: bool = False
     status: str = "starting"  # running, stopping, stopped, done, failed
     done: int = 0
     total: int = 0
@@ -152,13 +162,13 @@ class ReplayJobs:
 
     def start(self, tm: TiMem, dataset: Dataset, *, experiment: str, user_prefix: str,
               granularity: Granularity = "exchange", limit: int | None = None, retry_failed: bool = False,
-              config: dict[str, Any] | None = None) -> ReplayJob:
+              reflect: bool = False, config: dict[str, Any] | None = None) -> ReplayJob:
         """Start (or resume) the replay of ``experiment`` in a worker thread; refused while it is running."""
         if not experiment.strip():
             raise ValidationError("Name the experiment.")
         job = ReplayJob(experiment=experiment, dataset=dataset, user_prefix=user_prefix, granularity=granularity,
-                        limit=limit, retry_failed=retry_failed, total=len(units_of(dataset, user_prefix,
-                                                                                   granularity, limit)))
+                        limit=limit, retry_failed=retry_failed, reflect=reflect,
+                        total=len(units_of(dataset, user_prefix, granularity, limit)))
         config = config or configuration(tm, granularity=granularity)
         job.runner, job.config = tm, config
         with self._lock:
@@ -186,7 +196,7 @@ class ReplayJobs:
             report, experiment = run_experiment(
                 tm, job.dataset, name=job.experiment, user_prefix=job.user_prefix, config=config,
                 granularity=job.granularity, limit=job.limit, retry_failed=job.retry_failed,
-                evaluate_after=True, on_progress=progress, should_stop=job._stop.is_set)
+                evaluate_after=True, reflect=job.reflect, on_progress=progress, should_stop=job._stop.is_set)
             job.metrics = experiment.metrics if not report.stopped and experiment.metrics else None
             job.status = "stopped" if report.stopped else "done"
         except Exception as exc:  # reported on the page; the replay can be resumed

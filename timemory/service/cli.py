@@ -1,4 +1,5 @@
-"""``python -m timemory``: ingest, search, list, export, import, seed-demo, reembed; lab: replay, evaluate."""
+"""``python -m timemory``: ingest, search, list, export, import, seed-demo, reembed, serve, worker, keys, mcp; the
+lab's replay, evaluate and reflect are in :mod:`timemory.service.lab_cli`."""
 
 from __future__ import annotations
 
@@ -23,8 +24,8 @@ from timemory.core.transfer import (
 from timemory.errors import TiMemoryError, ValidationError
 from timemory.facade import TiMem
 from timemory.lab.demo import seed_demo
-from timemory.lab.replay import ReplayReport
 from timemory.schemas import MEMORY_STATUSES, MEMORY_TYPES, SEARCH_MODES, Memory, MemoryEvent
+from timemory.service.lab_cli import add_lab_commands
 from timemory.settings import Settings
 
 T = TypeVar("T")
@@ -167,72 +168,6 @@ def cmd_reembed(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_replay(args: argparse.Namespace) -> int:
-    from timemory.lab import configuration, load_dataset, run_experiment
-    from timemory.providers import CachedLLM
-
-    settings = Settings()
-    tm = TiMem.from_settings(settings)
-    dataset = load_dataset(Path(args.file), args.format, speaker=args.speaker)
-    name = args.experiment or f"{args.user_prefix}{Path(args.file).stem}"
-    config = configuration(tm, granularity=args.granularity, base_url=settings.openai_base_url)
-    if args.cache:
-        tm = tm.variant(cache_answers=True)
-    cache = tm.llm if isinstance(tm.llm, CachedLLM) else None
-    config["llm_cache"] = bool(args.cache)
-    with tqdm(desc=f"replaying {Path(args.file).name}", unit="exchange", disable=args.quiet) as bar:
-        def progress(report: ReplayReport) -> None:
-            bar.total = report.total
-            bar.n = report.skipped + report.processed
-            bar.set_postfix(failed=len(report.failed), skipped=report.skipped, refresh=False)
-            bar.refresh()
-
-        report, experiment = run_experiment(tm, dataset, name=name, user_prefix=args.user_prefix, config=config,
-                                            granularity=args.granularity, limit=args.limit,
-                                            retry_failed=args.retry_failed, on_progress=progress)
-    for user, message_id, error in report.failed:
-        print(f"failed: {user} exchange at {message_id}: {error}", file=sys.stderr)
-    rate = report.processed / report.wall_seconds * 60 if report.wall_seconds else 0.0
-    print(f"experiment {experiment.name}: {report.processed} exchanges run, {report.skipped} already done, "
-          f"{len(report.failed)} failed, of {report.total} ({rate:.1f}/min); "
-          f"{experiment.counts.get('llm_calls', 0)} LLM calls in all"
-          + (f"; cache: {cache.hits} answers reused, {cache.misses} asked" if cache else ""))
-    if report.stopped:
-        print("stopped: run the same command again to resume", file=sys.stderr)
-        return 130
-    if report.failed:
-        print("run again with --retry-failed to retry the failed exchanges", file=sys.stderr)
-    return 0
-
-
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    import json
-
-    from timemory.lab import evaluate, load_dataset
-
-    tm = _tm(args)
-    dataset = load_dataset(Path(args.file), args.format, speaker=args.speaker)
-    result = evaluate(tm, dataset, user_prefix=args.user_prefix, ks=args.k,
-                      answer_with=tm.llm if args.answer else None, mode=args.mode)
-    name = args.experiment or f"{args.user_prefix}{Path(args.file).stem}"
-    experiment = tm.get_experiment(name)
-    if experiment is not None:
-        experiment.metrics = result
-        tm.save_experiment(experiment)
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
-    recall = ", ".join(f"@{k} {v:.3f}" for k, v in result["recall_at"].items())
-    print(f"{result['scored_questions']} questions · evidence recall {recall} · {result['attribution']}")
-    if "answer_accuracy" in result:
-        acc = result["answer_accuracy"]
-        print(f"answer accuracy {acc['accuracy']} over {acc['graded']} questions (judge: {acc['judge_model']}; "
-              "only meaningful with a capable model)")
-    for category, scores in result["per_category"].items():
-        print(f"  category {category}: {scores['scored_questions']} questions, recall "
-              + ", ".join(f"@{k} {v:.3f}" for k, v in scores["recall_at"].items()))
-    return 0
-
-
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m timemory", description="TiMemory: long-term memory for LLM chat.")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
@@ -281,32 +216,7 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("reembed", help="re-embed every memory with the configured embedder")
     s.set_defaults(func=cmd_reembed)
 
-    formats = ["timemory", "locomo", "longmemeval"]
-    s = sub.add_parser("replay", help="replay a dataset through the pipeline with its own dates (resumable)")
-    s.add_argument("file")
-    s.add_argument("--format", choices=formats, default="timemory")
-    s.add_argument("--user-prefix", required=True, help="user ids are this prefix + the conversation's key")
-    s.add_argument("--speaker", choices=["a", "b", "both"], default="both", help="LoCoMo: who is the user")
-    s.add_argument("--limit", type=int, help="only the first N exchanges of the dataset")
-    s.add_argument("--experiment", help="experiment name (default: prefix + file name)")
-    s.add_argument("--granularity", choices=["exchange", "session"], default="exchange")
-    s.add_argument("--retry-failed", action="store_true", help="run exchanges whose run failed again")
-    s.add_argument("--cache", action="store_true", help="reuse the model's answers to identical requests")
-    s.set_defaults(func=cmd_replay)
-
-    s = sub.add_parser("evaluate", help="evidence recall@k and failure attribution of a replayed dataset")
-    s.add_argument("file")
-    s.add_argument("--format", choices=formats, default="timemory")
-    s.add_argument("--user-prefix", required=True)
-    s.add_argument("--speaker", choices=["a", "b", "both"], default="both")
-    s.add_argument("--k", type=int, nargs="+", default=[1, 5, 10])
-    s.add_argument("--mode", choices=SEARCH_MODES, default=DEFAULT_SEARCH_MODE,
-                   help="the search mode questions are asked with")
-    s.add_argument("--json", help="write the full result (every question) to this file")
-    s.add_argument("--experiment", help="save the figures on this experiment (default: prefix + file name)")
-    s.add_argument("--answer", action="store_true",
-                   help="also answer each question from its memories with the configured LLM, graded by it")
-    s.set_defaults(func=cmd_evaluate)
+    add_lab_commands(sub)
 
     s = sub.add_parser("serve", help="serve the HTTP API (OpenAPI docs at /docs)")
     s.add_argument("--host", default="127.0.0.1", help="without any API key only loopback is allowed")

@@ -78,12 +78,23 @@ class Database:
     def _create_schema(self) -> None:
         try:
             Base.metadata.create_all(self.engine)
+            self._add_new_columns()
             for index in MemoryRow.__table__.indexes:  # type: ignore[attr-defined]  # indexes added since creation
                 index.create(self.engine, checkfirst=True)
             if self.vector_index:
                 self._ensure_vector_index()
         except SQLAlchemyError as exc:
             raise DatabaseError(f"Could not create the TiMemory tables: {brief(exc)}") from exc
+
+    def _add_new_columns(self) -> None:
+        """Columns added to a table since an older version created it (``create_all`` adds only tables)."""
+        with self.engine.begin() as conn:
+            for table in Base.metadata.sorted_tables:
+                have = {c["name"] for c in inspect(conn).get_columns(table.name)}
+                for column in table.columns:
+                    if column.name not in have and column.nullable:
+                        kind = column.type.compile(dialect=conn.dialect)
+                        conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind} NULL"))
 
     def _ensure_vector_index(self) -> None:
         with self.engine.begin() as conn:

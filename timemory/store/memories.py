@@ -114,6 +114,15 @@ class MemoryRepository:
         with self._db.read() as s:
             return [memory_from(r._mapping) for r in s.execute(stmt)]
 
+    def with_subject(self, user_id: str, subject: str, *,
+                     limit: int = 3) -> builtins.list[tuple[Memory, np.ndarray]]:
+        """The user's active memories with this subject key and their vectors, most recently changed first."""
+        stmt = (select(*MEMORY_COLUMNS, MemoryRow.embedding)
+                .where(MemoryRow.user_id == user_id, MemoryRow.subject == subject, MemoryRow.status == "active")
+                .order_by(MemoryRow.updated_at.desc(), MemoryRow.id).limit(limit))
+        with self._db.read() as s:
+            return [(memory_from(r._mapping), np.asarray(r.embedding, dtype=np.float32)) for r in s.execute(stmt)]
+
     def count(self, user_id: str, where: MemoryFilter | None = None) -> int:
         stmt = self._filtered(select(func.count()).select_from(MemoryRow), user_id, where or MemoryFilter())
         with self._db.read() as s:

@@ -109,6 +109,7 @@ class MemoryRow(Base):
     __table_args__ = (
         Index("ix_memories_user_status", "user_id", "status"),
         Index("ix_memories_user_updated", "user_id", "updated_at"),
+        Index("ix_memories_user_subject", "user_id", "subject"),
         # Look-ups by id always say whose memory too; without this SQLite answers them by scanning the user's rows.
         Index("ux_memories_user_id", "user_id", "id", unique=True),
     )
@@ -125,6 +126,7 @@ class MemoryRow(Base):
     source_session_id: Mapped[str | None] = mapped_column(Id, nullable=True)
     superseded_by: Mapped[str | None] = mapped_column(Id, nullable=True)
     outdated_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+    subject: Mapped[str | None] = mapped_column(String(32), nullable=True)  # added in 0.5: see Database.upgrade
 
 
 class MemoryEventRow(Base):
@@ -161,6 +163,7 @@ class PipelineRunRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     trace: Mapped[dict[str, Any]] = mapped_column(Json)
+    kind: Mapped[str | None] = mapped_column(String(16), nullable=True)  # added in 0.5; NULL on older exchange runs
 
 
 class ExperimentRow(Base):

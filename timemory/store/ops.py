@@ -26,6 +26,7 @@ class AddMemory:
     memory_id: str | None = None  # chosen by the store unless given (imports keep their ids)
     superseded_by: str | None = None  # imports only: keeps an existing supersession link
     updated_at: datetime | None = None
+    subject: str | None = None  # the subject key (schemas.SUBJECTS), when extraction gave one
 
 
 @dataclass
@@ -42,6 +43,7 @@ class ChangeMemory:
     # When set, the change is refused (ConflictError) unless the memory's updated_at is still this value.
     expected_updated_at: datetime | None = None
     at: datetime | None = None  # when it happened (a replayed conversation's date); default: now
+    superseded_by: str | None = None  # an OUTDATE: the memory that replaces this one
 
 
 @dataclass

@@ -37,7 +37,7 @@ def memory_from(m: Any) -> Memory:
         id=m["id"], user_id=m["user_id"], content=m["content"], type=m["type"], status=m["status"],
         created_at=aware(m["created_at"]), updated_at=aware(m["updated_at"]),
         source_message_ids=list(m["source_message_ids"] or []), source_session_id=m["source_session_id"],
-        superseded_by=m["superseded_by"], outdated_at=aware(m["outdated_at"]),
+        superseded_by=m["superseded_by"], outdated_at=aware(m["outdated_at"]), subject=m["subject"],
     )
 
 

@@ -25,6 +25,7 @@ class RunRepository:
                 PipelineRunRow(
                     id=result.run_id, user_id=result.user_id, session_id=result.session_id, status=result.status,
                     created_at=naive_utc(result.created_at) or utcnow(), trace=result.model_dump(mode="json"),
+                    kind=result.kind,
                 )
             )
 
@@ -55,6 +56,14 @@ class RunRepository:
         with self._db.read() as s:
             rows = s.scalars(self._runs_query(user_id, session_id, until).order_by(order, PipelineRunRow.id)
                              .offset(max(0, offset)).limit(limit)).all()
+        return [PipelineResult.model_validate(r.trace) for r in rows]
+
+    def of_kind(self, user_id: str, kind: str, *, limit: int = 10_000) -> builtins.list[PipelineResult]:
+        """The user's runs of one kind (``reflection``...), newest first."""
+        with self._db.read() as s:
+            rows = s.scalars(select(PipelineRunRow).where(PipelineRunRow.user_id == user_id,
+                                                          PipelineRunRow.kind == kind)
+                             .order_by(PipelineRunRow.created_at.desc(), PipelineRunRow.id).limit(limit)).all()
         return [PipelineResult.model_validate(r.trace) for r in rows]
 
     def count(self, user_id: str, *, until: datetime | None = None) -> int:

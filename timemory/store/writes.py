@@ -70,6 +70,7 @@ class MemoryWriter:
             embedding=self.check_vector(op.embedding), created_at=created, updated_at=updated,
             source_message_ids=list(op.source_message_ids), source_session_id=op.source_session_id,
             superseded_by=op.superseded_by, outdated_at=updated if op.status == "outdated" else None,
+            subject=op.subject,
         ))
         s.add(MemoryEventRow(
             memory_id=mid, user_id=user_id, event="ADD", actor=op.actor, new_content=op.content,
@@ -101,7 +102,7 @@ class MemoryWriter:
             status=check_status(memory.status), embedding=self.check_vector(embedding),
             created_at=naive_utc(memory.created_at), updated_at=naive_utc(memory.updated_at),
             source_message_ids=list(memory.source_message_ids), source_session_id=memory.source_session_id,
-            superseded_by=memory.superseded_by, outdated_at=naive_utc(memory.outdated_at),
+            superseded_by=memory.superseded_by, outdated_at=naive_utc(memory.outdated_at), subject=memory.subject,
         ))
         for e in events:
             if e.memory_id != memory.id:
@@ -121,6 +122,8 @@ class MemoryWriter:
                 "Reload and edit again."
             )
         old_content, old_status, old_type = row.content, row.status, row.type
+        if op.superseded_by is not None:
+            self.owned(s, user_id, op.superseded_by)  # the replacement is one of this user's memories
         now = naive_utc(op.at) or now
         check_type(op.type or row.type)
         check_status(op.status or row.status)
@@ -136,8 +139,7 @@ class MemoryWriter:
             row.status = op.status
             outdating = op.status == "outdated"
             row.outdated_at = now if outdating else None
-            if not outdating:
-                row.superseded_by = None
+            row.superseded_by = op.superseded_by if outdating else None
             if event == "EDIT" and op.content is None and op.type is None:  # a pure status change is named as such
                 event = "OUTDATE" if outdating else "REACTIVATE"
         if op.source_message_ids:
@@ -147,10 +149,10 @@ class MemoryWriter:
             memory_id=row.id, user_id=user_id, event=event, actor=op.actor, old_content=old_content,
             new_content=row.content, old_status=old_status, new_status=row.status, old_type=old_type,
             new_type=row.type, reason=op.reason, source_message_ids=list(op.source_message_ids), run_id=run_id,
-            created_at=now,
+            related_memory_id=op.superseded_by, created_at=now,
         ))
         return AppliedChange(event=event, memory_id=row.id, content=row.content,  # type: ignore[arg-type]
-                             old_content=old_content, reason=op.reason)
+                             old_content=old_content, related_memory_id=op.superseded_by, reason=op.reason)
 
     def _delete(self, s: Session, user_id: str, op: DeleteMemory, now: datetime, run_id: str | None) -> AppliedChange:
         row = self.owned(s, user_id, op.memory_id)
