@@ -110,6 +110,16 @@ if not experiments:
     st.stop()
 
 
+def stale_columns(stale: dict | None) -> dict:
+    """Questions about something that changed: latest statement found and stale memory returned, at the largest
+    k, and a stale memory still active."""
+    if not stale:
+        return {}
+    k = list(stale["latest_found_at"])[-1]
+    return {f"update: latest found@{k}": stale["latest_found_at"][k],
+            f"update: stale returned@{k}": stale["stale_returned_at"][k], "update: stale active": stale["stale_active"]}
+
+
 def row(e: Experiment) -> dict:
     m, c = e.metrics or {}, e.counts or {}
     recall = m.get("recall_at", {})
@@ -120,6 +130,7 @@ def row(e: Experiment) -> dict:
             "tokens": (c.get("prompt_tokens") or 0) + (c.get("completion_tokens") or 0),
             **{f"recall@{k}": v for k, v in recall.items()},
             **{a.replace("_", " "): n for a, n in m.get("attribution", {}).items()},
+            **stale_columns(m.get("stale")),
             "minutes": round(e.wall_seconds / 60, 1)}
 
 

@@ -299,3 +299,61 @@ def test_answers_are_graded_by_the_judge_and_reported_with_its_model(sqlite_stor
     assert acc["graded"] == result["scored_questions"] and acc["judge_model"] == "judge-double"
     assert acc["accuracy"] == pytest.approx(sum(q["correct"] for q in result["questions"]) / acc["graded"])
     assert "capable" in acc["note"]
+
+
+UPDATES = {
+    "sessions": [
+        {"date": "2023-01-05", "messages": [{"id": "m1", "role": "user", "content": "I live in Paris."},
+                                            {"id": "m2", "role": "user", "content": "I work as a nurse."}]},
+        {"date": "2023-06-05", "messages": [{"id": "m3", "role": "user", "content": "I moved to Berlin."},
+                                            {"id": "m4", "role": "user", "content": "I am a software developer now."}]},
+    ],
+    "questions": [
+        {"id": "home", "question": "Which city does the user live in?", "answer": "Berlin", "kind": "update",
+         "evidence": ["m3"], "old_evidence": ["m1"]},
+        {"id": "job", "question": "What is the user's job?", "answer": "software developer", "kind": "update",
+         "evidence": ["m4"], "old_evidence": ["m2"]},
+        {"id": "plain", "question": "Where did the user move?", "answer": "Berlin", "evidence": ["m3"]},
+    ],
+}
+
+
+def test_the_stale_score_counts_what_a_person_counts_by_hand(sqlite_store: Store, embedder, tmp_path: Path) -> None:
+    path = tmp_path / "updates.json"
+    path.write_text(json.dumps(UPDATES))
+    ds = load_dataset(path, "timemory")
+    assert [q.old_evidence for q in ds.conversations[0].questions] == [["m1"], ["m2"], []]
+    tm = TiMem(sqlite_store, embedder)
+    user = ds.user_id("u-", ds.conversations[0])
+    # home: the move was never recognised, so "lives in Paris" is still active beside "moved to Berlin"
+    tm.add("The user lives in Paris.", user_id=user, type="personal", source_message_ids=["m1"])
+    tm.add("The user moved to Berlin.", user_id=user, type="personal", source_message_ids=["m3"])
+    # job: the new job outdated the old one, as it should
+    nurse = tm.add("The user works as a nurse.", user_id=user, type="professional", source_message_ids=["m2"])
+    tm.add("The user is a software developer.", user_id=user, type="professional", source_message_ids=["m4"])
+    tm.set_status([nurse.id], user_id=user, status="outdated")
+
+    result = evaluate(tm, ds, user_prefix="u-", ks=[5])
+
+    # 2 update questions: both find their latest statement in the top 5 (4 memories, 3 active); only "home"
+    # returns a stale memory, and only "home" has one active
+    assert result["stale"] == {"questions": 2, "latest_found_at": {"5": 1.0}, "stale_returned_at": {"5": 0.5},
+                               "stale_active": 0.5}
+    by_id = {q["id"]: q for q in result["questions"]}
+    assert by_id["home"]["update"] == {"latest_at": {"5": True}, "stale_at": {"5": True}, "stale_active": True}
+    assert by_id["job"]["update"]["stale_at"] == {"5": False} and "update" not in by_id["plain"]
+
+
+def test_a_longmemeval_knowledge_update_has_the_earlier_answer_session_as_old_evidence(tmp_path: Path) -> None:
+    item = {**LONGMEMEVAL[0], "question_type": "knowledge-update", "answer_session_ids": ["s1", "s2"]}
+    path = tmp_path / "ku.json"
+    path.write_text(json.dumps([item]))
+    [q] = load_dataset(path, "longmemeval").conversations[0].questions
+    assert q.old_evidence == ["s1:0", "s1:1"] and q.latest_evidence == ["s2:0", "s2:1"]
+
+
+def test_an_update_question_without_its_old_statement_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({**UPDATES, "questions": [{**UPDATES["questions"][0], "old_evidence": []}]}))
+    with pytest.raises(ValidationError, match="old_evidence"):
+        load_dataset(path, "timemory")

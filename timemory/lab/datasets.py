@@ -62,6 +62,14 @@ class Question:
     evidence: list[str]  # message ids
     category: str
     date: datetime | None = None
+    # A question about something that changed: the messages of the earlier, replaced statement (``evidence`` holds
+    # the latest one; LongMemEval's knowledge-update questions list both there, so the latest is evidence - old).
+    old_evidence: list[str] = field(default_factory=list)
+
+    @property
+    def latest_evidence(self) -> list[str]:
+        old = set(self.old_evidence)
+        return [e for e in self.evidence if e not in old]
 
 
 @dataclass
@@ -235,7 +243,7 @@ class _Reader:
             if not len(ids) == len(dates) == len(sessions):
                 raise self.fail(where, "haystack_session_ids, haystack_dates and haystack_sessions differ in length")
             answer_sessions = {str(s) for s in item.get("answer_session_ids", [])}
-            built, evidence = [], []
+            built, evidence, by_session = [], [], []
             for sid, date_text, turns in zip(ids, dates, sessions, strict=True):
                 sw = f"{where}.haystack_sessions[{sid}]"
                 date = self.date(date_text, f"{where}.haystack_dates[{sid}]")
@@ -251,11 +259,15 @@ class _Reader:
                         session_turns.append(Turn(f"{sid}:{i}", role, content, date))  # type: ignore[arg-type]
                 if str(sid) in answer_sessions:
                     evidence += [t.id for t in session_turns]
+                    by_session.append((date, [t.id for t in session_turns]))
                 built.append(DatasetSession(str(sid), date, session_turns))
             built.sort(key=lambda s: s.date)
+            category = str(item.get("question_type", "none"))
+            by_session.sort(key=lambda s: s[0])  # a knowledge update: the latest answer session replaces the others
+            old = [i for _, ids_ in by_session[:-1] for i in ids_] if category == "knowledge-update" else []
             question = Question(
                 id=qid, question=str(self.field(item, "question", str, where)), answer=str(item.get("answer", "")),
-                evidence=evidence, category=str(item.get("question_type", "none")),
+                evidence=evidence, category=category, old_evidence=old,
                 date=self.date(item["question_date"], f"{where}.question_date") if item.get("question_date") else None,
             )
             out.append(Conversation(key=qid, sessions=[s for s in built if s.turns], questions=[question], group=qid))
@@ -264,7 +276,8 @@ class _Reader:
     # -- TiMemory's own format -----------------------------------------------------------------------------------------
     def timemory(self, data: Any) -> list[Conversation]:
         """A list of messages, a list of sessions ({"date", "messages"}), or {"sessions": [...], "questions": [...]}
-        with questions {"question", "answer", "evidence": [message ids], "category"}."""
+        with questions {"question", "answer", "evidence": [message ids], "category"}; a question about something
+        that changed adds ``"kind": "update"`` and ``"old_evidence"``: the messages of the replaced statement."""
         questions_raw: Any = []
         if isinstance(data, dict):
             questions_raw = data.get("questions", [])
@@ -294,7 +307,12 @@ class _Reader:
         for i, q in enumerate(questions_raw):
             qw = f"questions[{i}]"
             evidence = self.field(q, "evidence", list, qw)
+            old = self.field(q, "old_evidence", list, qw) if q.get("kind") == "update" else []
+            if q.get("kind") == "update" and not old:
+                raise self.fail(qw, 'a question of kind "update" lists the replaced statement\'s messages in '
+                                    '"old_evidence"')
             questions.append(Question(id=str(q.get("id", f"q{i}")), question=self.field(q, "question", str, qw),
                                       answer=str(q.get("answer", "")), evidence=[str(e) for e in evidence],
-                                      category=str(q.get("category", "none"))))
+                                      category=str(q.get("category", "none")),
+                                      old_evidence=[str(e) for e in old]))
         return [Conversation(key="", sessions=sessions, questions=questions, group="")]

@@ -13,7 +13,7 @@ from timemory.lab.datasets import Conversation, Dataset
 from timemory.lab.replay import replay_counts, user_ids
 from timemory.prompts import ANSWER_PROMPT, JUDGE_PROMPT
 from timemory.providers.llm import LLM
-from timemory.schemas import Judgement, Memory, SearchMode
+from timemory.schemas import Judgement, Memory, SearchHit, SearchMode
 
 
 def evaluate(tm: TiMem, dataset: Dataset, *, user_prefix: str, ks: Sequence[int] = (1, 5, 10),
@@ -52,16 +52,24 @@ def evaluate(tm: TiMem, dataset: Dataset, *, user_prefix: str, ks: Sequence[int]
                 attribution = "retrieval_miss"
             else:
                 attribution = "extraction_miss"
-            questions_out.append({
+            out: dict[str, Any] = {
                 "id": q.id, "question": q.question, "answer": q.answer, "category": q.category,
                 "evidence": q.evidence, "hit_at": hit_at, "attribution": attribution,
                 "retrieved": [{"memory_id": h.memory.id, "user_id": h.memory.user_id, "content": h.memory.content,
                                "score": round(h.score, 4), "evidence_hit": f}
                               for h, f in zip(hits, found, strict=True)],
-            })
+            }
+            if q.old_evidence:
+                out["update"] = update_outcome(q.latest_evidence, q.old_evidence, hits, ks,
+                                               [m for u in users for m in all_memories[u]])
+                out["old_evidence"] = q.old_evidence
+            questions_out.append(out)
     memories = sum(len(v) for v in all_memories.values())
     turns = sum(c.turn_count for c in dataset.conversations)
     result: dict[str, Any] = {**scores(questions_out, ks), "search_mode": mode, "per_category": {}}
+    updates = [q["update"] for q in questions_out if "update" in q]
+    if updates:
+        result["stale"] = stale_scores(updates, ks)
     for category in sorted({str(q["category"]) for q in questions_out}):
         result["per_category"][category] = scores([q for q in questions_out if q["category"] == category], ks)
     counts = replay_counts(tm, dataset, user_prefix)
@@ -101,6 +109,32 @@ def answer_and_grade(questions: list[dict[str, Any]], answer_with: LLM, judge: L
         "answer_model": answer_with.model, "judge_model": judge.model,
         "note": "LLM-judged; only meaningful with a capable answer and judge model.",
     }
+
+
+def update_outcome(latest: Sequence[str], old: Sequence[str], hits: Sequence[SearchHit], ks: Sequence[int],
+                   memories: Sequence[Memory]) -> dict[str, Any]:
+    """For a question about something that changed: whether the top k holds a memory of the latest statement, and
+    whether it holds a stale one (learnt from the replaced statement and not from the latest, yet still active);
+    and whether such a stale memory is active at all."""
+    latest_ids, old_ids = set(latest), set(old)
+
+    def stale(m: Memory) -> bool:
+        sources = set(m.source_message_ids)
+        return m.status == "active" and bool(sources & old_ids) and not sources & latest_ids
+
+    return {"latest_at": {str(k): any(latest_ids & set(h.memory.source_message_ids) for h in hits[:k]) for k in ks},
+            "stale_at": {str(k): any(stale(h.memory) for h in hits[:k]) for k in ks},
+            "stale_active": any(stale(m) for m in memories)}
+
+
+def stale_scores(updates: list[dict[str, Any]], ks: Sequence[int]) -> dict[str, Any]:
+    """Over the questions about something that changed: the share whose top k holds the latest statement, the share
+    whose top k returns a stale memory, and the share with a stale memory still active."""
+    n = len(updates)
+    return {"questions": n,
+            "latest_found_at": {str(k): round(sum(u["latest_at"][str(k)] for u in updates) / n, 4) for k in ks},
+            "stale_returned_at": {str(k): round(sum(u["stale_at"][str(k)] for u in updates) / n, 4) for k in ks},
+            "stale_active": round(sum(u["stale_active"] for u in updates) / n, 4)}
 
 
 def scores(questions: list[dict[str, Any]], ks: Sequence[int]) -> dict[str, Any]:

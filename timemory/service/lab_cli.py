@@ -74,6 +74,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         Path(args.json).write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
     recall = ", ".join(f"@{k} {v:.3f}" for k, v in result["recall_at"].items())
     print(f"{result['scored_questions']} questions · evidence recall {recall} · {result['attribution']}")
+    if "stale" in result:
+        stale = result["stale"]
+        print(f"{stale['questions']} questions about something that changed · latest statement found "
+              + ", ".join(f"@{k} {v:.3f}" for k, v in stale["latest_found_at"].items()) + " · stale memory returned "
+              + ", ".join(f"@{k} {v:.3f}" for k, v in stale["stale_returned_at"].items())
+              + f" · a stale memory still active for {stale['stale_active']:.3f}")
     if "answer_accuracy" in result:
         acc = result["answer_accuracy"]
         print(f"answer accuracy {acc['accuracy']} over {acc['graded']} questions (judge: {acc['judge_model']}; "
