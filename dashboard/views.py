@@ -8,10 +8,17 @@ import streamlit as st
 from dashboard import adapter
 from timemory import Memory, PipelineResult, RunDiff
 
+WHY_SHOWN = {"nearest": "close in meaning", "subject": "same subject", "type": "nearest of its type",
+             "change": "worded as a change", "group": "reviewed together"}
+
 
 def show_trace(trace: PipelineResult, key: str) -> None:
+    if trace.kind == "reflection":
+        st.caption("A reflection run: stored memories reviewed together for ones a later memory replaced or that "
+                   "say the same thing twice.")
     cols = st.columns(5)
-    cols[0].metric("Facts", len(trace.facts))
+    cols[0].metric("Memories reviewed" if trace.kind == "reflection" else "Facts",
+                   len(trace.candidates) if trace.kind == "reflection" else len(trace.facts))
     cols[1].metric("Changes", len(trace.changes))
     cols[2].metric("LLM calls", trace.llm_calls)
     cols[3].metric("Tokens", trace.prompt_tokens + trace.completion_tokens)
@@ -25,15 +32,20 @@ def show_trace(trace: PipelineResult, key: str) -> None:
     if trace.facts:
         st.markdown("**Facts extracted**")
         st.dataframe(pd.DataFrame([f.model_dump() for f in trace.facts]), hide_index=True, width="stretch")
+    reflection = trace.kind == "reflection"
+    shown = {c.memory_id: c.content for c in trace.candidates}
     if trace.candidates:
-        st.markdown("**Similar memories found**")
-        st.dataframe(pd.DataFrame([{"new fact": fact(c.fact), "existing memory": c.content, "status": c.status,
-                                    "similarity": round(c.score, 3)} for c in trace.candidates]),
+        st.markdown("**Memories reviewed together**" if reflection else "**Memories shown to the model**")
+        st.dataframe(pd.DataFrame([{**({} if reflection else {"new fact": fact(c.fact)}), "existing memory": c.content,
+                                    "status": c.status, "similarity": round(c.score, 3),
+                                    "shown because": WHY_SHOWN.get(c.via, c.via)} for c in trace.candidates]),
                      hide_index=True, width="stretch")
     if trace.decisions:
         st.markdown("**Decisions**")
-        st.dataframe(pd.DataFrame([{"fact": fact(d.fact), "action": d.action, "accepted": d.accepted,
-                                    "reason": d.reason, "rejected because": d.rejected_because or ""}
+        st.dataframe(pd.DataFrame([{**({"memory": shown.get(d.memory_id or "", d.memory_id)} if reflection
+                                       else {"fact": fact(d.fact)}),
+                                    "action": d.action, "accepted": d.accepted, "reason": d.reason,
+                                    "rejected because": d.rejected_because or ""}
                                    for d in trace.decisions]), hide_index=True, width="stretch")
     if trace.changes:
         st.markdown("**What changed**")

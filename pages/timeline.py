@@ -53,8 +53,9 @@ page = int(st.number_input(f"Page (of {pages})", 1, pages, pages, key="timeline_
 page = min(page, pages)
 for run in adapter.runs(user, moment, (page - 1) * PAGE, PAGE, ver):
     when = run.created_at or datetime.now(UTC)
-    label = (f"{when:%Y-%m-%d %H:%M} · {run.status} · {adapter.plural(len(run.changes), 'change')} · "
-             f"{adapter.plural(len(run.facts), 'fact')}")
+    what = (f"reflection on {adapter.plural(len(run.candidates), 'memory', 'memories')}" if run.kind == "reflection"
+            else adapter.plural(len(run.facts), "fact"))
+    label = f"{when:%Y-%m-%d %H:%M} · {run.status} · {adapter.plural(len(run.changes), 'change')} · {what}"
     with st.expander(label):
         views.show_diff(adapter.run_diff(run, ver), run.run_id)
         with st.popover("Trace"):

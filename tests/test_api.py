@@ -40,6 +40,12 @@ def scripted_model(body: dict[str, Any]) -> tuple[int, Any]:
         facts = re.findall(r"^(\d+)\. \[", last.split("EXISTING MEMORIES")[0], flags=re.M)
         return 200, json.dumps({"decisions": [{"fact": int(i), "action": "ADD", "memory_id": None, "content": None,
                                                "reason": "new"} for i in facts]})
+    if name == "ReflectionPlan":  # two memories about bees: the older one is replaced by the later
+        shown = dict(re.findall(r"^(\d+)\. \[[^\]]*\] (.*)$", last, flags=re.M))
+        bees = sorted(int(sid) for sid, text in shown.items() if "bees" in text)
+        changes = [{"memory_id": bees[0], "action": "OUTDATE", "by": bees[-1], "content": None,
+                    "reason": "the hive moved"}] if len(bees) == 2 else []
+        return 200, json.dumps({"changes": changes})
     return 200, "A title"
 
 
@@ -166,6 +172,23 @@ def test_process_is_queued_and_its_trace_can_be_read(api: httpx.Client, model: F
     assert [c["event"] for c in waited.json()["result"]["changes"]] == ["ADD"]
     assert {j["id"] for j in api.get("/v1/jobs", params=u).json()} >= {job_id}
     error(api.get(f"/v1/jobs/{job_id}", params={"user_id": "ana"}), 404, "not_found")
+
+
+def test_a_reflection_is_queued_and_outdates_what_a_later_memory_replaced(api: httpx.Client) -> None:
+    u = {"user_id": "bea"}
+    for text in ("The user keeps bees in the garden.", "The user keeps bees on the roof now."):
+        assert api.post("/v1/memories", params=u, json={"content": text, "type": "activity"}).status_code == 201
+    queued = api.post("/v1/reflect", params=u, json={"max_groups": 5})
+    assert queued.status_code == 202 and queued.json()["job"]["kind"] == "reflect"
+    job_id = queued.json()["job"]["id"]
+    deadline = time.monotonic() + 60
+    while (job := api.get(f"/v1/jobs/{job_id}", params=u).json())["job"]["status"] not in ("done", "failed"):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert job["job"]["status"] == "done" and job["result"]["kind"] == "reflection"
+    assert [(c["event"], c["content"]) for c in job["result"]["changes"]] == [
+        ("OUTDATE", "The user keeps bees in the garden.")]
+    error(api.post("/v1/reflect", params=u, json={"max_groups": 0}), 422, "invalid_input")
 
 
 def test_sessions_and_streamed_chat(api: httpx.Client) -> None:

@@ -159,6 +159,18 @@ def process(body: ProcessRequest, tm: Engine, user: User, response: Response,
     return JobOut(job=job, result=tm.jobs.result(job))
 
 
+class ReflectRequest(BaseModel):
+    since: datetime | None = Field(default=None, description="only memories changed at or after this time")
+    max_groups: int | None = Field(default=None, ge=1, le=10_000, description="at most this many LLM calls")
+
+
+@router.post("/reflect", status_code=status.HTTP_202_ACCEPTED, tags=["pipeline"])
+def reflect(body: ReflectRequest, tm: Engine, user: User) -> JobOut:
+    """Queue a reflection pass over the caller's memories: groups of close memories are reviewed for ones a later
+    memory replaced and for duplicates, each group applied as a run of kind ``reflection``. Follow the job."""
+    return JobOut(job=tm.jobs.enqueue_reflection(user_id=user, since=body.since, max_groups=body.max_groups))
+
+
 @router.get("/jobs", tags=["pipeline"])
 def list_jobs(tm: Engine, user: User, limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> list[Job]:
     return tm.jobs.list(user_id=user, limit=limit)
