@@ -81,7 +81,7 @@ def conversations(data: dict[str, Any]) -> list[dict[str, Any]]:
         sessions: list[dict[str, Any]] = []
         questions = []
 
-        def session(text: str, reply: str, sid: str) -> None:
+        def session(text: str, reply: str, sid: str, sessions: list[dict[str, Any]] = sessions) -> None:
             when = start + timedelta(days=9 * len(sessions))
             sessions.append({"title": sid, "date": when.isoformat(), "messages": [
                 {"id": f"{sid}-u", "role": "user", "content": text},
