@@ -16,6 +16,7 @@ from timemory.core import (
     consolidation_schema,
     extraction_schema,
     largest_answer,
+    reflection_schema,
     request,
 )
 from timemory.providers import openai_strict_subset, strict_json_schema
@@ -105,7 +106,25 @@ def test_openai_gets_the_strict_subset_with_the_enums_kept() -> None:
     assert shapes[0]["anyOf"][1]["properties"]["memory_id"]["enum"] == [1, 2]
 
 
-@pytest.mark.parametrize("schema", [consolidation_schema([0, 2], [1, 3]), extraction_schema()])
+def test_reflection_allows_changes_between_two_shown_memories_and_leaves_one() -> None:
+    schema = reflection_schema([1, 2, 3])
+
+    def change(memory_id: int, by: int, action: str = "OUTDATE", content: str | None = None,
+               reason: str = "moved") -> dict[str, object]:
+        return {"memory_id": memory_id, "action": action, "by": by, "content": content, "reason": reason}
+
+    assert allowed(schema, {"changes": []})
+    assert allowed(schema, {"changes": [change(1, 3), change(2, 3, "MERGE", "merged")]})
+    assert not allowed(schema, {"changes": [change(1, 3)] * 3})  # something always stays
+    assert not allowed(schema, {"changes": [change(4, 3)]})  # an id that was not shown
+    assert not allowed(schema, {"changes": [change(1, 3, "MERGE", None)]})  # a merge carries its text
+    assert not allowed(schema, {"changes": [change(1, 3, "OUTDATE", "text")]})  # an outdate does not
+    assert not allowed(schema, {"changes": [change(1, 3, reason="r" * (REASON_CHARS + 1))]})
+    assert not allowed(schema, {"changes": [change(1, 3, "DELETE")]})
+
+
+@pytest.mark.parametrize("schema", [consolidation_schema([0, 2], [1, 3]), extraction_schema(),
+                                    reflection_schema([1, 2, 3])])
 def test_llama_cpp_turns_each_schema_into_a_grammar(schema: dict[str, object]) -> None:
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 

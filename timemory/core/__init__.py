@@ -11,6 +11,7 @@ from timemory.core.answers import (
     consolidation_schema,
     extraction_schema,
     largest_answer,
+    reflection_schema,
     request,
 )
 from timemory.core.candidates import CandidatePolicy, candidate_memories, reads_like_change
@@ -67,6 +68,7 @@ __all__ = [
     "plan_consolidation",
     "read_export",
     "read_memories",
+    "reflection_schema",
     "reads_like_change",
     "request",
 ]
