@@ -105,3 +105,21 @@ def test_map_colours_by_creation_time_and_shows_a_past_moment(tm: TiMem) -> None
     caption = " ".join(c.value for c in at.caption)
     total = len(tm.list_memories(user_id=USER))
     assert "existed at 2023-05-20" in caption and f"{total} memories existed" not in caption
+
+
+def test_timeline_names_a_reflection_run_and_shows_what_it_changed(tm: TiMem, sqlite_store, embedder) -> None:
+    from doubles import ReflectingLLMDouble
+
+    def outdate_paris(shown: dict[str, int]) -> list[dict]:
+        paris = [sid for text, sid in shown.items() if "Paris" in text]
+        later = [sid for sid in shown.values() if paris and sid > paris[0]]
+        return [{"memory_id": paris[0], "action": "OUTDATE", "by": later[-1], "content": None,
+                 "reason": "a later memory replaces it"}] if later else []
+
+    report = TiMem(sqlite_store, embedder, ReflectingLLMDouble(outdate_paris)).reflect(user_id=USER)
+    assert report.outdated == 1
+    at = app("pages/timeline.py")
+    labels = [e.label for e in at.expander]
+    assert any("reflection on" in label and "1 change" in label for label in labels), labels
+    assert any("outdated" in m.value for m in at.markdown)
+    assert any("A reflection run" in c.value for c in at.caption)

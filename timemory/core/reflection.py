@@ -180,6 +180,8 @@ class Reflection:
         errors: list[str] = []
         run_id = str(uuid.uuid4())
         status = "empty"
+        # the run and its changes share one time, so what it changed counts as reviewed by it
+        at = datetime.now(UTC)
         try:
             current = self.store.memories.get_many(user_id, [m.id for m in group.members])
             if any(current.get(m.id) != m for m in group.members):
@@ -194,15 +196,15 @@ class Reflection:
             outdates, merges = validate_changes(answer, shown, decisions)
             ops: list[ChangeMemory] = [
                 ChangeMemory(memory_id=old.id, status="outdated", event="OUTDATE", actor="pipeline",
-                             reason=reason, superseded_by=by.id) for old, by, reason in outdates]
+                             reason=reason, superseded_by=by.id, at=at) for old, by, reason in outdates]
             if merges:
                 merged_vectors = self.embed([text for _, _, text, _ in merges])
                 for (old, keep, text, reason), vector in zip(merges, merged_vectors, strict=True):
                     ops.append(ChangeMemory(memory_id=keep.id, content=text, embedding=vector, event="UPDATE",
-                                            actor="pipeline", reason=reason))
+                                            actor="pipeline", reason=reason, at=at))
                     ops.append(ChangeMemory(memory_id=old.id, status="outdated", event="OUTDATE",
                                             actor="pipeline", reason=f"merged into another memory: {reason}",
-                                            superseded_by=keep.id))
+                                            superseded_by=keep.id, at=at))
             if ops:
                 changes = self.store.memories.apply(user_id, ops, expected_version=version, run_id=run_id)
                 status = "ok"
@@ -215,8 +217,7 @@ class Reflection:
             candidates=candidates, decisions=decisions, changes=changes, errors=errors, llm_calls=usage.calls,
             prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
             timings={"reflect": round(time.perf_counter() - started, 6)}, llm_model=getattr(self.llm, "model", None),
-            # dated after its own changes, so a memory it merged into counts as reviewed
-            embedding_model=self.embedding_model, created_at=datetime.now(UTC),
+            embedding_model=self.embedding_model, created_at=at,
         )
         try:
             self.store.runs.save(result)
