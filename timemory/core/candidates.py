@@ -65,40 +65,39 @@ class Engine(Protocol):
     search_index: Search
 
 
+def _take(found: dict[str, tuple[Memory, float, Via]], memories: list[tuple[Memory, float]], via: Via,
+          floor: float | None, limit: int) -> None:
+    """Add up to ``limit`` memories not found yet whose cosine reaches ``floor``."""
+    added = 0
+    for memory, score in memories:
+        if added >= limit:
+            return
+        if (floor is None or score >= floor) and memory.id not in found:
+            found[memory.id] = (memory, score, via)
+            added += 1
+
+
 def candidate_memories(engine: Engine, policy: CandidatePolicy, user_id: str, facts: list[ExtractedFact],
                        vectors: np.ndarray, version: int) -> list[list[tuple[Memory, float, Via]]]:
     """Per fact, the memories to show with their cosine to the fact and why each came; each memory at most once per
     fact, in the order of the looks above."""
+    search = engine.search_index
     out = []
     for fact, vector in zip(facts, vectors, strict=True):
         found: dict[str, tuple[Memory, float, Via]] = {}
-
-        def take(memories: list[tuple[Memory, float]], via: Via, floor: float | None, limit: int,
-                 found: dict[str, tuple[Memory, float, Via]] = found) -> None:
-            added = 0
-            for memory, score in memories:
-                if added >= limit:
-                    break
-                if floor is not None and score < floor:
-                    continue
-                if memory.id not in found:
-                    found[memory.id] = (memory, score, via)
-                    added += 1
-
-        search = engine.search_index
         if policy.nearest:
             hits = search.find(user_id, fact.content, vector, policy.nearest, mode=policy.mode,
                                statuses=("active", "outdated"), version=version)
-            take([(h.memory, h.similarity) for h in hits], "nearest", policy.threshold, policy.nearest)
+            _take(found, [(h.memory, h.similarity) for h in hits], "nearest", policy.threshold, policy.nearest)
         if policy.subject and fact.subject:
             same = engine.store.memories.with_subject(user_id, fact.subject, limit=policy.subject)
-            take([(m, float(v @ vector)) for m, v in same], "subject", None, policy.subject)
-        wide = max(policy.same_type, policy.change if reads_like_change(fact.content) else 0)
-        if wide:
-            typed = search.nearest(user_id, vector[None, :], wide + len(found), types=(fact.type,),
-                                   statuses=("active",), version=version)[0]
-            take(typed, "type", policy.type_floor, policy.same_type)
-            if policy.change and reads_like_change(fact.content):
-                take(typed, "change", policy.change_floor, policy.change)
-        out.append(sorted(found.values(), key=lambda c: ("nearest", "subject", "type", "change").index(c[2])))
+            _take(found, [(m, float(v @ vector)) for m, v in same], "subject", None, policy.subject)
+        change = policy.change if reads_like_change(fact.content) else 0
+        if policy.same_type or change:
+            # one ranked list serves both looks: the change look goes on where the type look stopped
+            typed = search.nearest(user_id, vector[None, :], max(policy.same_type, change) + len(found),
+                                   types=(fact.type,), statuses=("active",), version=version)[0]
+            _take(found, typed, "type", policy.type_floor, policy.same_type)
+            _take(found, typed, "change", policy.change_floor, change)
+        out.append(list(found.values()))
     return out
