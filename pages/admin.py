@@ -50,5 +50,6 @@ adapter.confirmation("session", "Delete this session?",
                      "This deletes the session and its messages (memories learnt from it stay). It cannot be undone.",
                      delete_session, after=adapter.after_session_write)
 adapter.confirmation("user", "Delete this user?",
-                     f"This deletes every memory, event, session, message and trace of user '{pick}'. "
-                     "It cannot be undone.", delete_user)
+                     f"This erases user '{pick}' everywhere: every memory, event, session, message, trace, queued "
+                     "job and API key, their cached model answers and their records in experiments. Nothing is kept; "
+                     "it cannot be undone.", delete_user)

@@ -266,6 +266,23 @@ def test_keys_are_required_and_stored_hashed(keyed: dict[str, Any]) -> None:
     assert not any(t.split("_", 2)[2].encode() in Path(db).read_bytes() for t in keyed["tokens"].values())
 
 
+def test_deleting_a_user_ends_them_everywhere(keyed: dict[str, Any]) -> None:
+    token = cli(keyed["env"], "keys", "create", "--user", "carol").stdout.strip()
+    carol = httpx.Client(base_url=keyed["url"], timeout=60, headers={"Authorization": f"Bearer {token}"})
+    admin = keyed["clients"]["admin"]
+    assert carol.post("/v1/memories", json={"content": "I work as a nurse in Porto."}).status_code == 201
+    assert carol.post("/v1/process", json={"messages": [{"role": "user", "content": "Porto again."}]}).status_code \
+        == 202
+    assert admin.delete("/v1/users/carol").status_code == 204
+    # the key stopped working at once; nothing of carol is left to read, and nothing brings her back
+    error(carol.get("/v1/jobs"), 401, "unauthorized")
+    error(carol.post("/v1/memories", json={"content": "back again"}), 401, "unauthorized")
+    assert "carol" not in {u["id"] for u in admin.get("/v1/users").json()}
+    assert admin.get("/v1/jobs", params={"user_id": "carol"}).json() == []
+    assert "carol" not in cli(keyed["env"], "keys", "list").stdout
+    carol.close()
+
+
 def test_a_user_key_acts_for_its_own_user_only(keyed: dict[str, Any]) -> None:
     alice, admin = keyed["clients"]["alice"], keyed["clients"]["admin"]
     assert [m["content"] for m in alice.get("/v1/memories").json()["items"]] == ["alice secret"]

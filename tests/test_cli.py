@@ -140,3 +140,15 @@ def test_reflect_with_the_local_model_then_queue_it(tmp_path: Path) -> None:
     assert queued.startswith("queued reflection job ")
     bad = run(tmp_path, "reflect", "--user", "maya", "--since", "last week", check=False)
     assert bad.returncode == 2 and "is not an ISO date" in bad.stderr
+
+
+def test_users_delete_erases_the_user_and_revokes_their_key(tmp_path: Path) -> None:
+    run(tmp_path, "seed-demo")
+    run(tmp_path, "keys", "create", "--user", "maya")
+    assert "maya\t" in run(tmp_path, "users", "list").stdout
+    erased = run(tmp_path, "users", "delete", "maya").stdout
+    assert erased.startswith("erased maya: ") and "api_keys" in erased and "memories" in erased
+    assert "maya\t" not in run(tmp_path, "users", "list").stdout
+    assert "\tmaya\t" not in run(tmp_path, "keys", "list").stdout
+    again = run(tmp_path, "users", "delete", "maya", check=False)
+    assert again.returncode == 2 and "no user 'maya'" in again.stderr

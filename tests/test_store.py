@@ -160,7 +160,7 @@ def test_delete_user_removes_everything(store: Store, embedder, user: str) -> No
     tm = TiMem(store, embedder)
     tm.add("The user likes tea.", user_id=user, type="preference")
     store.conversations.create_session(user, "chat")
-    store.users.delete(user)
+    store.erasure.user(user)
     assert tm.list_memories(user_id=user) == [] and store.conversations.list_sessions(user) == []
     assert user not in {u.id for u in store.users.list()}
 

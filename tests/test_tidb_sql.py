@@ -143,4 +143,4 @@ def test_live_tidb_round_trip(embedder) -> None:
         m = tm.add("The user drinks green tea.", user_id=user, type="preference")
         assert tm.search("tea", user_id=user)[0].memory.id == m.id
     finally:
-        store.users.delete(user)
+        store.erasure.user(user)

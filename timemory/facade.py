@@ -208,6 +208,16 @@ class TiMem:
         """Delete in one transaction; each memory's events are kept."""
         self._book.delete(memory_ids, user_id=user_id)
 
+    def erase(self, *, memory_id: str, user_id: str) -> None:
+        """Erase one memory: unlike delete, nothing of it is kept — its events go, and its text is taken out of the
+        pipeline traces, cached model answers and experiment records that hold it."""
+        self.engine.store.erasure.memory(check_user_id(user_id), memory_id)
+
+    def erase_user(self, *, user_id: str) -> dict[str, int]:
+        """Erase a user everywhere (``tm.users.delete``): their keys stop working and their jobs are gone at once;
+        returns the rows removed per table."""
+        return self.users.delete(user_id=user_id)
+
     def import_memories(self, records: Sequence[tuple[Memory, list[MemoryEvent] | None]], *,
                         user_id: str) -> int:
         """Put exported memories back (with their history where the export has it); returns how many were new."""

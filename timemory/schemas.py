@@ -360,6 +360,7 @@ class PipelineResult(BaseModel):
     llm_model: str | None = None
     embedding_model: str | None = None
     created_at: datetime | None = None
+    answer_keys: list[str] = Field(default_factory=list, description="the answer cache's keys this run used")
 
     @property
     def changed_memory_ids(self) -> list[str]:

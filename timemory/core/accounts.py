@@ -31,9 +31,11 @@ class Users:
         """Create the user if it does not exist yet."""
         self._store.users.ensure(check_user_id(user_id))
 
-    def delete(self, *, user_id: str) -> None:
-        """Remove every row of this user: memories, history, sessions, messages, runs."""
-        self._store.users.delete(check_user_id(user_id))
+    def delete(self, *, user_id: str) -> dict[str, int]:
+        """Erase the user: every row they own (memories, history, sessions, messages, runs, jobs, API keys), the
+        cached model answers of their runs and their records in experiments; nothing is kept. Returns the rows
+        removed per table."""
+        return self._store.erasure.user(check_user_id(user_id))
 
     def version(self, *, user_id: str) -> int:
         """A number that moves on every change to the user's memories (caches are keyed by it)."""

@@ -100,7 +100,7 @@ def run_pipeline(engine: Engine, llm: LLM, messages: list[dict[str, Any]], *, us
         errors=progress.errors, llm_calls=progress.usage.calls, embedding_calls=progress.embedding_calls,
         prompt_tokens=progress.usage.prompt_tokens, completion_tokens=progress.usage.completion_tokens,
         timings=progress.timings, source_message_ids=sources, llm_model=getattr(llm, "model", None),
-        embedding_model=engine.embedder.name,
+        embedding_model=engine.embedder.name, answer_keys=progress.usage.answer_keys,
         # a replayed exchange's run is dated like its messages, so the timeline places it where it happened
         created_at=dated or datetime.now(UTC),
     )

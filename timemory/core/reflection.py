@@ -217,7 +217,7 @@ class Reflection:
             candidates=candidates, decisions=decisions, changes=changes, errors=errors, llm_calls=usage.calls,
             prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
             timings={"reflect": round(time.perf_counter() - started, 6)}, llm_model=getattr(self.llm, "model", None),
-            embedding_model=self.embedding_model, created_at=at,
+            embedding_model=self.embedding_model, created_at=at, answer_keys=usage.answer_keys,
         )
         try:
             self.store.runs.save(result)

@@ -44,6 +44,8 @@ class CachedLLM:
     def parse(self, messages: ChatMessages, schema: type[T], *, usage: Usage | None = None,
               max_tokens: int | None = None) -> T:
         key = self.key(messages, schema, max_tokens)
+        if usage is not None:
+            usage.answer_keys.append(key)
         cached = self.answers.get(key)
         if cached is not None:
             try:

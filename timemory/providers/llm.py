@@ -13,7 +13,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 import openai
@@ -34,6 +34,8 @@ class Usage:
     calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # the answer cache's keys of the answers this work used or stored (so erasing a user finds them)
+    answer_keys: list[str] = field(default_factory=list)
 
     def add(self, prompt: int, completion: int) -> None:
         self.calls += 1

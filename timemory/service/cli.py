@@ -239,6 +239,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--label")
     s.set_defaults(func=cmd_keys)
 
+    s = sub.add_parser("users", help="users: list, or delete USER (erased everywhere, keys and jobs included)")
+    s.add_argument("action", choices=["list", "delete"])
+    s.add_argument("user", nargs="?")
+    s.set_defaults(func=cmd_users)
+
     s = sub.add_parser("mcp", help="serve one user's memory to an MCP client over stdio")
     s.add_argument("--user", help="whose memory (default: TIMEMORY_MCP_USER)")
     s.set_defaults(func=cmd_mcp)
@@ -280,6 +285,23 @@ def cmd_keys(args: argparse.Namespace) -> int:
             return 2
         tm.keys.revoke(args.key_id)
         print(f"revoked {args.key_id}")
+    return 0
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    tm = _tm(args)
+    if args.action == "list":
+        for u in tm.users.list():
+            print(f"{u.id}\t{u.memories_active} active\t{u.memories_outdated} outdated\t{u.sessions} sessions")
+        return 0
+    if not args.user:
+        print("error: users delete needs the user id", file=sys.stderr)
+        return 2
+    if args.user not in {u.id for u in tm.users.list()}:
+        print(f"error (not_found): no user '{args.user}'", file=sys.stderr)
+        return 2
+    removed = tm.erase_user(user_id=args.user)
+    print(f"erased {args.user}: " + ", ".join(f"{n} {table}" for table, n in removed.items() if n))
     return 0
 
 

@@ -17,6 +17,7 @@ from timemory.store.answers import AnswerRepository
 from timemory.store.conversations import ConversationRepository
 from timemory.store.database import Database
 from timemory.store.engine import Backend, make_engine
+from timemory.store.erasure import Erasure
 from timemory.store.experiments import ExperimentRepository
 from timemory.store.jobs import JobQueue
 from timemory.store.keys import ApiKeys
@@ -44,6 +45,7 @@ class Store:
         self.keys = ApiKeys(self.db, self.users)
         self.experiments = ExperimentRepository(self.db)
         self.answers = AnswerRepository(self.db)
+        self.erasure = Erasure(self.db)
         if check_embedding_model:
             self.memories.check_embedding_model()
 

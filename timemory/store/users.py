@@ -1,13 +1,13 @@
-"""Users: created on first use, listed with their counts, and deleted with every row they own."""
+"""Users: created on first use and listed with their counts (erasing one is in ``erasure.py``)."""
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 
 from timemory.errors import DatabaseError
 from timemory.schemas import UserSummary
 from timemory.store.database import Database
-from timemory.store.models import MemoryEventRow, MemoryRow, MessageRow, PipelineRunRow, SessionRow, UserRow, utcnow
+from timemory.store.models import MemoryRow, SessionRow, UserRow, utcnow
 from timemory.store.rows import aware
 from timemory.validation import check_user_id
 
@@ -60,10 +60,3 @@ class UserRepository:
             for u in users
         ]
 
-    def delete(self, user_id: str) -> None:
-        """Remove every row of this user: memories, events, sessions, messages, runs."""
-        check_user_id(user_id)
-        with self._db.write(user_id) as s:
-            for model in (MemoryRow, MemoryEventRow, MessageRow, SessionRow, PipelineRunRow):
-                s.execute(delete(model).where(model.user_id == user_id))  # type: ignore[attr-defined]
-            s.execute(delete(UserRow).where(UserRow.id == user_id))
