@@ -149,6 +149,9 @@ def test_bad_and_hostile_input_gets_the_one_error_shape(api: httpx.Client) -> No
     error(api.get("/v1/memories/' OR 1=1 --", params=u), 404, "not_found")
     error(api.get("/v1/nothing-here"), 404, "not_found")
     error(api.post("/v1/process", params=u, json={"messages": [{"role": "robot", "content": "hi"}]}), 422)
+    twice = [{"role": "user", "content": "I keep bees.", "id": "m1"}, {"role": "user", "content": "Hi", "id": "m1"}]
+    assert "same id (m1)" in error(api.post("/v1/process", params=u, json={"messages": twice}), 422,
+                                   "invalid_input")
     hostile = "Robert'); DROP TABLE memories;-- <script>alert(1)</script> 👩‍🚀"
     made = api.post("/v1/memories", params=u, json={"content": hostile}).json()
     assert api.get(f"/v1/memories/{made['id']}", params=u).json()["content"] == hostile
@@ -169,6 +172,9 @@ def test_process_is_queued_and_its_trace_can_be_read(api: httpx.Client, model: F
     waited = api.post("/v1/process", params={**u, "wait": "true"}, json={"messages": [
         {"role": "user", "content": "I read novels."}]})
     assert waited.status_code == 200 and waited.json()["job"]["status"] == "done"
+    late = api.post("/v1/process", params={**u, "wait": "true", "timeout": 0.001}, json={"messages": [
+        {"role": "user", "content": "I bake bread."}]})  # not finished within the wait: accepted, not done
+    assert late.status_code == 202 and late.json()["job"]["status"] in ("pending", "running")
     assert [c["event"] for c in waited.json()["result"]["changes"]] == ["ADD"]
     assert {j["id"] for j in api.get("/v1/jobs", params=u).json()} >= {job_id}
     error(api.get(f"/v1/jobs/{job_id}", params={"user_id": "ana"}), 404, "not_found")
@@ -231,6 +237,9 @@ def test_service_endpoints(api: httpx.Client) -> None:
     assert api.post("/v1/users", json={"user_id": "dora"}).status_code == 201
     assert api.delete("/v1/users/dora").status_code == 204
     error(api.delete("/v1/users/dora"), 404, "not_found")
+    for bad in ("bad id/../x", "../etc", "a b", "-flag", "x" * 129):
+        error(api.post("/v1/users", json={"user_id": bad}), 422, "invalid_input")
+        error(api.get("/v1/memories", params={"user_id": bad}), 422, "invalid_input")
 
 
 # --- keys and tenants ------------------------------------------------------------------------------------------------

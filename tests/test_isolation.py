@@ -41,3 +41,22 @@ def test_other_user_cannot_read_or_change(store: Store, embedder) -> None:
     assert store.runs.list("alice") == []
     assert (tm.get_memory(mine.id, user_id="alice"), tm.history(mine.id, user_id="alice")) == before
     assert store.conversations.get_session("alice", session.id).title == "Alice's chat"
+
+
+def test_user_ids_follow_one_grammar_and_an_older_odd_id_can_still_be_erased(sqlite_store: Store, embedder) -> None:
+    from sqlalchemy import text
+
+    from timemory import TiMem, ValidationError
+
+    tm = TiMem(sqlite_store, embedder)
+    for good in ("ana", "exp1-conv-26-a", "ana@example.com", "team:7+x=1", "_tmp.2"):
+        tm.add("The user likes tea.", user_id=good)
+    for bad in ("bad id/../x", "a b", "-flag", "ana\n", "tab\tid", "ünï", "x" * 129):
+        with pytest.raises(ValidationError, match="user_id"):
+            tm.add("The user likes tea.", user_id=bad)
+    with sqlite_store.engine.begin() as conn:  # a user created before the grammar existed
+        conn.execute(text("INSERT INTO users (id, created_at, memory_version) VALUES ('old id/../x', "
+                          "'2024-01-01 00:00:00', 0)"))
+    assert "old id/../x" in {u.id for u in tm.users.list()}
+    tm.users.delete(user_id="old id/../x")
+    assert "old id/../x" not in {u.id for u in tm.users.list()}

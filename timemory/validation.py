@@ -3,6 +3,7 @@ filter object the listings share."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,9 +13,22 @@ from timemory.errors import ValidationError
 from timemory.schemas import MEMORY_STATUSES, MEMORY_TYPES, SEARCH_MODES, SearchMode
 
 MAX_USER_ID = 128
+# A user id is safe in a URL path, a file name, a log line and a shell argument: letters, digits and ._@:+=-,
+# starting with a letter, a digit or _.
+USER_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@:+=-]*")
 
 
 def check_user_id(user_id: Any) -> str:
+    """A user id of the grammar :data:`USER_ID`, at most :data:`MAX_USER_ID` characters."""
+    check_stored_user_id(user_id)
+    if not USER_ID.fullmatch(user_id):
+        raise ValidationError(f"user_id {user_id[:40]!r} has characters a user id cannot have: use letters, digits "
+                              "and . _ @ : + = - (starting with a letter, a digit or _).")
+    return str(user_id)
+
+
+def check_stored_user_id(user_id: Any) -> str:
+    """The looser rule of ids stored before the grammar: a user created then can still be listed and erased."""
     if not isinstance(user_id, str) or not user_id.strip():
         raise ValidationError("user_id must be a non-empty string.")
     if len(user_id) > MAX_USER_ID:

@@ -14,7 +14,7 @@ from typing import Any
 from timemory.errors import ValidationError
 from timemory.schemas import ChatSession, Message, UserSummary
 from timemory.store import Store
-from timemory.validation import check_user_id
+from timemory.validation import check_stored_user_id, check_user_id
 
 DEFAULT_TITLE = "New chat"
 
@@ -35,7 +35,7 @@ class Users:
         """Erase the user: every row they own (memories, history, sessions, messages, runs, jobs, API keys), the
         cached model answers of their runs and their records in experiments; nothing is kept. Returns the rows
         removed per table."""
-        return self._store.erasure.user(check_user_id(user_id))
+        return self._store.erasure.user(check_stored_user_id(user_id))
 
     def version(self, *, user_id: str) -> int:
         """A number that moves on every change to the user's memories (caches are keyed by it)."""

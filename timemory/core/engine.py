@@ -107,6 +107,11 @@ class Engine:
                                       "characters).")
             clean.append({"role": role, "content": content, "id": str(mid) if mid is not None else None,
                           "created_at": created})
+        ids = [m["id"] for m in clean if m["id"] is not None]
+        if len(ids) != len(set(ids)):
+            twice = sorted({i for i in ids if ids.count(i) > 1})
+            raise ValidationError(f"Two messages of one exchange have the same id ({', '.join(twice)[:200]}); "
+                                  "each message needs its own.")
         return clean
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from timemory.core.chat import ChatTurn
 from timemory.core.engine import DEFAULT_SEARCH_MODE
+from timemory.core.jobs import FINISHED
 from timemory.errors import NotFoundError
 from timemory.facade import TiMem
 from timemory.schemas import (
@@ -149,12 +150,14 @@ class JobOut(BaseModel):
 def process(body: ProcessRequest, tm: Engine, user: User, response: Response,
             wait: Annotated[bool, Query(description="answer when the job is finished (200)")] = False,
             timeout: Annotated[float, Query(gt=0, le=600)] = 120) -> JobOut:
-    """Queue an exchange for extraction and consolidation: 202 with the job at once, or with ``wait=true`` the
-    finished job and its pipeline trace."""
+    """Queue an exchange for extraction and consolidation: 202 with the job at once, or with ``wait=true`` 200 with
+    the finished job and its pipeline trace (202 with the job as it is, if it did not finish within ``timeout``)."""
     job = tm.jobs.enqueue([m.model_dump() for m in body.messages], user_id=user, session_id=body.session_id)
     if not wait:
         return JobOut(job=job)
     job = tm.jobs.wait(job.id, user_id=user, timeout=timeout)
+    if job.status not in FINISHED:
+        return JobOut(job=job)
     response.status_code = status.HTTP_200_OK
     return JobOut(job=job, result=tm.jobs.result(job))
 
