@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from timemory import Settings, TiMem
-from timemory.providers import LocalLLMServer, pid_alive
+from timemory.providers import LocalLLMServer, free_port, pid_alive
 from timemory.wiring import build_llm
 
 pytestmark = pytest.mark.local_llm
@@ -198,3 +198,30 @@ def test_a_consolidation_of_three_facts_and_five_memories_never_fails(server: Lo
         assert set(refused) <= {"this memory is already changed by another decision"}, (run, plan.decisions)
         assert all(d.memory_id is None or d.memory_id in {m.id for m in shown} for d in plan.decisions)
         assert usage.calls == 1 and usage.completion_tokens < consolidation_cap(3, 5), (run, usage)
+
+
+@pytest.mark.parametrize("command", [["serve", "--port", "0"], ["worker"]])
+def test_sigterm_ends_serve_and_worker_with_the_model_server_they_started(tmp_path: Path, command: list[str]) -> None:
+    """A service manager stops a process with SIGTERM: the bundled model's server it started must stop too."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "TIDB_", "TIMEMORY_"))}
+    env.update(TIMEMORY_DATA_DIR=str(tmp_path), HF_HUB_OFFLINE="1", PYTHONPATH=str(Path(__file__).parents[1]))
+    queue = ("from timemory import TiMem, Settings; TiMem.from_settings(Settings()).jobs.enqueue("
+             "[{'role': 'user', 'content': 'I keep bees.'}], user_id='ana')")
+    subprocess.run([sys.executable, "-c", queue], env=env, check=True, timeout=120)
+    if command[0] == "serve":
+        command = ["serve", "--port", str(free_port())]
+    proc = subprocess.Popen([sys.executable, "-m", "timemory", *command], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    state = tmp_path / "llm-server.json"
+    deadline = time.monotonic() + 180
+    while not state.exists() and time.monotonic() < deadline:  # the queued exchange starts the model
+        assert proc.poll() is None
+        time.sleep(0.2)
+    pid = json.loads(state.read_text())["pid"]
+    assert pid_alive(pid)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=120)
+    deadline = time.monotonic() + 15
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not pid_alive(pid), f"the model server {pid} outlived `{' '.join(command[:1])}`"

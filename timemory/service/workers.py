@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import signal
 import socket
+import sys
 import threading
 
 from timemory.errors import ConfigurationError
@@ -19,6 +20,14 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def exit_on_sigterm() -> None:
+    """Make SIGTERM end this process the way Ctrl-C does, so its exit handlers run (one stops the bundled model's
+    server, which runs in a session of its own). uvicorn shuts down on SIGTERM and then raises it again to the
+    handler installed before it: without this one, that is the default, which ends the process on the spot."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
 def serve(host: str = "127.0.0.1", port: int = 8000, *, workers: int = 1, worker_threads: int = 1) -> None:
     """Serve the HTTP API. Without any API key the server only binds to loopback: create one with
     ``python -m timemory keys create``."""
@@ -28,6 +37,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, *, workers: int = 1, worker
         raise ConfigurationError(f"Refusing to listen on {host} with no API key: anyone could read every memory. "
                                  "Create a key (python -m timemory keys create --admin) or bind to 127.0.0.1.")
     threads = str(max(0, worker_threads))
+    exit_on_sigterm()
     if workers > 1:  # each process builds its own engine from the settings
         import os
 

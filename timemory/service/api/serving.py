@@ -7,7 +7,9 @@ import os
 from fastapi import FastAPI
 
 from timemory.service.api.app import create_app
+from timemory.service.workers import exit_on_sigterm
 
 
 def app_from_environment() -> FastAPI:
+    exit_on_sigterm()  # each process of ``--workers N`` stops the bundled model's server it started on SIGTERM
     return create_app(worker_threads=int(os.environ.get("TIMEMORY_API_WORKER_THREADS", "1")))
