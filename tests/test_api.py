@@ -233,6 +233,13 @@ def test_service_endpoints(api: httpx.Client) -> None:
     assert "timemory_http_request_seconds_bucket" in metrics and 'timemory_jobs{status="done"}' in metrics
     assert "timemory_pipeline_runs_total" in metrics and "timemory_llm_calls_total" in metrics
     assert api.get("/docs").status_code == 200 and "/v1/chat" in api.get("/openapi.json").json()["paths"]
+    spec = api.get("/openapi.json").json()
+    assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"  # the docs' Authorize button
+    process = spec["paths"]["/v1/process"]["post"]
+    assert process["security"] == [{"HTTPBearer": []}]
+    assert {"200", "202", "401", "404", "422"} <= set(process["responses"])
+    assert process["responses"]["422"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorOut")
+    assert "HTTPValidationError" not in json.dumps(spec)  # errors are documented in the shape they are sent
     assert {u["id"] for u in api.get("/v1/users").json()} >= {"ana", "ben"}
     assert api.post("/v1/users", json={"user_id": "dora"}).status_code == 201
     assert api.delete("/v1/users/dora").status_code == 204

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Query, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from timemory.errors import NotFoundError, ValidationError
 from timemory.facade import TiMem
@@ -40,7 +41,12 @@ class Caller:
         return asked
 
 
-def caller(request: Request) -> Caller:
+# Declared so the OpenAPI document has the scheme (the docs' Authorize button, generated clients); read below.
+BEARER = HTTPBearer(auto_error=False, description="An API key: python -m timemory keys create --user U | --admin")
+
+
+def caller(request: Request,
+           _: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None) -> Caller:
     """The calling key (from ``Authorization: Bearer``), or an open admin when no key exists at all."""
     tm: TiMem = request.app.state.tm
     header = request.headers.get("authorization", "")

@@ -33,7 +33,28 @@ from timemory.schemas import (
 )
 from timemory.service.api.auth import Caller, acting_user, admin, engine_of
 
-router = APIRouter(prefix="/v1")
+class ErrorDetail(BaseModel):
+    code: str = Field(description="invalid_input, unauthorized, forbidden, not_found, conflict, llm_error, ...")
+    message: str
+
+
+class ErrorOut(BaseModel):
+    """Every error the API answers has this shape."""
+
+    error: ErrorDetail
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorOut, "description": description}
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: _error("No API key, or one that is unknown, revoked or mistyped"), 403: _error("This needs an admin key"),
+    404: _error("Not found (another user's rows read as not found)"), 409: _error("Changed meanwhile"),
+    422: _error("Invalid input"), 502: _error("The model or the embedder failed"),
+    503: _error("The database is not reachable"),
+}
+router = APIRouter(prefix="/v1", responses=ERRORS)
 Engine = Annotated[TiMem, Depends(engine_of)]
 User = Annotated[str, Depends(acting_user)]
 Admin = Annotated[Caller, Depends(admin)]
@@ -146,7 +167,8 @@ class JobOut(BaseModel):
     result: PipelineResult | None = None
 
 
-@router.post("/process", status_code=status.HTTP_202_ACCEPTED, tags=["pipeline"])
+@router.post("/process", status_code=status.HTTP_202_ACCEPTED, tags=["pipeline"],
+             responses={200: {"model": JobOut, "description": "With wait=true: the finished job and its trace"}})
 def process(body: ProcessRequest, tm: Engine, user: User, response: Response,
             wait: Annotated[bool, Query(description="answer when the job is finished (200)")] = False,
             timeout: Annotated[float, Query(gt=0, le=600)] = 120) -> JobOut:
