@@ -33,6 +33,7 @@ from timemory.schemas import (
 )
 from timemory.service.api.auth import Caller, acting_user, admin, engine_of
 
+
 class ErrorDetail(BaseModel):
     code: str = Field(description="invalid_input, unauthorized, forbidden, not_found, conflict, llm_error, ...")
     message: str
