@@ -46,7 +46,7 @@ BEARER = HTTPBearer(auto_error=False, description="An API key: python -m timemor
 
 
 def caller(request: Request,
-           _: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None) -> Caller:
+           bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None) -> Caller:
     """The calling key (from ``Authorization: Bearer``), or an open admin when no key exists at all."""
     tm: TiMem = request.app.state.tm
     header = request.headers.get("authorization", "")
