@@ -134,10 +134,13 @@ def test_a_job_that_keeps_failing_is_given_up_and_the_next_one_runs(store: Store
     worker = tm.worker(retry_seconds=0.1)
     first = worker.run_once()
     assert first is not None and first.id == bad.id and first.status == "pending" and first.error
+    assert worker.processed == 0  # an attempt that will be retried is not a processed job
     assert worker.run_once() is None  # the retry waits a moment, and the user's next job waits behind it
     time.sleep(0.15)
     second = worker.run_once()
     assert second is not None and second.status == "failed" and second.attempts == 2 and "llm_output" in (
         second.error or "")
+    assert second.started_at == first.started_at  # the first start is kept; attempts counts the tries
     third = worker.run_once()
     assert third is not None and third.id == good.id and third.status == "done"
+    assert worker.processed == 2  # two jobs ended, after three attempts

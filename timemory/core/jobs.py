@@ -23,7 +23,7 @@ from typing import Any
 
 from timemory.core.engine import Engine
 from timemory.core.reflection import ReflectionPolicy
-from timemory.errors import LeaseLostError, TiMemoryError, ValidationError
+from timemory.errors import LeaseLostError, NotFoundError, TiMemoryError, ValidationError
 from timemory.schemas import Job, JobLease, PipelineResult
 from timemory.validation import check_user_id
 
@@ -99,7 +99,7 @@ class Worker:
         self.lease_seconds = lease_seconds
         self.poll_seconds = poll_seconds
         self.retry_seconds = retry_seconds
-        self.processed = 0
+        self.processed = 0  # jobs this worker finished (done or failed for good), not attempts
         self.on_result: Callable[[PipelineResult], None] | None = None  # e.g. metrics of each pipeline run
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -122,8 +122,13 @@ class Worker:
         finally:
             beating.set()
             heart.join()
-        self.processed += 1
-        return self._queue.get(job.user_id, job.id)
+        try:
+            after = self._queue.get(job.user_id, job.id)
+        except NotFoundError:  # its user was erased meanwhile, the job with them
+            return job
+        if after.status in FINISHED:  # a job that will be tried again is counted once, when it ends
+            self.processed += 1
+        return after
 
     def _heartbeat(self, lease: JobLease, done: threading.Event) -> None:
         while not done.wait(self.lease_seconds / 3):

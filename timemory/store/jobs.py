@@ -94,7 +94,8 @@ class JobQueue:
             {"status": "failed", "finished_at": now, "worker": None, "lease_until": None,
              "error": (row.error or "the worker stopped") + f" (gave up after {row.attempts} attempts)"}
             if out_of_attempts else
-            {"status": "running", "worker": worker, "attempts": row.attempts + 1, "started_at": now,
+            {"status": "running", "worker": worker, "attempts": row.attempts + 1,
+             "started_at": row.started_at or now,  # a retry keeps the first start; attempts counts the tries
              "lease_until": now + timedelta(seconds=lease_seconds)})
         with self._db.write() as s:
             won = _matched(s, update(JobRow).where(
