@@ -96,3 +96,17 @@ def test_strict_schema_has_no_refs_and_requires_everything() -> None:
     item = schema["properties"]["decisions"]["items"]
     assert item["additionalProperties"] is False
     assert set(item["required"]) == {"fact", "action", "memory_id", "content", "reason"}
+
+
+def test_a_retried_request_is_sampled_differently() -> None:
+    from timemory.providers import resampled
+
+    with FakeOpenAIServer(lambda body: (200, GOOD)) as server:
+        llm = client(server)
+        llm.parse(ASK, FactExtraction)
+        resampled(llm, 1).parse(ASK, FactExtraction)  # the first try is the model as configured
+        resampled(llm, 3).parse(ASK, FactExtraction)
+    first, same, third = server.requests
+    assert first["temperature"] == same["temperature"] == 0 and "seed" not in first and "seed" not in same
+    assert third["seed"] == 3 and third["temperature"] == pytest.approx(0.6)
+    assert llm.temperature == 0 and llm.seed is None  # the configured model is unchanged

@@ -128,7 +128,13 @@ def test_a_job_that_keeps_failing_is_given_up_and_the_next_one_runs(store: Store
                 raise LLMOutputError("the model answered something else")
             return FactPerUserTurnDouble(consolidate=adds_every_fact).parse(messages, schema, usage=usage)
 
-    tm = TiMem(store, embedder, BrokenExtraction())
+        def resampled(self, attempt: int) -> BrokenExtraction:
+            self.retries.append(attempt)
+            return self
+
+    broken = BrokenExtraction()
+    broken.retries = []
+    tm = TiMem(store, embedder, broken)
     bad = tm.jobs.enqueue(exchange("poison"), user_id=user, max_attempts=2)
     good = tm.jobs.enqueue(exchange("I read novels."), user_id=user)
     worker = tm.worker(retry_seconds=0.1)
@@ -141,6 +147,7 @@ def test_a_job_that_keeps_failing_is_given_up_and_the_next_one_runs(store: Store
     assert second is not None and second.status == "failed" and second.attempts == 2 and "llm_output" in (
         second.error or "")
     assert second.started_at == first.started_at  # the first start is kept; attempts counts the tries
+    assert broken.retries == [2]  # the retry asked the model differently, not the identical request again
     third = worker.run_once()
     assert third is not None and third.id == good.id and third.status == "done"
     assert worker.processed == 2  # two jobs ended, after three attempts

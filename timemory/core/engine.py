@@ -60,10 +60,11 @@ class Engine:
         return self.candidates.threshold
 
     def variant(self, *, cache_answers: bool = False, similar_k: int | None = None,
-                similarity_threshold: float | None = None, candidates: CandidatePolicy | None = None) -> Engine:
+                similarity_threshold: float | None = None, candidates: CandidatePolicy | None = None,
+                llm: LLM | None = None) -> Engine:
         """An engine on the same backends with other settings; ``cache_answers`` keeps every model answer in the
         database and reuses it for the same request."""
-        model = self.llm
+        model = llm or self.llm
         if cache_answers and model is not None and not isinstance(model, CachedLLM):
             model = CachedLLM(model, self.store.answers)
         policy = candidates or self.candidates

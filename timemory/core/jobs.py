@@ -24,6 +24,7 @@ from typing import Any
 from timemory.core.engine import Engine
 from timemory.core.reflection import ReflectionPolicy
 from timemory.errors import LeaseLostError, NotFoundError, TiMemoryError, ValidationError
+from timemory.providers.llm import resampled
 from timemory.schemas import Job, JobLease, PipelineResult
 from timemory.validation import check_user_id
 
@@ -151,8 +152,11 @@ class Worker:
             if job.kind != PROCESS_EXCHANGE:
                 raise ValidationError(f"Unknown job kind '{job.kind}'.")
             messages = job.payload.get("messages") or []
-            result = self._engine.process_messages(messages, user_id=job.user_id,
-                                               session_id=job.payload.get("session_id"), lease=lease)
+            engine = self._engine
+            if job.attempts > 1 and engine.llm is not None:  # the same request would fail the same way again
+                engine = engine.variant(llm=resampled(engine.llm, job.attempts))
+            result = engine.process_messages(messages, user_id=job.user_id,
+                                             session_id=job.payload.get("session_id"), lease=lease)
         except ValidationError as exc:  # retrying cannot help
             self._queue.finish(lease, status="failed", run_id=None, error=f"{exc.code}: {exc}")
             return

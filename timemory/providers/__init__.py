@@ -2,7 +2,15 @@
 
 from timemory.providers.cache import AnswerStore, CachedLLM
 from timemory.providers.embeddings import Embedder, LocalEmbedder, OpenAIEmbedder, local_model_path
-from timemory.providers.llm import LLM, ChatMessages, OpenAILLM, Usage, openai_strict_subset, strict_json_schema
+from timemory.providers.llm import (
+    LLM,
+    ChatMessages,
+    OpenAILLM,
+    Usage,
+    openai_strict_subset,
+    resampled,
+    strict_json_schema,
+)
 from timemory.providers.local_llm import LOCAL_MODEL_ALIAS, LOCAL_MODEL_LABEL, LocalLLMServer, free_port, pid_alive
 
 __all__ = [
@@ -22,5 +30,6 @@ __all__ = [
     "local_model_path",
     "openai_strict_subset",
     "pid_alive",
+    "resampled",
     "strict_json_schema",
 ]

@@ -110,6 +110,13 @@ def _json_payload(text: str) -> str:
     return text
 
 
+def resampled(llm: LLM, attempt: int) -> LLM:
+    """``llm`` for the ``attempt``-th try of the same work: sampled differently where the model allows it (another
+    seed, some temperature), since at temperature 0 the same request fails the same way again."""
+    again = getattr(llm, "resampled", None)
+    return again(attempt) if again is not None and attempt > 1 else llm
+
+
 class OpenAILLM:
     """Chat, streaming and structured output over the OpenAI SDK."""
 
@@ -134,6 +141,7 @@ class OpenAILLM:
         self.max_reply_tokens = max_reply_tokens
         self.model = model
         self.temperature = temperature
+        self.seed: int | None = None
         self._ensure_ready = ensure_ready
         self.label = label or model
         self._format_index = self.FORMATS.index(response_format)
@@ -232,6 +240,7 @@ class OpenAILLM:
                 resp = self.client.chat.completions.create(  # type: ignore[call-overload]
                     model=self.model, messages=messages, temperature=self.temperature,
                     response_format=response_format, max_tokens=cap,
+                    **({"seed": self.seed} if self.seed is not None else {}),
                 )
             except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
                 # A rejected response_format costs no tokens and happens once per client: not counted as a call.
@@ -246,6 +255,13 @@ class OpenAILLM:
                 raise LLMError(self._explain(exc)) from exc
             self._count(resp, usage)
             return resp.choices[0].message.content or ""
+
+    def resampled(self, attempt: int) -> OpenAILLM:
+        """This model for a retry: seed ``attempt`` and a temperature that grows with it (0.3 a try, at most 1)."""
+        other = copy.copy(self)
+        other.temperature = max(self.temperature, min(1.0, 0.3 * (attempt - 1)))
+        other.seed = attempt
+        return other
 
     # -- helpers ------------------------------------------------------------------------------------------------------
 
