@@ -348,3 +348,33 @@ def test_without_a_key_the_server_only_binds_to_loopback(model: FakeOpenAIServer
     env = environment(f"sqlite:///{tmp_path}/open.db", model.base_url)
     out = cli(env, "serve", "--host", "0.0.0.0", "--port", str(free_port()))
     assert out.returncode == 2 and "Refusing to listen on 0.0.0.0 with no API key" in out.stderr
+
+
+def test_waiting_clients_hold_no_server_thread_and_a_user_may_only_wait_so_much(
+        model: FakeOpenAIServer, tmp_path: Path) -> None:
+    """No worker runs, so every wait lasts its whole timeout: 40 of them from 5 users must not stall anyone else,
+    and a ninth wait of one user is refused."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    server = Server(environment(f"sqlite:///{tmp_path}/waits.db", model.base_url), "--worker-threads", "0",
+                    log=tmp_path / "server.log")
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as api, ThreadPoolExecutor(48) as pool:
+            def wait(user: str) -> httpx.Response:
+                return api.post("/v1/process", params={"user_id": user, "wait": "true", "timeout": 15},
+                                json={"messages": [{"role": "user", "content": "I keep bees."}]})
+
+            waits = [pool.submit(wait, f"waiter{i % 5}") for i in range(40)]
+            deadline = time.monotonic() + 10
+            while sum(j["status"] == "pending" for u in range(5) for j in api.get(
+                    "/v1/jobs", params={"user_id": f"waiter{u}"}).json()) < 40:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+            other = api.get("/v1/memories", params={"user_id": "someone-else", "limit": 5})
+            assert other.status_code == 200 and not any(w.done() for w in waits)  # answered while all 40 wait
+            ninth = wait("waiter0")
+            error(ninth, 429, "too_many_waits")
+            assert ninth.headers["Retry-After"] == "1"
+            assert {w.result().status_code for w in waits} == {202}  # each ran out of time: accepted, not done
+    finally:
+        server.stop()

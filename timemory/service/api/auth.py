@@ -16,9 +16,9 @@ from timemory.store import ApiKey
 class ApiError(Exception):
     """An error the API itself raises (authentication, permissions)."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+        self.status, self.code, self.message, self.headers = status, code, message, headers
 
 
 @dataclass(frozen=True)

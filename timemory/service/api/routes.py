@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from fastapi.sse import format_sse_event
 from pydantic import BaseModel, Field
@@ -31,7 +35,7 @@ from timemory.schemas import (
     SearchMode,
     UserSummary,
 )
-from timemory.service.api.auth import Caller, acting_user, admin, engine_of
+from timemory.service.api.auth import ApiError, Caller, acting_user, admin, engine_of
 
 
 class ErrorDetail(BaseModel):
@@ -158,6 +162,38 @@ class ChatMessageIn(BaseModel):
     created_at: datetime | None = None
 
 
+WAITS_PER_USER = 8
+WAIT_POLL_SECONDS = 0.2
+
+
+class Waits:
+    """How many ``wait=true`` requests each user has open in this process."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._open: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def enter(self, user: str) -> None:
+        with self._lock:
+            if self._open.get(user, 0) >= self.limit:
+                raise ApiError(429, "too_many_waits", f"This user already waits on {self.limit} jobs; wait for "
+                               "one to finish, or queue without wait=true and follow the job.",
+                               headers={"Retry-After": "1"})
+            self._open[user] = self._open.get(user, 0) + 1
+
+    def leave(self, user: str) -> None:
+        with self._lock:
+            left = self._open.get(user, 1) - 1
+            if left:
+                self._open[user] = left
+            else:
+                self._open.pop(user, None)
+
+
+WAITS = Waits(WAITS_PER_USER)
+
+
 class ProcessRequest(BaseModel):
     messages: list[ChatMessageIn] = Field(min_length=1, max_length=200)
     session_id: str | None = Field(default=None, max_length=64)
@@ -169,20 +205,34 @@ class JobOut(BaseModel):
 
 
 @router.post("/process", status_code=status.HTTP_202_ACCEPTED, tags=["pipeline"],
-             responses={200: {"model": JobOut, "description": "With wait=true: the finished job and its trace"}})
-def process(body: ProcessRequest, tm: Engine, user: User, response: Response,
-            wait: Annotated[bool, Query(description="answer when the job is finished (200)")] = False,
-            timeout: Annotated[float, Query(gt=0, le=600)] = 120) -> JobOut:
+             responses={200: {"model": JobOut, "description": "With wait=true: the finished job and its trace"},
+                        429: _error("Too many waits of this user at once; see Retry-After")})
+async def process(body: ProcessRequest, tm: Engine, user: User, response: Response,
+                  wait: Annotated[bool, Query(description="answer when the job is finished (200)")] = False,
+                  timeout: Annotated[float, Query(gt=0, le=600)] = 120) -> JobOut:
     """Queue an exchange for extraction and consolidation: 202 with the job at once, or with ``wait=true`` 200 with
-    the finished job and its pipeline trace (202 with the job as it is, if it did not finish within ``timeout``)."""
-    job = tm.jobs.enqueue([m.model_dump() for m in body.messages], user_id=user, session_id=body.session_id)
-    if not wait:
-        return JobOut(job=job)
-    job = tm.jobs.wait(job.id, user_id=user, timeout=timeout)
+    the finished job and its pipeline trace (202 with the job as it is, if it did not finish within ``timeout``).
+
+    A wait holds no server thread (it polls from the event loop), and one user may wait on at most
+    :data:`WAITS_PER_USER` jobs at once: more is 429, so no client can stall the others."""
+    messages = [m.model_dump() for m in body.messages]
+    if wait:
+        WAITS.enter(user)
+    try:
+        job = await run_in_threadpool(tm.jobs.enqueue, messages, user_id=user, session_id=body.session_id)
+        if not wait:
+            return JobOut(job=job)
+        deadline = time.monotonic() + timeout
+        while job.status not in FINISHED and time.monotonic() < deadline:
+            await asyncio.sleep(min(WAIT_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+            job = await run_in_threadpool(tm.jobs.get, job.id, user_id=user)
+    finally:
+        if wait:
+            WAITS.leave(user)
     if job.status not in FINISHED:
         return JobOut(job=job)
     response.status_code = status.HTTP_200_OK
-    return JobOut(job=job, result=tm.jobs.result(job))
+    return JobOut(job=job, result=await run_in_threadpool(tm.jobs.result, job))
 
 
 class ReflectRequest(BaseModel):
