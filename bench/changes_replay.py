@@ -111,8 +111,9 @@ def write() -> list[Path]:
     return paths
 
 
-def run(reflect: bool) -> dict[str, Any]:
-    """Replay every file with this checkout and the bundled model, then score it (and again after reflection)."""
+def run(reflect: bool, replay_first: bool = True) -> dict[str, Any]:
+    """Replay every file with this checkout and the bundled model, then score it (and again after reflection).
+    Without ``replay_first`` it only scores what an earlier replay (another checkout's, say) stored."""
     from timemory import Settings, TiMem
     from timemory.lab import evaluate, load_dataset, replay
 
@@ -122,7 +123,7 @@ def run(reflect: bool) -> dict[str, Any]:
         dataset = load_dataset(path, "timemory")
         prefix = f"{path.stem}-"
         started = time.perf_counter()
-        report = replay(tm, dataset, user_prefix=prefix)
+        report = replay(tm, dataset, user_prefix=prefix, limit=None if replay_first else 0)
         runs = tm.list_runs(user_id=prefix, limit=10_000)
         row: dict[str, Any] = {
             "user": prefix, "exchanges": report.processed, "failed": len(report.failed),
@@ -148,13 +149,13 @@ def run(reflect: bool) -> dict[str, Any]:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m bench.changes_replay")
-    parser.add_argument("command", choices=["write", "run"])
+    parser.add_argument("command", choices=["write", "run", "score"])
     parser.add_argument("--reflect", action="store_true")
     parser.add_argument("--out", help="write the figures to this JSON file")
     args = parser.parse_args()
     if args.command == "write":
         print("\n".join(str(p) for p in write()))
     else:
-        result = run(args.reflect)
+        result = run(args.reflect, replay_first=args.command == "run")
         if args.out:
             Path(args.out).write_text(json.dumps(result, indent=1))
