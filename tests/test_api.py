@@ -144,6 +144,11 @@ def test_bad_and_hostile_input_gets_the_one_error_shape(api: httpx.Client) -> No
     error(api.post("/v1/memories", params=u, json={"content": "x", "type": "hobby"}), 422, "invalid_input")
     error(api.post("/v1/memories", params=u, json={"content": "x" * 40_000}), 422, "invalid_input")
     error(api.post("/v1/memories", params=u, content=b"{not json"), 422, "invalid_input")
+    error(api.post("/v1/memories", params=u, content=b'{"content": "\xff\xfe"}',
+                   headers={"Content-Type": "application/json"}), 422, "invalid_input")  # not even UTF-8
+    error(api.post("/v1/memories", params=u, content=b"x" * (17 * 1024 * 1024)), 413, "too_large")
+    error(api.get("/v1/state", params={**u, "at": "0.5"}), 422, "invalid_input")  # not read as 1970
+    assert api.get("/v1/state", params={**u, "at": "2020-01-01"}).json() == []
     error(api.get("/v1/memories", params={**u, "limit": -1}), 422, "invalid_input")
     error(api.get("/v1/memories"), 422, "invalid_input")  # an open server needs to be told the user
     error(api.get("/v1/memories/' OR 1=1 --", params=u), 404, "not_found")
@@ -274,6 +279,7 @@ def keyed(model: FakeOpenAIServer, tmp_path_factory: pytest.TempPathFactory) -> 
 
 def test_keys_are_required_and_stored_hashed(keyed: dict[str, Any]) -> None:
     error(httpx.get(f"{keyed['url']}/v1/memories"), 401, "unauthorized")
+    error(httpx.post(f"{keyed['url']}/v1/memories", content=b"{not json"), 401, "unauthorized")  # the key first
     error(httpx.get(f"{keyed['url']}/v1/memories", headers={"Authorization": "Bearer tmk_nope_nope"}), 401)
     listed = cli(keyed["env"], "keys", "list").stdout
     assert "alice" in listed and "admin" in listed

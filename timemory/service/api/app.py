@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -38,6 +39,8 @@ from timemory.service.api.auth import ApiError
 from timemory.service.api.routes import router
 
 log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 16 * 1024 * 1024  # the largest valid body (200 messages of 32,000 characters) fits
 
 STATUS_OF: list[tuple[type[TiMemoryError], int]] = [
     (ValidationError, 422), (NotFoundError, 404), (ConflictError, 409), (LLMError, 502), (EmbeddingError, 502),
@@ -126,6 +129,8 @@ def create_app(tm: TiMem | None = None, *, worker_threads: int = 1) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # a body that is not even text (invalid UTF-8): bad input, like malformed JSON
+            return JSONResponse(error_body("invalid_input", str(exc.detail)), status_code=422)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
 
@@ -133,6 +138,20 @@ def create_app(tm: TiMem | None = None, *, worker_threads: int = 1) -> FastAPI:
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s", request.url.path)
         return JSONResponse(error_body("internal", "Something went wrong on the server."), status_code=500)
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        """Before a /v1 body is read: refuse one that is too large (413), and a call without a key where keys
+        exist (401, not a complaint about the body)."""
+        if request.url.path.startswith("/v1/"):
+            length = request.headers.get("content-length", "")
+            if length.isdigit() and int(length) > MAX_BODY_BYTES:
+                return JSONResponse(error_body("too_large", f"The body is {int(length):,} bytes; at most "
+                                                            f"{MAX_BODY_BYTES:,} are read."), status_code=413)
+            if "authorization" not in request.headers and await run_in_threadpool(engine.keys.any_active):
+                return JSONResponse(error_body("unauthorized", "Send an API key: Authorization: Bearer <key>."),
+                                    status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        return await call_next(request)
 
     @app.middleware("http")
     async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

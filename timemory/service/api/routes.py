@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from timemory.core.chat import ChatTurn
 from timemory.core.engine import DEFAULT_SEARCH_MODE
 from timemory.core.jobs import FINISHED
-from timemory.errors import NotFoundError
+from timemory.errors import NotFoundError, ValidationError
 from timemory.facade import TiMem
 from timemory.schemas import (
     ChatSession,
@@ -133,9 +133,15 @@ def memory_history(memory_id: str, tm: Engine, user: User) -> list[MemoryEvent]:
 
 
 @router.get("/state", tags=["memories"])
-def state_at(at: datetime, tm: Engine, user: User) -> list[Memory]:
-    """The user's memories exactly as they were at ``at`` (ISO time; naive means UTC)."""
-    return tm.state_at(at, user_id=user)
+def state_at(at: Annotated[str, Query(max_length=40, description="an ISO date or time; naive means UTC",
+                                       examples=["2024-05-01T12:00:00Z"])],
+             tm: Engine, user: User) -> list[Memory]:
+    """The user's memories exactly as they were at ``at``."""
+    try:  # only ISO: a bare number would otherwise be read as seconds since 1970
+        moment = datetime.fromisoformat(at)
+    except ValueError as exc:
+        raise ValidationError(f"at={at[:40]!r} is not an ISO date or time (e.g. 2024-05-01T12:00:00Z).") from exc
+    return tm.state_at(moment, user_id=user)
 
 
 # --- search --------------------------------------------------------------------------------------------------------
