@@ -16,9 +16,11 @@ its calls and its prompt tokens.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from .changes_set import load
@@ -218,7 +220,36 @@ def section(r: dict[str, Any]) -> list[str]:
             out.append(f"| {name} | {m['changes_shown']}/{m['changes']} | {m['changes_outdated']}/{m['changes']} | "
                        f"{m['false_outdates']}/{m['same']} | {m['failed']} | {m['llm_calls_mean']:.2f} / "
                        f"{m['llm_calls_max']} | {m['prompt_tokens_mean']:.0f} | {m['seconds_mean']:.1f} |")
+    out += replay_section()
     out.append("")
+    return out
+
+
+REPLAY_RECORD = Path(__file__).resolve().parent / "data" / "changes_replay_measured.json"
+
+
+def replay_section() -> list[str]:
+    """The replayed conversation of changes (``bench/changes_replay.py``), before and after, from its record: the
+    "before" side needs an older checkout, so it is measured by hand and kept, not re-run by ``make bench``."""
+    if not REPLAY_RECORD.exists():
+        return []
+    r = json.loads(REPLAY_RECORD.read_text(encoding="utf-8"))
+    out = ["", f"**A replayed conversation with these changes, before and after** (measured {r['date']}, "
+           f"{r['machine']}). `bench/changes_replay.py` tells the 40 changes as the conversations of 8 users (each "
+           "first says the old state, then chats, then tells the change; one exchange per session, sessions 9 days "
+           f"apart: {r['exchanges']} exchanges) and replays them with the bundled model; each change is a question "
+           "of kind `update`, scored by `evaluate`. *Before* is the checkout before the answers were bounded by "
+           f"per-request schemas and before the candidate looks ({r['before_commit']}); *after* is this one. "
+           "Reproduce: `python -m bench.changes_replay write`, then `python -m bench.changes_replay run --reflect` "
+           "in each checkout (`score` scores an older checkout's replay with this one's `evaluate`).", "",
+           "| | failed runs | LLM calls per exchange | prompt tokens per exchange | seconds per exchange | "
+           "latest statement found @5 | stale memory returned @5 | stale memory active | evidence recall @5 |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in r["rows"]:
+        out.append(f"| {row['name']} | {row['failed']} | {row['llm_calls']} | {row['prompt_tokens']} | "
+                   f"{row['seconds']} | {row['latest']} | {row['stale_returned']} | {row['stale_active']} | "
+                   f"{row['recall']} |")
+    out += ["", r["note"]]
     return out
 
 

@@ -127,8 +127,10 @@ def test_child_is_gone_after_the_owner_exits(tmp_path: Path) -> None:
 
 def test_api_chat_streams_tokens_from_the_real_model_before_the_reply_ends(server: LocalLLMServer,
                                                                            data_dir: Path) -> None:
-    """`POST /v1/chat` on a real uvicorn process with the local model: tokens arrive one by one, well before the
-    reply event, and the trace follows once the queued exchange has been learnt."""
+    """`POST /v1/chat` on a real uvicorn process with the local model: tokens arrive one by one, the reply event
+    at the last token, and the trace once the queued exchange has been learnt."""
+    from datetime import datetime
+
     import httpx
     from test_api import Server
 
@@ -147,6 +149,8 @@ def test_api_chat_streams_tokens_from_the_real_model_before_the_reply_ends(serve
                     kind = line[len("event: "):]
                 elif line.startswith("data: "):
                     arrivals.append((kind, time.monotonic(), line[len("data: "):]))
+                    if kind == "reply":
+                        reply_wall = time.time()
         kinds = [k for k, _, _ in arrivals]
         assert kinds[0] == "session" and kinds.count("token") >= 3 and "reply" in kinds, kinds
         tokens = [t for k, t, _ in arrivals if k == "token"]
@@ -156,7 +160,11 @@ def test_api_chat_streams_tokens_from_the_real_model_before_the_reply_ends(serve
         assert reply["content"] and "".join(json.loads(d) for k, _, d in arrivals if k == "token").strip()
         assert kinds[-1] in ("trace", "error") and kinds.index("reply") < len(kinds) - 1
         if kinds[-1] == "trace":  # the small model may fail the structured output; the trace then says why
-            assert json.loads(arrivals[-1][2])["source_message_ids"][1] == reply["message_id"]
+            trace = json.loads(arrivals[-1][2])
+            assert trace["source_message_ids"][1] == reply["message_id"]
+            # the reply arrived at its last token, before the run that learnt from the exchange had ended
+            learnt = datetime.fromisoformat(trace["created_at"]).timestamp()
+            assert reply_wall < learnt, (reply_wall, learnt)
     finally:
         api.stop()
 
@@ -187,8 +195,8 @@ def test_a_consolidation_of_three_facts_and_five_memories_never_fails(server: Lo
         facts = [ExtractedFact(content=text, type="personal") for text in pick.sample(NEW, 3)]
         shown = [Memory(id=f"m{run}-{i}", user_id="u", content=text, type="personal", status="active",
                         created_at=NOW, updated_at=NOW) for i, text in enumerate(pick.sample(OLD, 5))]
-        similar = [[(m, 0.5) for m in shown] for _ in facts]
-        short_ids, candidates = find_candidates(similar, 0.35)
+        similar = [[(m, 0.5, "nearest") for m in shown] for _ in facts]
+        short_ids, candidates = find_candidates(similar)
         usage = Usage()
         plan = plan_consolidation(llm, facts, candidates, short_ids, usage)
         from_model = [d for d in plan.decisions if not d.reason.startswith("no usable decision")]

@@ -304,9 +304,10 @@ class ChatRequest(BaseModel):
 @router.post("/chat", response_model=None, tags=["chat"],
              responses={200: {"content": {"text/event-stream": {}}, "description": "server-sent events"}})
 def chat(body: ChatRequest, tm: Engine, user: User) -> StreamingResponse:
-    """Server-sent events: ``session`` (its id), ``token`` per piece of the reply, ``reply`` (the saved message and
-    the memories it was given), then ``trace`` when the exchange has been learnt from (or ``error``). The message is
-    saved before anything streams; learning runs on the job queue, after the reply."""
+    """Server-sent events: ``session`` (its id), ``token`` per piece of the reply, ``reply`` at the last token (the
+    saved message and the memories it was given), ``title`` when a new session was named, then ``trace`` when the
+    exchange has been learnt from (or ``error``). The message is saved before anything streams; learning runs on
+    the job queue, after the reply."""
     turn = tm.chat.submit(body.message, user_id=user, session_id=body.session_id)  # errors here are plain 4xx
     return StreamingResponse(_chat_events(turn), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
@@ -321,10 +322,12 @@ def _chat_events(turn: ChatTurn) -> Iterator[bytes]:
     yield _event("session", {"session_id": turn.session_id, "message_id": turn.user_message.id})
     for token in turn.follow():
         yield _event("token", json.dumps(token))
-    turn.wait(timeout=600)
-    if turn.assistant_message is not None:
-        yield _event("reply", {"message_id": turn.assistant_message.id, "content": turn.reply, "title": turn.title,
+    if turn.assistant_message is not None:  # at the last token: learning from the exchange comes after
+        yield _event("reply", {"message_id": turn.assistant_message.id, "content": turn.reply,
                                "memories_used": [json.loads(h.model_dump_json()) for h in turn.memories_used]})
+    turn.wait(timeout=600)
+    if turn.title:
+        yield _event("title", {"session_id": turn.session_id, "title": turn.title})
     if turn.pipeline is not None:
         yield _event("trace", turn.pipeline.model_dump_json())
     if turn.error:
