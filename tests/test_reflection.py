@@ -122,3 +122,20 @@ def test_a_queued_reflection_runs_on_a_worker(tm_with, user) -> None:
     assert done is not None and done.status == "done" and done.run_id
     assert tm.get_run(done.run_id, user_id=user).kind == "reflection"
     assert tm.get_memory(ids[PARIS], user_id=user).status == "outdated"
+
+
+def test_two_duplicates_are_not_merged_into_one_memory_in_one_answer() -> None:
+    from timemory import Memory, ReflectionPlan
+    from timemory.core import validate_changes
+
+    shown = {i + 1: Memory(id=f"m{i}", user_id="u", content=text, type="activity", status="active",
+                           created_at=T0 + timedelta(days=i), updated_at=T0 + timedelta(days=i))
+             for i, text in enumerate([CELLO, "The user plays cello.", QUARTET])}
+    plan = ReflectionPlan.model_validate({"changes": [
+        {"memory_id": 1, "action": "MERGE", "by": 3, "content": MERGED, "reason": "same"},
+        {"memory_id": 2, "action": "MERGE", "by": 3, "content": "The user plays cello.", "reason": "same"}]})
+    decisions: list = []
+    outdates, merges = validate_changes(plan, shown, decisions)
+    assert outdates == [] and [(old.id, keep.id) for old, keep, _, _ in merges] == [("m0", "m2")]
+    assert [d.rejected_because for d in decisions if not d.accepted] == [
+        "the memory to keep already takes in another duplicate"]

@@ -32,6 +32,7 @@ from timemory.schemas import (
     Decision,
     Memory,
     PipelineResult,
+    ReflectionChange,
     ReflectionPlan,
     ReflectionReport,
 )
@@ -93,34 +94,38 @@ def validate_changes(answer: ReflectionPlan, shown: dict[int, Memory],
     merges: list[tuple[Memory, Memory, str, str]] = []
     retired: set[str] = set()
     kept: set[str] = set()
+    merged_into: set[str] = set()
+
+    def reject(c: ReflectionChange, why: str, memory_id: str | None = None) -> None:
+        decisions.append(Decision(fact=0, action="OUTDATE" if c.action == "OUTDATE" else "UPDATE",
+                                  memory_id=memory_id, reason=c.reason, accepted=False, rejected_because=why))
+
     for c in answer.changes:
-        action = "OUTDATE" if c.action == "OUTDATE" else "UPDATE"
-
-        def reject(why: str, memory_id: str | None = None, action: str = action, reason: str = c.reason) -> None:
-            decisions.append(Decision(fact=0, action=action, memory_id=memory_id,  # type: ignore[arg-type]
-                                      reason=reason, accepted=False, rejected_because=why))
-
         old, by = shown.get(c.memory_id), shown.get(c.by)
         if old is None or by is None:
-            reject(f"memory id {c.memory_id if old is None else c.by} was not among the memories shown")
+            reject(c, f"memory id {c.memory_id if old is None else c.by} was not among the memories shown")
             continue
         if old.id == by.id:
-            reject("a memory cannot replace itself", old.id)
+            reject(c, "a memory cannot replace itself", old.id)
             continue
         if old.id in retired or old.id in kept or by.id in retired:
-            reject("conflicts with another change in this group", old.id)
+            reject(c, "conflicts with another change in this group", old.id)
             continue
         if c.action == "OUTDATE":
             if (by.created_at, by.id) <= (old.created_at, old.id):
-                reject("a memory can only be replaced by a later one", old.id)
+                reject(c, "a memory can only be replaced by a later one", old.id)
                 continue
             outdates.append((old, by, c.reason))
             decisions.append(Decision(fact=0, action="OUTDATE", memory_id=old.id, reason=c.reason))
         else:
             merged = " ".join((c.content or "").split())[:1000]
             if not merged:
-                reject("MERGE without the merged text", old.id)
+                reject(c, "MERGE without the merged text", old.id)
                 continue
+            if by.id in merged_into:  # its merged text would drop what the first duplicate added
+                reject(c, "the memory to keep already takes in another duplicate", old.id)
+                continue
+            merged_into.add(by.id)
             merges.append((old, by, merged, c.reason))
             decisions.append(Decision(fact=0, action="UPDATE", memory_id=by.id, content=merged, reason=c.reason))
             decisions.append(Decision(fact=0, action="OUTDATE", memory_id=old.id, reason=f"merged: {c.reason}"))
