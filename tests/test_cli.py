@@ -135,7 +135,9 @@ def test_reflect_with_the_local_model_then_queue_it(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     assert "maya: " in res.stdout and "2 asked (2 LLM calls)" in res.stdout and "0 groups failed" in res.stdout
     again = run(tmp_path, "reflect", "--user", "maya", "--max-groups", "1").stdout
-    assert "1 asked (1 LLM calls)" in again  # resumability itself is tested with a scripted model
+    # at most the one group allowed (none when the first pass left nothing unreviewed); resumability itself is
+    # tested with a scripted model
+    assert again.startswith("maya: ") and ("0 asked (0 LLM calls)" in again or "1 asked (1 LLM calls)" in again)
     queued = run(tmp_path, "reflect", "--user", "maya", "--queue").stdout
     assert queued.startswith("queued reflection job ")
     bad = run(tmp_path, "reflect", "--user", "maya", "--since", "last week", check=False)
