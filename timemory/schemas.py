@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 MemoryType = Literal["personal", "preference", "activity", "plan", "health", "professional"]
 MemoryStatus = Literal["active", "outdated"]
@@ -36,6 +36,10 @@ def subject_key(value: Any) -> str | None:
     return key if key and key not in ("null", "none", "other") else None
 
 
+# A subject key as every model stores it: normalised by :func:`subject_key` whatever was given.
+SubjectKey = Annotated[str | None, BeforeValidator(subject_key)]
+
+
 class Memory(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -50,13 +54,8 @@ class Memory(BaseModel):
     source_session_id: str | None = None
     superseded_by: str | None = None
     outdated_at: datetime | None = None
-    subject: str | None = Field(default=None, description="what single-valued thing about the user this memory "
+    subject: SubjectKey = Field(default=None, description="what single-valued thing about the user this memory "
                                                          "holds (its subject key), when known")
-
-    @field_validator("subject", mode="before")
-    @classmethod
-    def _subject(cls, value: Any) -> str | None:
-        return subject_key(value)
 
 
 class MemoryEdit(BaseModel):
@@ -216,13 +215,8 @@ class ExtractedFact(BaseModel):
     content: str = Field(description="one self-contained fact about the user, in the third person")
     type: MemoryType
     # Optional: a model that leaves it out (older servers, tiny models) still gets a fact.
-    subject: str | None = Field(default=None, description="the subject key, for a fact about something with one "
+    subject: SubjectKey = Field(default=None, description="the subject key, for a fact about something with one "
                                                           "current value")
-
-    @field_validator("subject", mode="before")
-    @classmethod
-    def _subject(cls, value: Any) -> str | None:
-        return subject_key(value)
 
 
 class FactExtraction(BaseModel):

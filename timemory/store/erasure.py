@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import builtins
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -49,8 +49,8 @@ class Erasure:
                 delete(model).where(model.user_id == user_id)).rowcount or 0)  # type: ignore[attr-defined]
                 for model in USER_TABLES}
             counts["llm_cache"] = _forget_answers(s, answers)
-            counts["experiments"] = _scrub_experiments(s, lambda q: any(
-                r.get("user_id") == user_id for r in q.get("retrieved", [])), user_id=user_id)
+            counts["experiments"] = _rewrite_questions(s, user_id, lambda questions: [
+                q for q in questions if not any(r.get("user_id") == user_id for r in q.get("retrieved", []))])
             s.execute(delete(UserRow).where(UserRow.id == user_id))
         compact(self._db)
         return counts
@@ -80,7 +80,7 @@ class Erasure:
                     touched.append(run.trace)
                     run.trace = redacted
             _forget_answers(s, _answer_keys(touched))
-            _scrub_experiments(s, None, memory_id=memory_id, texts=texts, user_id=user_id)
+            _rewrite_questions(s, user_id, lambda questions: _redact(questions, memory_id, texts))
         compact(self._db)
 
 
@@ -109,19 +109,16 @@ def _redact(value: Any, memory_id: str, texts: set[str]) -> Any:
     return value
 
 
-def _scrub_experiments(s: Session, drop: Any, *, user_id: str, memory_id: str | None = None,
-                       texts: set[str] | None = None) -> int:
-    """Take the user's records out of the per-question results of the experiments whose users include them."""
+def _rewrite_questions(s: Session, user_id: str, rewrite: Callable[[list[Any]], list[Any]]) -> int:
+    """``rewrite`` the per-question results of the experiments whose users include this one; returns how many
+    experiments changed."""
     changed = 0
     for row in s.scalars(select(ExperimentRow)):
         if not user_id.startswith(row.user_prefix or "\0"):
             continue
         metrics = json.loads(json.dumps(row.metrics or {}))
         questions = metrics.get("questions", [])
-        if drop is not None:
-            kept = [q for q in questions if not drop(q)]
-        else:
-            kept = _redact(questions, memory_id or "", texts or set())
+        kept = rewrite(questions)
         if kept != questions:
             metrics["questions"] = kept
             row.metrics = metrics
