@@ -111,10 +111,12 @@ def write() -> list[Path]:
     return paths
 
 
-def run(reflect: bool, replay_first: bool = True) -> dict[str, Any]:
+def run(reflect: bool, replay_first: bool = True, guard: bool = True) -> dict[str, Any]:
     """Replay every file with this checkout and the bundled model, then score it (and again after reflection).
-    Without ``replay_first`` it only scores what an earlier replay (another checkout's, say) stored."""
+    Without ``replay_first`` it only scores what an earlier replay (another checkout's, say) stored; without
+    ``guard`` reflection may retire any memory it was shown (to measure what the guard keeps)."""
     from timemory import Settings, TiMem
+    from timemory.core import ReflectionPolicy
     from timemory.lab import evaluate, load_dataset, replay
 
     tm = TiMem.from_settings(Settings())
@@ -137,7 +139,8 @@ def run(reflect: bool, replay_first: bool = True) -> dict[str, Any]:
             row.update(recall=scored["recall_at"], stale=scored.get("stale"),
                        active=scored["memories"]["active"], memories=scored["memories"]["total"])
             if reflect:
-                reflection = tm.reflect(user_id=prefix)
+                policy = ReflectionPolicy() if guard else ReflectionPolicy(outdate_floor=None, merge_floor=None)
+                reflection = tm.engine.reflect(user_id=prefix, policy=policy)
                 again = evaluate(tm, dataset, user_prefix=prefix, ks=[1, 5])
                 row.update(reflection=reflection.model_dump(exclude={"runs"}), recall_after=again["recall_at"],
                            stale_after=again.get("stale"), active_after=again["memories"]["active"])
@@ -151,11 +154,12 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m bench.changes_replay")
     parser.add_argument("command", choices=["write", "run", "score"])
     parser.add_argument("--reflect", action="store_true")
+    parser.add_argument("--no-guard", action="store_true", help="reflection without the guard on what may change")
     parser.add_argument("--out", help="write the figures to this JSON file")
     args = parser.parse_args()
     if args.command == "write":
         print("\n".join(str(p) for p in write()))
     else:
-        result = run(args.reflect, replay_first=args.command == "run")
+        result = run(args.reflect, replay_first=args.command == "run", guard=not args.no_guard)
         if args.out:
             Path(args.out).write_text(json.dumps(result, indent=1))

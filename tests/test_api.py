@@ -30,6 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def scripted_model(body: dict[str, Any]) -> tuple[int, Any]:
     """Extraction: one fact per user line; consolidation: add every fact; anything streamed: a fixed reply."""
     if body.get("stream"):
+        if "slowly" in body["messages"][-1]["content"]:  # a reply that takes a second to come
+            time.sleep(1.0)
         return 200, "Glad to hear it, tell me more!"
     name = ((body.get("response_format") or {}).get("json_schema") or {}).get("name")
     last = body["messages"][-1]["content"]
@@ -254,6 +256,59 @@ def test_service_endpoints(api: httpx.Client) -> None:
         error(api.get("/v1/memories", params={"user_id": bad}), 422, "invalid_input")
 
 
+def metric(text: str, name: str, **labels: str) -> float:
+    """One sample of a Prometheus text exposition (0 when absent)."""
+    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    for line in text.splitlines():
+        sample, _, value = line.rpartition(" ")
+        if not line.startswith("#") and sample.split("{")[0] == name:
+            got = ",".join(sorted(sample.partition("{")[2].rstrip("}").split(","))) if "{" in sample else ""
+            if got == want:
+                return float(value)
+    return 0.0
+
+
+def test_metrics_time_a_chat_stream_whole_and_count_its_model_calls_and_runs(api: httpx.Client) -> None:
+    u = {"user_id": "erin"}
+    before = api.get("/metrics").text
+    started = time.perf_counter()
+    with api.stream("POST", "/v1/chat", params=u, json={"message": "Tell me slowly about tides."}) as r:
+        lines = list(r.iter_lines())
+    took = time.perf_counter() - started
+    assert "event: trace" in lines and took >= 1.0
+    trace = json.loads(lines[lines.index("event: trace") + 1].removeprefix("data: "))
+    after = api.get("/metrics").text
+    route = {"route": "/v1/chat"}
+    assert metric(after, "timemory_http_request_seconds_count", **route) - metric(
+        before, "timemory_http_request_seconds_count", **route) == 1
+    timed = metric(after, "timemory_http_request_seconds_sum", **route) - metric(
+        before, "timemory_http_request_seconds_sum", **route)
+    assert 1.0 <= timed <= took  # the stream's whole length (the reply alone took a second), not its headers
+    # the reply and the title (a new session) are chat calls; learning is a run with calls of its own
+    calls = {p: metric(after, "timemory_llm_calls_total", purpose=p) - metric(
+        before, "timemory_llm_calls_total", purpose=p) for p in ("chat", "exchange")}
+    assert trace["llm_calls"] >= 1 and calls == {"chat": 2, "exchange": trace["llm_calls"]}
+    assert metric(after, "timemory_pipeline_runs_total", kind="exchange", status="ok") - metric(
+        before, "timemory_pipeline_runs_total", kind="exchange", status="ok") == 1
+
+
+def test_metrics_add_up_every_process_of_serve_workers(model: FakeOpenAIServer, tmp_path: Path) -> None:
+    shared = tmp_path / "metrics"
+    shared.mkdir()
+    env = {**environment(f"sqlite:///{tmp_path}/procs.db", model.base_url), "PROMETHEUS_MULTIPROC_DIR": str(shared)}
+    server = Server(env, "--workers", "2", "--worker-threads", "0", log=tmp_path / "server.log")
+    try:
+        for _ in range(40):  # a new connection each, so both processes take some
+            assert httpx.get(f"{server.url}/v1/memories", params={"user_id": "fay"}).status_code == 200
+        scrapes = [httpx.get(f"{server.url}/metrics").text for _ in range(6)]
+    finally:
+        server.stop()
+    assert len(list(shared.glob("counter_*.db"))) == 2  # both processes answered requests
+    counted = {metric(t, "timemory_http_requests_total", method="GET", route="/v1/memories", status="200")
+               for t in scrapes}
+    assert counted == {40.0}  # whichever process is scraped counts the requests of both
+
+
 # --- keys and tenants ------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def keyed(model: FakeOpenAIServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
@@ -338,6 +393,30 @@ def test_alice_s_key_never_reads_or_changes_bob_s_rows(keyed: dict[str, Any], en
     bob_memories = admin.get("/v1/memories", params={"user_id": "bob"}).json()["items"]
     assert [m["content"] for m in bob_memories] == ["bob secret"]
     assert [s["title"] for s in admin.get("/v1/sessions", params={"user_id": "bob"}).json()] == ["bob chat"]
+
+
+def test_service_routes_need_an_admin_key_where_keys_exist(keyed: dict[str, Any]) -> None:
+    url, clients = keyed["url"], keyed["clients"]
+    for path in ("/metrics", "/docs", "/openapi.json"):
+        error(httpx.get(f"{url}{path}"), 401, "unauthorized")
+        error(clients["alice"].get(path), 401, "unauthorized")
+        assert clients["admin"].get(path).status_code == 200
+    assert httpx.get(f"{url}/healthz").json() == {"status": "ok"}  # alive, naming neither database nor model
+    assert "database" in clients["admin"].get("/healthz").json()
+
+
+def test_a_setting_opens_the_service_routes(tm_with) -> None:
+    from fastapi.testclient import TestClient
+
+    from timemory.service.api import create_app
+
+    tm = tm_with(None)
+    tm.keys.create(user_id="gil")
+    for opened, status in ((True, 200), (False, 401)):
+        with TestClient(create_app(tm, worker_threads=0, service_routes_open=opened)) as client:
+            assert client.get("/metrics").status_code == status
+            assert client.get("/openapi.json").status_code == status
+            assert ("database" in client.get("/healthz").json()) is opened
 
 
 def test_a_revoked_key_stops_working(keyed: dict[str, Any]) -> None:

@@ -139,3 +139,45 @@ def test_two_duplicates_are_not_merged_into_one_memory_in_one_answer() -> None:
     assert outdates == [] and [(old.id, keep.id) for old, keep, _, _ in merges] == [("m0", "m2")]
     assert [d.rejected_because for d in decisions if not d.accepted] == [
         "the memory to keep already takes in another duplicate"]
+
+
+def test_reflection_refuses_to_retire_a_memory_unrelated_to_the_one_said_to_replace_it(tm_with, user) -> None:
+    """A weak model that calls every memory replaced by the newest one shown changes only what is related."""
+    def newest_replaces_all(shown: dict[str, int]) -> list[dict[str, Any]]:
+        newest = max(shown.values())
+        return [{"memory_id": i, "action": "OUTDATE", "by": newest, "content": None, "reason": "newer"}
+                for i in shown.values() if i != newest]
+
+    tm = tm_with(ReflectingLLMDouble(newest_replaces_all))
+    _life(tm, user)
+    piano, coffee = "The user plays the piano at home.", "The user drinks coffee at work every morning."
+    tm.add(piano, user_id=user, type="activity", created_at=T0 + timedelta(days=90))
+    tm.add(coffee, user_id=user, type="activity", created_at=T0 + timedelta(days=95))
+    tm.reflect(user_id=user)
+    status = {m.content: m.status for m in tm.list_memories(user_id=user, limit=10)}
+    assert status[PARIS] == "outdated"  # the same subject key: home
+    assert status[TEA] == "active"  # coffee is close to it (cosine 0.6), but neither its subject nor its type
+    assert status[piano] == "active"  # same type, but coffee is far from it (0.32)
+    assert status[BERLIN] == status[coffee] == "active"
+    rejected = [d.rejected_because or "" for r in tm.list_runs(user_id=user, limit=20) for d in r.decisions
+                if not d.accepted]
+    assert any("cannot replace" in why for why in rejected) and any("too far apart" in why for why in rejected)
+
+
+def test_the_guard_reads_subject_type_and_closeness() -> None:
+    from timemory import Memory
+    from timemory.core import ReflectionPolicy, refusal
+
+    def memory(content: str, type_: str, subject: str | None = None) -> Memory:
+        return Memory(id=content, user_id="u", content=content, type=type_, subject=subject, status="active",
+                      created_at=T0, updated_at=T0)
+
+    policy = ReflectionPolicy(outdate_floor=0.5, merge_floor=0.6)
+    paris, berlin = memory(PARIS, "personal", "home"), memory(BERLIN, "personal", "home")
+    tea, cello = memory(TEA, "preference"), memory(CELLO, "activity")
+    assert refusal(paris, berlin, "OUTDATE", 0.1, policy) is None  # same subject, however far
+    assert "cannot replace" in (refusal(tea, cello, "OUTDATE", 0.9, policy) or "")
+    assert "too far apart" in (refusal(cello, memory(QUARTET, "activity"), "OUTDATE", 0.49, policy) or "")
+    assert refusal(cello, memory(QUARTET, "activity"), "OUTDATE", 0.5, policy) is None
+    assert "duplicates" in (refusal(cello, tea, "MERGE", 0.59, policy) or "")
+    assert refusal(tea, cello, "OUTDATE", 0.0, ReflectionPolicy(outdate_floor=None)) is None

@@ -265,6 +265,11 @@ class TiMem:
         reviewed and has not changed since is not asked again. ``max_groups`` bounds the calls of this pass."""
         return self.engine.reflect(user_id=user_id, since=since, policy=ReflectionPolicy(max_groups=max_groups))
 
+    def on_run(self, listener: Callable[[PipelineResult], None]) -> None:
+        """Call ``listener`` with every pipeline run this process saves (exchanges from the queue, the chat and
+        direct calls, and reflection); for metrics. A listener that raises is logged and ignored."""
+        self.engine.store.runs.listeners.append(listener)
+
     def list_runs(self, *, user_id: str, session_id: str | None = None, until: datetime | None = None,
                   offset: int = 0, limit: int = 20, oldest_first: bool = False) -> list[PipelineResult]:
         """The user's pipeline runs (each with its trace), newest first unless ``oldest_first``; only those made at

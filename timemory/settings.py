@@ -67,6 +67,12 @@ class Settings(BaseSettings):
         default=32_000, validation_alias=_env("TIMEMORY_MAX_CONTENT_CHARS", "max_content_chars")
     )
 
+    # --- service -------------------------------------------------------------------------------------------------
+    service_routes_open: bool = Field(
+        default=False, validation_alias=_env("TIMEMORY_SERVICE_ROUTES_OPEN", "service_routes_open"),
+        description="/metrics, the API docs and /healthz's details answer without a key even where keys exist",
+    )
+
     # --- derived -------------------------------------------------------------------------------------------------
     @property
     def llm_provider(self) -> LLMProvider:

@@ -19,7 +19,7 @@ from timemory.core.chat import ChatService, ChatTurn, clean_title
 from timemory.core.consolidation import Plan, consolidation_cap, find_candidates, plan_consolidation
 from timemory.core.engine import DEFAULT_SEARCH_MODE, Engine
 from timemory.core.jobs import FINISHED, Jobs, Worker
-from timemory.core.reflection import REFLECTION, Reflection, ReflectionPolicy, validate_changes
+from timemory.core.reflection import REFLECTION, Reflection, ReflectionPolicy, refusal, validate_changes
 from timemory.core.timeline import EventLog, counts_over_time
 from timemory.core.transfer import (
     exchanges,
@@ -71,5 +71,6 @@ __all__ = [
     "reflection_schema",
     "reads_like_change",
     "request",
+    "refusal",
     "validate_changes",
 ]

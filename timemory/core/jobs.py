@@ -17,7 +17,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -101,7 +101,6 @@ class Worker:
         self.poll_seconds = poll_seconds
         self.retry_seconds = retry_seconds
         self.processed = 0  # jobs this worker finished (done or failed for good), not attempts
-        self.on_result: Callable[[PipelineResult], None] | None = None  # e.g. metrics of each pipeline run
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -164,8 +163,6 @@ class Worker:
             log.exception("job %s failed", job.id)
             self._failed(job, lease, None, f"{type(exc).__name__}: {exc}")
             return
-        if self.on_result is not None:
-            self.on_result(result)
         if result.status == "failed":
             self._failed(job, lease, result.run_id, "; ".join(result.errors) or "the pipeline run failed")
         else:

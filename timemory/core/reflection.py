@@ -48,12 +48,17 @@ class ReflectionPolicy:
     group_size: int = 5  # memories shown to the model at once
     neighbour_floor: float = 0.3  # cosine a neighbour needs to join a memory's group
     max_groups: int | None = None  # LLM calls one pass may make at most
+    # What an answer may change, so a weak model cannot retire an unrelated memory: a memory is replaced only by one
+    # with its subject key, or of its type and at least this close; a duplicate is merged only when this close.
+    outdate_floor: float | None = 0.4
+    merge_floor: float | None = 0.6
 
 
 @dataclass
 class _Group:
     members: list[Memory]  # oldest first, as the model sees them
     scores: dict[str, float]  # cosine of each member to the memory the group was formed around
+    vectors: dict[str, np.ndarray]  # each member's unit vector, for the cosine between any two of them
 
 
 def plan_groups(memories: list[Memory], vectors: np.ndarray, reviewed: dict[str, datetime],
@@ -82,14 +87,33 @@ def plan_groups(memories: list[Memory], vectors: np.ndarray, reviewed: dict[str,
             continue
         members = sorted([seed, *near], key=lambda i: (memories[i].created_at, memories[i].id))
         used.update(members)
-        groups.append(_Group([memories[i] for i in members], {memories[i].id: float(cosine[i]) for i in members}))
+        groups.append(_Group([memories[i] for i in members], {memories[i].id: float(cosine[i]) for i in members},
+                             {memories[i].id: vectors[i] for i in members}))
     return groups
 
 
-def validate_changes(answer: ReflectionPlan, shown: dict[int, Memory],
-                     decisions: list[Decision]) -> tuple[list[tuple[Memory, Memory, str]],
-                                                          list[tuple[Memory, Memory, str, str]]]:
-    """(outdates, merges) that are safe to apply; everything else is recorded in ``decisions`` as rejected."""
+def refusal(old: Memory, by: Memory, action: str, cosine: float, policy: ReflectionPolicy) -> str | None:
+    """Why ``by`` may not replace (or take in) ``old``, or None when it may."""
+    if action == "OUTDATE":
+        if old.subject is not None and old.subject == by.subject:
+            return None
+        if policy.outdate_floor is None:
+            return None
+        if old.type != by.type:
+            return f"a {by.type} memory cannot replace a {old.type} memory without the same subject"
+        if cosine < policy.outdate_floor:
+            return f"too far apart to replace one another (cosine {cosine:.2f} < {policy.outdate_floor})"
+        return None
+    if policy.merge_floor is not None and cosine < policy.merge_floor:
+        return f"too far apart to be duplicates (cosine {cosine:.2f} < {policy.merge_floor})"
+    return None
+
+
+def validate_changes(answer: ReflectionPlan, shown: dict[int, Memory], decisions: list[Decision],
+                     guard: Callable[[Memory, Memory, str], str | None] = lambda old, by, action: None,
+                     ) -> tuple[list[tuple[Memory, Memory, str]], list[tuple[Memory, Memory, str, str]]]:
+    """(outdates, merges) that are safe to apply; everything else is recorded in ``decisions`` as rejected.
+    ``guard`` says why a change between two shown memories may not be made (see :func:`refusal`)."""
     outdates: list[tuple[Memory, Memory, str]] = []
     merges: list[tuple[Memory, Memory, str, str]] = []
     retired: set[str] = set()
@@ -115,12 +139,18 @@ def validate_changes(answer: ReflectionPlan, shown: dict[int, Memory],
             if (by.created_at, by.id) <= (old.created_at, old.id):
                 reject(c, "a memory can only be replaced by a later one", old.id)
                 continue
+            if (why := guard(old, by, c.action)) is not None:
+                reject(c, why, old.id)
+                continue
             outdates.append((old, by, c.reason))
             decisions.append(Decision(fact=0, action="OUTDATE", memory_id=old.id, reason=c.reason))
         else:
             merged = " ".join((c.content or "").split())[:1000]
             if not merged:
                 reject(c, "MERGE without the merged text", old.id)
+                continue
+            if (why := guard(old, by, c.action)) is not None:
+                reject(c, why, old.id)
                 continue
             if by.id in merged_into:  # its merged text would drop what the first duplicate added
                 reject(c, "the memory to keep already takes in another duplicate", old.id)
@@ -198,7 +228,9 @@ class Reflection:
             answer = self.llm.parse([{"role": "system", "content": REFLECTION_PROMPT},
                                      {"role": "user", "content": REFLECTION_USER.format(memories=lines)}],
                                     request(ReflectionPlan, schema), usage=usage, max_tokens=answer_cap(schema))
-            outdates, merges = validate_changes(answer, shown, decisions)
+            outdates, merges = validate_changes(
+                answer, shown, decisions, lambda old, by, action: refusal(
+                    old, by, action, float(group.vectors[old.id] @ group.vectors[by.id]), self.policy))
             ops: list[ChangeMemory] = [
                 ChangeMemory(memory_id=old.id, status="outdated", event="OUTDATE", actor="pipeline",
                              reason=reason, superseded_by=by.id, at=at) for old, by, reason in outdates]

@@ -40,8 +40,11 @@ def serve(host: str = "127.0.0.1", port: int = 8000, *, workers: int = 1, worker
     exit_on_sigterm()
     if workers > 1:  # each process builds its own engine from the settings
         import os
+        import tempfile
 
         os.environ["TIMEMORY_API_WORKER_THREADS"] = threads
+        # every process writes its metrics here, so a scrape of any of them counts them all
+        os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="timemory-metrics-"))
         uvicorn.run("timemory.service.api.serving:app_from_environment", factory=True, host=host, port=port,
                     workers=workers, log_level="info")
     else:

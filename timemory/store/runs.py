@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import builtins
+import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -14,10 +16,14 @@ from timemory.store.database import Database
 from timemory.store.models import PipelineRunRow, utcnow
 from timemory.store.rows import naive_utc
 
+log = logging.getLogger(__name__)
+
 
 class RunRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
+        # told of every run this process saves, whichever part of it ran the pipeline (e.g. the API's metrics)
+        self.listeners: builtins.list[Callable[[PipelineResult], None]] = []
 
     def save(self, result: PipelineResult) -> None:
         with self._db.write() as s:
@@ -28,6 +34,11 @@ class RunRepository:
                     kind=result.kind,
                 )
             )
+        for listener in self.listeners:
+            try:
+                listener(result)
+            except Exception:  # noqa: BLE001 - an observer never fails the run it observes
+                log.exception("a pipeline-run listener failed")
 
     def processed_messages(self, user_id: str) -> dict[str, str]:
         """Message id → ok or empty when a pipeline run read it successfully, else failed (a retried exchange's

@@ -8,6 +8,7 @@ key in the database the API is open (it then only binds to loopback, see ``serve
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -17,7 +18,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
@@ -35,8 +36,9 @@ from timemory.errors import (
 )
 from timemory.facade import TiMem
 from timemory.schemas import PipelineResult
-from timemory.service.api.auth import ApiError
+from timemory.service.api.auth import ApiError, bearer_key
 from timemory.service.api.routes import router
+from timemory.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -71,39 +73,61 @@ class _JobCounts(Collector):
 
 
 class Metrics:
-    """Prometheus metrics of this process (one registry per app, so tests can make several apps)."""
+    """Prometheus metrics (one registry per app, so tests can make several apps). Under ``serve --workers N`` every
+    process writes its values to ``PROMETHEUS_MULTIPROC_DIR`` and a scrape of any of them adds all of them up."""
 
     def __init__(self, tm: TiMem) -> None:
+        self._tm = tm
         self.registry = registry = CollectorRegistry()
         self.requests = Counter("timemory_http_requests", "HTTP requests", ["method", "route", "status"],
                                 registry=self.registry)
-        self.latency = Histogram("timemory_http_request_seconds", "HTTP request latency", ["route"],
-                                 registry=self.registry,
+        self.latency = Histogram("timemory_http_request_seconds",
+                                 "HTTP request latency, to the last byte of the body (a chat stream's whole length)",
+                                 ["route"], registry=self.registry,
                                  buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60))
-        self.runs = Counter("timemory_pipeline_runs", "Pipeline runs by this process's queue worker", ["status"],
-                            registry=self.registry)
-        self.llm_calls = Counter("timemory_llm_calls", "LLM calls made by pipeline runs", registry=self.registry)
+        self.runs = Counter("timemory_pipeline_runs", "Pipeline runs saved by this process (queue, chat, reflection)",
+                            ["kind", "status"], registry=self.registry)
+        self.llm_calls = Counter("timemory_llm_calls", "LLM calls by what they were for: exchange (extraction and "
+                                 "consolidation), reflection, chat (replies and titles)", ["purpose"],
+                                 registry=self.registry)
         self.llm_failures = Counter("timemory_llm_failures", "Pipeline runs that failed on the model",
                                     registry=self.registry)
         registry.register(_JobCounts(tm))
+        tm.on_run(self.observe_run)
 
     def observe_run(self, result: PipelineResult) -> None:
-        self.runs.labels(result.status).inc()
-        self.llm_calls.inc(result.llm_calls)
+        self.runs.labels(result.kind, result.status).inc()
+        self.llm_calls.labels(result.kind).inc(result.llm_calls)
         if result.status == "failed" and any(e.startswith("llm") for e in result.errors):
             self.llm_failures.inc()
 
+    def exposition(self) -> bytes:
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            return generate_latest(self.registry)
+        every_process = CollectorRegistry()
+        multiprocess.MultiProcessCollector(every_process)
+        every_process.register(_JobCounts(self._tm))
+        return generate_latest(every_process)
 
-def create_app(tm: TiMem | None = None, *, worker_threads: int = 1) -> FastAPI:
-    """The API over ``tm`` (by default the configured engine), with ``worker_threads`` queue workers."""
+
+# Where keys exist these answer only an admin key, unless the settings open them (service_routes_open).
+SERVICE_ROUTES = frozenset({"/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+
+
+def create_app(tm: TiMem | None = None, *, worker_threads: int = 1,
+               service_routes_open: bool | None = None) -> FastAPI:
+    """The API over ``tm`` (by default the configured engine), with ``worker_threads`` queue workers.
+    ``service_routes_open`` (by default from the settings) lets /metrics, the docs and /healthz's details answer
+    without a key where keys exist."""
     engine = tm or TiMem.from_settings()
+    if service_routes_open is None:
+        service_routes_open = Settings().service_routes_open
     metrics = Metrics(engine)
     workers = [engine.worker() for _ in range(max(0, worker_threads))]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for w in workers:
-            w.on_result = metrics.observe_run
             w.start()
         yield
         for w in workers:
@@ -139,10 +163,22 @@ def create_app(tm: TiMem | None = None, *, worker_threads: int = 1) -> FastAPI:
         log.exception("unexpected error on %s", request.url.path)
         return JSONResponse(error_body("internal", "Something went wrong on the server."), status_code=500)
 
+    def is_admin(request: Request) -> bool:
+        key = bearer_key(engine, request.headers.get("authorization", ""))
+        return key is not None and key.admin
+
+    def service_route_allowed(request: Request) -> bool:
+        """Whether a service route (metrics, docs, health details) may answer this request in full."""
+        return service_routes_open or not engine.keys.any_active() or is_admin(request)
+
     @app.middleware("http")
     async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         """Before a /v1 body is read: refuse one that is too large (413), and a call without a key where keys
-        exist (401, not a complaint about the body)."""
+        exist (401, not a complaint about the body). The service routes need an admin key where keys exist."""
+        if request.url.path in SERVICE_ROUTES and not await run_in_threadpool(service_route_allowed, request):
+            return JSONResponse(error_body("unauthorized", "This needs an admin key (Authorization: Bearer <key>), "
+                                                           "or TIMEMORY_SERVICE_ROUTES_OPEN=true."),
+                                status_code=401, headers={"WWW-Authenticate": "Bearer"})
         if request.url.path.startswith("/v1/"):
             length = request.headers.get("content-length", "")
             if length.isdigit() and int(length) > MAX_BODY_BYTES:
@@ -155,22 +191,42 @@ def create_app(tm: TiMem | None = None, *, worker_threads: int = 1) -> FastAPI:
 
     @app.middleware("http")
     async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        """Count each request, and time it to the last byte of its body: a chat's stream is timed whole."""
         started = time.perf_counter()
         response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        metrics.requests.labels(request.method, path, str(response.status_code)).inc()
-        metrics.latency.labels(path).observe(time.perf_counter() - started)
+
+        def record() -> None:
+            path = getattr(request.scope.get("route"), "path", "unmatched")
+            metrics.requests.labels(request.method, path, str(response.status_code)).inc()
+            metrics.latency.labels(path).observe(time.perf_counter() - started)
+
+        body = getattr(response, "body_iterator", None)
+        if body is None:
+            record()
+            return response
+
+        async def timed() -> AsyncIterator[Any]:
+            try:
+                async for chunk in body:
+                    yield chunk
+            finally:
+                record()
+
+        response.body_iterator = timed()  # type: ignore[attr-defined]
         return response
 
     @app.get("/healthz", tags=["service"])
-    def healthz() -> dict[str, Any]:
-        """Alive, and whether the database answers."""
-        return {"status": "ok", "jobs": engine.jobs.counts(), **engine.describe()}
+    def healthz(request: Request) -> dict[str, Any]:
+        """Alive, and whether the database answers (503 when it does not). Which database and model, and the jobs
+        by status, only for an admin key where keys exist (see ``service_routes_open``)."""
+        jobs = engine.jobs.counts()
+        if not service_route_allowed(request):
+            return {"status": "ok"}
+        return {"status": "ok", "jobs": jobs, **engine.describe()}
 
     @app.get("/metrics", tags=["service"], response_class=Response)
     def prometheus() -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
     app.include_router(router)

@@ -45,17 +45,22 @@ class Caller:
 BEARER = HTTPBearer(auto_error=False, description="An API key: python -m timemory keys create --user U | --admin")
 
 
+def bearer_key(tm: TiMem, header: str) -> ApiKey | None:
+    """The active key an ``Authorization`` header carries, or None."""
+    scheme, _, token = header.partition(" ")
+    return tm.keys.verify(token) if header and scheme.lower() == "bearer" else None
+
+
 def caller(request: Request,
            bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None) -> Caller:
     """The calling key (from ``Authorization: Bearer``), or an open admin when no key exists at all."""
     tm: TiMem = request.app.state.tm
     header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
     if not header:
         if not tm.keys.any_active():
             return Caller(key=None, admin=True)
         raise ApiError(401, "unauthorized", "Send an API key: Authorization: Bearer <key>.")
-    key = tm.keys.verify(token) if scheme.lower() == "bearer" else None
+    key = bearer_key(tm, header)
     if key is None:
         raise ApiError(401, "unauthorized", "That API key is not valid (unknown, revoked or mistyped).")
     return Caller(key=key, admin=key.admin)

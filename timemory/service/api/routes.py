@@ -6,11 +6,11 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from fastapi.sse import format_sse_event
@@ -303,13 +303,14 @@ class ChatRequest(BaseModel):
 
 @router.post("/chat", response_model=None, tags=["chat"],
              responses={200: {"content": {"text/event-stream": {}}, "description": "server-sent events"}})
-def chat(body: ChatRequest, tm: Engine, user: User) -> StreamingResponse:
+def chat(body: ChatRequest, tm: Engine, user: User, request: Request) -> StreamingResponse:
     """Server-sent events: ``session`` (its id), ``token`` per piece of the reply, ``reply`` at the last token (the
     saved message and the memories it was given), ``title`` when a new session was named, then ``trace`` when the
     exchange has been learnt from (or ``error``). The message is saved before anything streams; learning runs on
     the job queue, after the reply."""
     turn = tm.chat.submit(body.message, user_id=user, session_id=body.session_id)  # errors here are plain 4xx
-    return StreamingResponse(_chat_events(turn), media_type="text/event-stream",
+    count_calls = request.app.state.metrics.llm_calls.labels("chat").inc
+    return StreamingResponse(_chat_events(turn, count_calls), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
@@ -317,7 +318,7 @@ def _event(kind: str, data: Any) -> bytes:
     return format_sse_event(event=kind, data_str=data if isinstance(data, str) else json.dumps(data))
 
 
-def _chat_events(turn: ChatTurn) -> Iterator[bytes]:
+def _chat_events(turn: ChatTurn, count_calls: Callable[[float], None]) -> Iterator[bytes]:
     assert turn.user_message is not None
     yield _event("session", {"session_id": turn.session_id, "message_id": turn.user_message.id})
     for token in turn.follow():
@@ -326,6 +327,7 @@ def _chat_events(turn: ChatTurn) -> Iterator[bytes]:
         yield _event("reply", {"message_id": turn.assistant_message.id, "content": turn.reply,
                                "memories_used": [json.loads(h.model_dump_json()) for h in turn.memories_used]})
     turn.wait(timeout=600)
+    count_calls(turn.usage.calls)  # the reply and the title; learning is counted with its pipeline run
     if turn.title:
         yield _event("title", {"session_id": turn.session_id, "title": turn.title})
     if turn.pipeline is not None:
