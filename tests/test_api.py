@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def scripted_model(body: dict[str, Any]) -> tuple[int, Any]:
     """Extraction: one fact per user line; consolidation: add every fact; anything streamed: a fixed reply."""
     if body.get("stream"):
-        if "slowly" in body["messages"][-1]["content"]:  # a reply that takes a second to come
-            time.sleep(1.0)
+        if "slowly" in body["messages"][-1]["content"]:  # a reply that takes a second (or four) to come
+            time.sleep(4.0 if "very slowly" in body["messages"][-1]["content"] else 1.0)
         return 200, "Glad to hear it, tell me more!"
     name = ((body.get("response_format") or {}).get("json_schema") or {}).get("name")
     last = body["messages"][-1]["content"]
@@ -461,5 +461,38 @@ def test_waiting_clients_hold_no_server_thread_and_a_user_may_only_wait_so_much(
             error(ninth, 429, "too_many_waits")
             assert ninth.headers["Retry-After"] == "1"
             assert {w.result().status_code for w in waits} == {202}  # each ran out of time: accepted, not done
+    finally:
+        server.stop()
+
+
+def test_chat_streams_hold_no_server_thread_and_a_user_may_only_chat_so_much(
+        model: FakeOpenAIServer, tmp_path: Path) -> None:
+    """48 chat streams from 12 users, each reply taking seconds: more than the server's thread pool (40), so a
+    stream that held a thread while it waited would stall everyone else; a fifth stream of one user is refused."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    server = Server(environment(f"sqlite:///{tmp_path}/chats.db", model.base_url), "--worker-threads", "0",
+                    log=tmp_path / "server.log")
+
+    def chat(user: str) -> tuple[int, list[str]]:
+        with httpx.stream("POST", f"{server.url}/v1/chat", params={"user_id": user}, timeout=120,
+                          json={"message": "Tell me very slowly about the tides."}) as r:
+            return r.status_code, [line for line in r.iter_lines() if line.startswith("event: ")]
+
+    try:
+        with ThreadPoolExecutor(48) as pool:
+            streams = [pool.submit(chat, f"chatter{i % 12}") for i in range(48)]
+            deadline = time.monotonic() + 30
+            while sum(len(httpx.get(f"{server.url}/v1/sessions", params={"user_id": f"chatter{u}"}).json())
+                      for u in range(12)) < 48:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+            other = httpx.get(f"{server.url}/v1/memories", params={"user_id": "someone-else", "limit": 5})
+            assert other.status_code == 200 and not any(s.done() for s in streams)  # answered while all 48 stream
+            fifth = httpx.post(f"{server.url}/v1/chat", params={"user_id": "chatter0"}, json={"message": "Hi"})
+            error(fifth, 429, "too_many_chats")
+            assert fifth.headers["Retry-After"] == "1"
+            results = [s.result() for s in streams]
+        assert all(status == 200 and "event: reply" in kinds and "event: trace" in kinds for status, kinds in results)
     finally:
         server.stop()

@@ -67,6 +67,11 @@ class Settings(BaseSettings):
         default=32_000, validation_alias=_env("TIMEMORY_MAX_CONTENT_CHARS", "max_content_chars")
     )
 
+    embed_batching: bool = Field(
+        default=True, validation_alias=_env("TIMEMORY_EMBED_BATCHING", "embed_batching"),
+        description="texts embedded at the same time by several threads go to the encoder in one call",
+    )
+
     # --- service -------------------------------------------------------------------------------------------------
     service_routes_open: bool = Field(
         default=False, validation_alias=_env("TIMEMORY_SERVICE_ROUTES_OPEN", "service_routes_open"),

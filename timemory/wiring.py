@@ -8,6 +8,7 @@ import threading
 from openai import OpenAI
 
 from timemory.core.engine import Engine
+from timemory.providers.batching import BatchingEmbedder
 from timemory.providers.embeddings import Embedder, LocalEmbedder, OpenAIEmbedder
 from timemory.providers.llm import OpenAILLM
 from timemory.providers.local_llm import LOCAL_MODEL_ALIAS, LOCAL_MODEL_LABEL, LocalLLMServer
@@ -80,6 +81,8 @@ def build_store(settings: Settings, embedder: Embedder, *, check_embedding_model
 def build_engine(settings: Settings) -> Engine:
     """The engine the settings describe: database, its search, embedder and LLM, and the pipeline's knobs."""
     embedder = build_embedder(settings)
+    if settings.embed_batching:  # concurrent searches (API clients, chat, workers) share encoder calls
+        embedder = BatchingEmbedder(embedder)
     store = build_store(settings, embedder)
     return Engine(store, search_for(store), embedder, build_llm(settings), similar_k=settings.similar_k,
                   similarity_threshold=settings.similarity_threshold, max_content_chars=settings.max_content_chars)

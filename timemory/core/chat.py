@@ -94,6 +94,12 @@ class ChatTurn:
             if finished and seen == len(self._tokens):
                 return
 
+    def tokens_since(self, seen: int) -> tuple[list[str], bool]:
+        """The tokens after the first ``seen``, and whether the reply is complete; never waits (for readers that
+        poll from an event loop)."""
+        with self._changed:
+            return self._tokens[seen:], self._reply_finished
+
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the turn is finished (reply and memory); False on timeout."""
         with self._changed:
@@ -228,6 +234,13 @@ class ChatService:
             turns = self._open.get(session_id, [])
             self._open[session_id] = [t for t in turns if not t.finished]
             return list(self._open[session_id])
+
+    def unfinished(self, *, user_id: str) -> int:
+        """How many of the user's background turns in this process are still being answered or learnt from."""
+        with self._turns_lock:  # finished turns are dropped here too, so the count stays cheap
+            self._open = {sid: left for sid, turns in self._open.items()
+                          if (left := [t for t in turns if not t.finished])}
+            return sum(t.user_id == user_id for turns in self._open.values() for t in turns)
 
     def recent_turn(self, assistant_message_id: str) -> ChatTurn | None:
         """A turn of this process by its reply's message id (what memories that reply was given)."""

@@ -1,5 +1,6 @@
 """Providers: the LLM client (and its answer cache), the embedders, and the bundled local model server."""
 
+from timemory.providers.batching import BatchingEmbedder
 from timemory.providers.cache import AnswerStore, CachedLLM
 from timemory.providers.embeddings import Embedder, LocalEmbedder, OpenAIEmbedder, local_model_path
 from timemory.providers.llm import (
@@ -18,6 +19,7 @@ __all__ = [
     "LOCAL_MODEL_ALIAS",
     "LOCAL_MODEL_LABEL",
     "AnswerStore",
+    "BatchingEmbedder",
     "CachedLLM",
     "ChatMessages",
     "Embedder",

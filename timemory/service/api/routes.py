@@ -6,7 +6,7 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -173,19 +173,17 @@ WAIT_POLL_SECONDS = 0.2
 
 
 class Waits:
-    """How many ``wait=true`` requests each user has open in this process."""
+    """How many long requests (``wait=true``, chat streams) each user has open in this process."""
 
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
+    def __init__(self, limit: int, code: str, refusal: str) -> None:
+        self.limit, self.code, self.refusal = limit, code, refusal
         self._open: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def enter(self, user: str) -> None:
         with self._lock:
             if self._open.get(user, 0) >= self.limit:
-                raise ApiError(429, "too_many_waits", f"This user already waits on {self.limit} jobs; wait for "
-                               "one to finish, or queue without wait=true and follow the job.",
-                               headers={"Retry-After": "1"})
+                raise ApiError(429, self.code, self.refusal.format(limit=self.limit), headers={"Retry-After": "1"})
             self._open[user] = self._open.get(user, 0) + 1
 
     def leave(self, user: str) -> None:
@@ -197,7 +195,8 @@ class Waits:
                 self._open.pop(user, None)
 
 
-WAITS = Waits(WAITS_PER_USER)
+WAITS = Waits(WAITS_PER_USER, "too_many_waits", "This user already waits on {limit} jobs; wait for one to finish, "
+              "or queue without wait=true and follow the job.")
 
 
 class ProcessRequest(BaseModel):
@@ -301,13 +300,26 @@ class ChatRequest(BaseModel):
     session_id: str | None = Field(default=None, max_length=64)
 
 
+CHATS_PER_USER = 4
+CHAT_POLL_SECONDS = 0.02
+CHAT_LEARN_SECONDS = 600
+
+
 @router.post("/chat", response_model=None, tags=["chat"],
-             responses={200: {"content": {"text/event-stream": {}}, "description": "server-sent events"}})
+             responses={200: {"content": {"text/event-stream": {}}, "description": "server-sent events"},
+                        429: _error("Too many chat streams of this user at once; see Retry-After")})
 def chat(body: ChatRequest, tm: Engine, user: User, request: Request) -> StreamingResponse:
     """Server-sent events: ``session`` (its id), ``token`` per piece of the reply, ``reply`` at the last token (the
     saved message and the memories it was given), ``title`` when a new session was named, then ``trace`` when the
     exchange has been learnt from (or ``error``). The message is saved before anything streams; learning runs on
-    the job queue, after the reply."""
+    the job queue, after the reply.
+
+    A stream holds no server thread while it waits for the model (it polls from the event loop), and one user may
+    have at most :data:`CHATS_PER_USER` turns unfinished (replying or learning) at once: more is 429, so no client
+    can stall the others."""
+    if tm.chat.unfinished(user_id=user) >= CHATS_PER_USER:
+        raise ApiError(429, "too_many_chats", f"This user already has {CHATS_PER_USER} chat turns being answered or "
+                       "learnt from; wait for one to finish.", headers={"Retry-After": "1"})
     turn = tm.chat.submit(body.message, user_id=user, session_id=body.session_id)  # errors here are plain 4xx
     count_calls = request.app.state.metrics.llm_calls.labels("chat").inc
     return StreamingResponse(_chat_events(turn, count_calls), media_type="text/event-stream",
@@ -318,22 +330,32 @@ def _event(kind: str, data: Any) -> bytes:
     return format_sse_event(event=kind, data_str=data if isinstance(data, str) else json.dumps(data))
 
 
-def _chat_events(turn: ChatTurn, count_calls: Callable[[float], None]) -> Iterator[bytes]:
+async def _chat_events(turn: ChatTurn, count_calls: Callable[[float], None]) -> AsyncIterator[bytes]:
     assert turn.user_message is not None
-    yield _event("session", {"session_id": turn.session_id, "message_id": turn.user_message.id})
-    for token in turn.follow():
-        yield _event("token", json.dumps(token))
-    if turn.assistant_message is not None:  # at the last token: learning from the exchange comes after
-        yield _event("reply", {"message_id": turn.assistant_message.id, "content": turn.reply,
-                               "memories_used": [json.loads(h.model_dump_json()) for h in turn.memories_used]})
-    turn.wait(timeout=600)
-    count_calls(turn.usage.calls)  # the reply and the title; learning is counted with its pipeline run
-    if turn.title:
-        yield _event("title", {"session_id": turn.session_id, "title": turn.title})
-    if turn.pipeline is not None:
-        yield _event("trace", turn.pipeline.model_dump_json())
-    if turn.error:
-        yield _event("error", {"code": "chat", "message": turn.error})
+    try:
+        yield _event("session", {"session_id": turn.session_id, "message_id": turn.user_message.id})
+        seen, finished = 0, False
+        while not finished:
+            new, finished = turn.tokens_since(seen)
+            seen += len(new)
+            for token in new:
+                yield _event("token", json.dumps(token))
+            if not new and not finished:
+                await asyncio.sleep(CHAT_POLL_SECONDS)
+        if turn.assistant_message is not None:  # at the last token: learning from the exchange comes after
+            yield _event("reply", {"message_id": turn.assistant_message.id, "content": turn.reply,
+                                   "memories_used": [json.loads(h.model_dump_json()) for h in turn.memories_used]})
+        deadline = time.monotonic() + CHAT_LEARN_SECONDS
+        while not turn.finished and time.monotonic() < deadline:
+            await asyncio.sleep(WAIT_POLL_SECONDS)
+        if turn.title:
+            yield _event("title", {"session_id": turn.session_id, "title": turn.title})
+        if turn.pipeline is not None:
+            yield _event("trace", turn.pipeline.model_dump_json())
+        if turn.error:
+            yield _event("error", {"code": "chat", "message": turn.error})
+    finally:
+        count_calls(turn.usage.calls)  # the reply and the title; learning is counted with its pipeline run
 
 
 # --- users (admin) -------------------------------------------------------------------------------------------------
