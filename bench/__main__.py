@@ -165,7 +165,7 @@ def smoke(only: set[str] | None = None) -> dict[str, list[str]]:
         "lab": lambda: lab.section({**info, **lab.measure(memories=60, events=120, sessions=1, questions=20,
                                                           repeat=1)}),
         "service": lambda: service.section({**info, **service.measure(memories=100, clients=(2,), per_client=3,
-                                                                      rounds=1)}),
+                                                                      rounds=1, flood_seconds=1)}),
     }
     rendered = {}
     for name, run in runs.items():

@@ -9,6 +9,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +50,37 @@ async def _load(url: str, clients: int, requests: int, method: str, path: str, b
             "per_second": round(requests / wall, 1), **Stats.of(latencies).__dict__}
 
 
-def api_load(folder: Path, memories: int = MEMORIES, clients: tuple[int, ...] = (10, 50),
-             per_client: int = 20) -> dict[str, Any]:
-    """One API process with one user of 10k memories; search and list at 10 and 50 concurrent clients."""
-    from timemory.providers import LocalEmbedder, free_port
+@contextmanager
+def serving(folder: Path, db: str, name: str, **env: str) -> Iterator[str]:
+    """``python -m timemory serve`` (no queue worker) on a free port with ``env`` added; yields its URL."""
+    import httpx
+
+    from timemory.providers import free_port
+
+    port = free_port()
+    environ = {**os.environ, "TIMEMORY_DATABASE_URL": db, "HF_HUB_OFFLINE": "1", **env}
+    with (folder / f"{name}.log").open("w") as log:
+        server = subprocess.Popen([sys.executable, "-m", "timemory", "serve", "--port", str(port),
+                                   "--worker-threads", "0"], cwd=ROOT, env=environ, stdout=log,
+                                  stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def seeded(folder: Path, memories: int) -> str:
+    """A SQLite database with one user of ``memories`` memories (real embeddings); its URL."""
+    from timemory.providers import LocalEmbedder
     from timemory.store import Store
 
     from .corpus import embedded, load_into
@@ -62,34 +91,45 @@ def api_load(folder: Path, memories: int = MEMORIES, clients: tuple[int, ...] = 
     store = Store.from_url(db, embedding_model=embedder.name, embedding_dim=embedder.dim)
     load_into(store, USER, texts[:memories], vectors[:memories])
     store.close()
-    port = free_port()
-    env = {**os.environ, "TIMEMORY_DATABASE_URL": db, "HF_HUB_OFFLINE": "1"}
-    with (folder / "server.log").open("w") as log:
-        server = subprocess.Popen([sys.executable, "-m", "timemory", "serve", "--port", str(port),
-                                   "--worker-threads", "0"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        import httpx
+    return db
 
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        out: dict[str, Any] = {"memories": memories, "rows": []}
-        for label, method, path, body in (("search", "POST", "/v1/search", {"query": "Where does the user live?",
-                                                                             "limit": 5}),
-                                          ("list", "GET", "/v1/memories", None)):
-            for n in clients:
-                print(f"  service: {label}, {n} clients", flush=True)
-                row = asyncio.run(_load(url, n, per_client * n, method, path, body))
-                out["rows"].append({"call": label, **row})
-        return out
-    finally:
-        server.terminate()
-        server.wait(30)
+
+SEARCH = ("POST", "/v1/search", {"query": "Where does the user live?", "limit": 5})
+LIST = ("GET", "/v1/memories", None)
+
+
+def api_load(folder: Path, db: str, memories: int = MEMORIES, clients: tuple[int, ...] = (1, 10, 50),
+             per_client: int = 20) -> dict[str, Any]:
+    """Search at 1, 10 and 50 concurrent clients with concurrent queries encoded together and one at a time (two
+    servers, one after the other, on the same database); the memory list with batching on."""
+    out: dict[str, Any] = {"memories": memories, "rows": []}
+    for batching in ("true", "false"):
+        with serving(folder, db, f"server-batching-{batching}", TIMEMORY_EMBED_BATCHING=batching) as url:
+            calls = [("search", *SEARCH)] + ([("list", *LIST)] if batching == "true" else [])
+            for label, method, path, body in calls:
+                for n in clients:
+                    print(f"  service: {label}, {n} clients, batching {batching}", flush=True)
+                    row = asyncio.run(_load(url, n, per_client * n, method, path, body))
+                    out["rows"].append({"call": label, "batching": batching == "true", **row})
+    return out
+
+
+def encoder_throughput(queries: int = 200, batch: int = 16) -> dict[str, float]:
+    """Queries per second of the local query encoder alone: one query per call, and ``batch`` per call."""
+    from timemory.providers import LocalEmbedder
+
+    embedder = LocalEmbedder()
+    texts = [f"Where did the user go on trip number {i}?" for i in range(queries)]
+    embedder.embed(texts[:batch])  # loaded and warm
+    started = time.perf_counter()
+    for t in texts:
+        embedder.embed([t])
+    one = queries / (time.perf_counter() - started)
+    started = time.perf_counter()
+    for i in range(0, queries, batch):
+        embedder.embed(texts[i:i + batch])
+    return {"batch_1": round(one, 1), f"batch_{batch}": round(queries / (time.perf_counter() - started), 1),
+            "batch": batch}
 
 
 def chat_first_token(folder: Path, rounds: int = 3) -> dict[str, Any]:
@@ -127,26 +167,46 @@ def chat_first_token(folder: Path, rounds: int = 3) -> dict[str, Any]:
     return {k: Stats.of(v).__dict__ for k, v in out.items()}
 
 
-def measure(memories: int = MEMORIES, clients: tuple[int, ...] = (10, 50), per_client: int = 20,
-            rounds: int = 3) -> dict[str, Any]:
+def measure(memories: int = MEMORIES, clients: tuple[int, ...] = (1, 10, 50), per_client: int = 20,
+            rounds: int = 3, flood_seconds: float = 20) -> dict[str, Any]:
+    from .fairness import flood
+
     pin_threads()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        return {"api": api_load(folder, memories, clients, per_client), "chat": chat_first_token(folder, rounds)}
+        db = seeded(folder, memories)
+        return {"encoder": encoder_throughput(), "api": api_load(folder, db, memories, clients, per_client),
+                "flood": flood(folder, db, flood_seconds), "chat": chat_first_token(folder, rounds)}
 
 
 def section(data: dict[str, Any]) -> list[str]:
-    api, chat = data["api"], data["chat"]
+    api, chat, encoder, flood = data["api"], data["chat"], data["encoder"], data["flood"]
+    batch = encoder["batch"]
     out = ["## 7. The service: HTTP API under load, and the chat's first token", "",
            f"Measured on {data['machine']['date']} (same machine). One `python -m timemory serve` process (uvicorn, "
            f"SQLite, no queue worker) on loopback; one user with {api['memories']:,} memories; each client sends its "
            "next request when the previous answer arrives, 20 requests per client after a warm-up. Search embeds "
-           "the query on every request (MiniLM on the CPU); list is the memory browser's first page (50 rows and "
-           "the count). Latency in ms:", "",
-           "| call | clients | requests / s | p50 | p95 | p99 | failed |", "|---|---:|---:|---:|---:|---:|---:|"]
+           "the query on every request (MiniLM on ONNX Runtime, on the CPU); list is the memory browser's first page "
+           "(50 rows and the count).", "",
+           f"The query encoder alone answers **{encoder['batch_1']:.0f} queries/s** one query per call and "
+           f"**{encoder[f'batch_{batch}']:.0f} queries/s** {batch} per call. With batching on (the default, "
+           "`TIMEMORY_EMBED_BATCHING`), the queries of concurrent searches that wait at the same time are encoded in "
+           "one call; off, each search encodes its own. Latency in ms:", "",
+           "| call | batching | clients | requests / s | of the encoder's batch-1 rate | p50 | p95 | p99 | failed |",
+           "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for row in api["rows"]:
-        out.append(f"| {row['call']} | {row['clients']} | {row['per_second']:.0f} | {row['p50']:.1f} | "
-                   f"{row['p95']:.1f} | {row['p99']:.1f} | {row['failures']} |")
+        share = f"{row['per_second'] / encoder['batch_1']:.0%}" if row["call"] == "search" else "—"
+        out.append(f"| {row['call']} | {'on' if row.get('batching', True) else 'off'} | {row['clients']} | "
+                   f"{row['per_second']:.0f} | {share} | {row['p50']:.1f} | {row['p95']:.1f} | {row['p99']:.1f} | "
+                   f"{row['failures']} |")
+    alone, flooded = Stats(**flood["alone"]), Stats(**flood["flooded"])
+    sent = ", ".join(f"{k}: {v}" for k, v in flood["flood_requests"].items())
+    out += ["", "**One key floods, another user is served.** Another user lists and searches their memories one "
+            f"request after another for {flood['seconds']:.0f} s, first alone, then while one key keeps "
+            f"{WAITERS_NOTE} open against a model server that never answers (`bench/fairness.py`). What the flooding "
+            f"key was answered (route and status: count): {sent}. The other user's latency in ms:", "",
+            "| the other user is served | requests | p50 | p95 | p99 |", "|---|---:|---:|---:|---:|",
+            f"| alone | {alone.n} | {alone.row()} |", f"| during the flood | {flooded.n} | {flooded.row()} |"]
     inline, queued = Stats(**chat["inline"]), Stats(**chat["queued"])
     out += ["", "The chat with the local model (SmolLM2-135M): a second message sent the moment the first reply has "
             "streamed. With the exchange learnt inline its first token waits for the extraction and consolidation; "
@@ -158,6 +218,10 @@ def section(data: dict[str, Any]) -> list[str]:
             f"| inline | {inline.p50 / 1000:.2f} | {inline.p95 / 1000:.2f} | {inline.p99 / 1000:.2f} |",
             f"| queued | {queued.p50 / 1000:.2f} | {queued.p95 / 1000:.2f} | {queued.p99 / 1000:.2f} |", ""]
     return out
+
+
+WAITERS_NOTE = ("16 `POST /v1/process?wait=true` requests (no worker runs, so each waits its whole 10 s) and 8 chat "
+                "streams")
 
 
 if __name__ == "__main__":
