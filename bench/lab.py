@@ -122,7 +122,7 @@ def experiments(store: Any, user: str, questions: int = 2_000) -> None:
     """Two evaluated experiments over ``user`` with ``questions`` scored questions each, in ``evaluate``'s shape
     (made up for size: the compare view draws what is stored, whatever produced it)."""
     from timemory import Experiment
-    from timemory.lab import scores
+    from timemory.lab import attribute, scores
 
     memories = store.memories.list(user, limit=200)
     for e, name in enumerate(("baseline", "variant")):
@@ -134,12 +134,14 @@ def experiments(store: Any, user: str, questions: int = 2_000) -> None:
                 "id": f"q{q}", "question": f"Question {q} about {pick.choice(PLACES)}?", "answer": "an answer",
                 "category": q % 5 + 1, "evidence": [f"D1:{q}"],
                 "hit_at": {str(k): any(found[:k]) for k in (1, 5, 10)},
-                "attribution": "hit" if any(found) else pick.choice(["retrieval_miss", "extraction_miss"]),
+                "evidence_learnt": any(found) or pick.random() < 0.5, "distractors": len(memories) - 1,
                 "retrieved": [{"memory_id": m.id, "user_id": user, "content": m.content,
                                "score": round(pick.random(), 4), "evidence_hit": f}
                               for m, f in zip(pick.sample(memories, 10), found, strict=True)]})
-        metrics = {**scores(out, (1, 5, 10)), "questions": out, "per_category": {
-            str(c): scores([q for q in out if q["category"] == c], (1, 5, 10)) for c in range(1, 6)}}
+        for q in out:
+            q["attribution"] = attribute(q, 5)
+        metrics = {**scores(out, (1, 5, 10), 5), "questions": out, "per_category": {
+            str(c): scores([q for q in out if q["category"] == c], (1, 5, 10), 5) for c in range(1, 6)}}
         store.experiments.save(Experiment(
             id=f"bench-{name}", name=name, dataset_path="bench-dialogue.json", dataset_sha256="0" * 64,
             dataset_format="locomo", user_prefix="bench-", status="done", metrics=metrics,

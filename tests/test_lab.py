@@ -62,7 +62,10 @@ LONGMEMEVAL = [{
 
 
 class FactPerUserTurnDouble(ScriptedLLMDouble):
-    """Extracts one fact per user line of the exchange (none for small talk); consolidation adds every fact."""
+    """Extracts one fact per user line of the exchange (none for small talk), citing the line's number when the
+    lines are numbered (unless ``cites`` is off); consolidation adds every fact."""
+
+    cites = True
 
     def parse(self, messages, schema, *, usage=None, max_tokens=None):
         if issubclass(schema, FactExtraction):
@@ -71,9 +74,10 @@ class FactPerUserTurnDouble(ScriptedLLMDouble):
             if usage is not None:
                 usage.add(100, 20)
             conversation = messages[-1]["content"]
-            lines = [ln[len("user: "):] for ln in conversation.splitlines() if ln.startswith("user: ")]
+            lines = re.findall(r"^(?:\[(\d+)\] )?user: (.*)$", conversation, flags=re.M)
             return FactExtraction.model_validate({"facts": [
-                {"content": f"The user said: {text}", "type": "personal"} for text in lines
+                {"content": f"The user said: {text}", "type": "personal",
+                 "turns": [int(number)] if number and self.cites else []} for number, text in lines
                 if "small talk" not in text]})
         return super().parse(messages, schema, usage=usage)
 
@@ -167,8 +171,11 @@ def test_replay_uses_session_dates_and_evaluation_matches_hand_computed_figures(
     assert by_q["Where does Caroline live?"]["hit_at"]["1"] is False  # D1:3 (the cat) is not what the question finds
     assert result["attribution"]["extraction_miss"] == 1
     assert result["recall_at"]["5"] == pytest.approx(sum(q["hit_at"]["5"] for q in result["questions"]) / 5)
-    assert result["per_category"]["4"] == {"scored_questions": 1, "recall_at": {"1": 0.0, "5": 0.0},
-                                           "attribution": {"hit": 0, "retrieval_miss": 0, "extraction_miss": 1}}
+    active = sum(m.status == "active" for u in ("exp-conv-1-a", "exp-conv-1-b") for m in tm.list_memories(user_id=u))
+    assert result["per_category"]["4"] == {
+        "scored_questions": 1, "recall_at": {"1": 0.0, "5": 0.0}, "session_hit_at": {"1": 0.0, "5": 0.0},
+        "attribution_k": 5, "distractors": {"min": active, "median": active},
+        "attribution": {"hit": 0, "session_hit": 0, "retrieval_miss": 0, "extraction_miss": 1}}
     assert result["memories"]["total"] == len(tm.list_memories(user_id="exp-conv-1-a")) + len(
         tm.list_memories(user_id="exp-conv-1-b"))
 
@@ -224,7 +231,43 @@ def test_session_granularity_runs_once_per_session(sqlite_store: Store, embedder
     assert report.processed == 2
     assert len(tm.list_runs(user_id="s-q42")) == 2
     result = evaluate(tm, ds, user_prefix="s-", ks=[1])
-    assert result["recall_at"] == {"1": 1.0}
+    assert result["recall_at"]["1"] == 1.0  # a session of one exchange: its memories come from that exchange
+
+
+def test_a_session_run_links_each_fact_to_the_turns_it_cites_and_never_counts_the_session_as_evidence(
+        sqlite_store: Store, embedder, files: dict[str, Path]) -> None:
+    """Caroline's first session holds two facts (Paris, D1:1; the cat, D1:3). Learnt per session, a fact that cites
+    its line is linked to that line alone; one that cites none is linked to the session, and then finding it is a
+    ``session_hit``, never a hit: "Where does Caroline live?" (evidence D1:3, the cat) is not found by the Paris
+    memory."""
+    ds = load_dataset(files["locomo"], "locomo", speaker="a")
+    citing = make_tm(sqlite_store, embedder)
+    replay(citing, ds, user_prefix="cite-", granularity="session")
+    learnt = {m.content: m for m in citing.list_memories(user_id="cite-conv-1-a")}
+    paris = learnt["The user said: I live in Paris and I teach piano."]
+    assert paris.source_message_ids == ["D1:1"] and paris.provenance == "turns"
+    cat = next(m for m in learnt.values() if "Miso" in m.content)
+    assert cat.source_message_ids == ["D1:3"] and cat.provenance == "turns"
+    assert "[1] user: I live in Paris" in citing.llm.prompts[0][-1]["content"]  # the lines were numbered
+
+    silent_model = FactPerUserTurnDouble(consolidate=adds_every_fact)
+    silent_model.cites = False
+    silent = TiMem(sqlite_store, embedder, silent_model)
+    replay(silent, ds, user_prefix="whole-", granularity="session")
+    paris = next(m for m in silent.list_memories(user_id="whole-conv-1-a") if "Paris" in m.content)
+    assert paris.provenance == "session" and set(paris.source_message_ids) == {"D1:1", "D1:2", "D1:3", "D1:4"}
+
+    cited = {q["id"]: q for q in evaluate(citing, ds, user_prefix="cite-", ks=[1, 5])["questions"]}
+    result = evaluate(silent, ds, user_prefix="whole-", ks=[1, 5])
+    whole = {q["id"]: q for q in result["questions"]}
+    q = next(i for i, q in whole.items() if q["evidence"] == ["D1:3"])
+    assert cited[q]["hit_at"]["5"] and cited[q]["attribution"] == "hit"
+    assert not any(whole[q]["hit_at"].values()) and whole[q]["session_hit_at"]["1"]
+    assert whole[q]["attribution"] == "session_hit" and not whole[q]["evidence_learnt"]
+    # session-linked questions are counted apart, never in recall_at
+    session_only = [q for q in whole.values() if q["session_hit_at"]["5"]]
+    assert session_only and result["session_hit_at"]["5"] == pytest.approx(len(session_only) / len(whole))
+    assert result["recall_at"]["5"] == pytest.approx(sum(q["hit_at"]["5"] for q in whole.values()) / len(whole))
 
 
 def test_experiments_record_configuration_and_counts(sqlite_store: Store, embedder, files: dict[str, Path]) -> None:
@@ -299,6 +342,48 @@ def test_answers_are_graded_by_the_judge_and_reported_with_its_model(sqlite_stor
     assert acc["graded"] == result["scored_questions"] and acc["judge_model"] == "judge-double"
     assert acc["accuracy"] == pytest.approx(sum(q["correct"] for q in result["questions"]) / acc["graded"])
     assert "capable" in acc["note"]
+
+
+VIOLIN = {
+    "sessions": [{"date": "2023-01-05", "messages": [
+        {"id": "v1", "role": "user", "content": "I play the violin in an orchestra."},
+        {"id": "v2", "role": "user", "content": "My sister is called Ana."}]}],
+    "questions": [{"id": "violin", "question": "Which instrument does the user play?", "answer": "violin",
+                   "evidence": ["v1"]}, {"id": "sister", "question": "Who is the user's sister?", "answer": "Ana",
+                                         "evidence": ["v2"]}],
+}
+
+
+def test_misses_are_attributed_at_the_k_asked_for_and_the_distractors_are_counted(
+        sqlite_store: Store, embedder, tmp_path: Path) -> None:
+    """Hand-counted: the violin memory is learnt but ranks below two memories about instruments; the sister was
+    never learnt. With 3 memories, the violin is "found" at k=5 among only 2 others; at k=1 it is a retrieval miss."""
+    from timemory.lab import attribute
+
+    path = tmp_path / "violin.json"
+    path.write_text(json.dumps(VIOLIN))
+    ds = load_dataset(path, "timemory")
+    tm = TiMem(sqlite_store, embedder)
+    user = ds.user_id("v-", ds.conversations[0])
+    tm.add("The user's favourite instrument to hear is the piano.", user_id=user, type="preference")
+    tm.add("The user wants to learn to play the drums and the guitar.", user_id=user, type="plan")
+    tm.add("The user goes to orchestra rehearsals.", user_id=user, type="activity", source_message_ids=["v1"])
+
+    at5 = evaluate(tm, ds, user_prefix="v-", ks=[1, 10])
+    assert at5["attribution_k"] == 5 and "5" in at5["recall_at"]  # the attribution k is always scored
+    violin = next(q for q in at5["questions"] if q["id"] == "violin")
+    rank = next(i for i, r in enumerate(violin["retrieved"]) if r["evidence_hit"])
+    assert rank > 0 and violin["attribution"] == "hit" and violin["distractors"] == 2
+    assert at5["attribution"] == {"hit": 1, "session_hit": 0, "retrieval_miss": 0, "extraction_miss": 1}
+    assert at5["distractors"] == {"min": 2, "median": 3}  # the sister's question: all 3 memories are distractors
+
+    at1 = evaluate(tm, ds, user_prefix="v-", ks=[1, 10], attribution_k=1)
+    assert at1["attribution"] == {"hit": 0, "session_hit": 0, "retrieval_miss": 1, "extraction_miss": 1}
+    assert attribute(violin, 1) == "retrieval_miss" and attribute(violin, 10) == "hit"
+
+    for i in range(40):  # the same question among many more memories
+        tm.add(f"The user visited museum number {i} in Lisbon.", user_id=user, type="activity")
+    assert evaluate(tm, ds, user_prefix="v-", ks=[1])["distractors"] == {"min": 42, "median": 43}
 
 
 UPDATES = {

@@ -40,6 +40,9 @@ def subject_key(value: Any) -> str | None:
 SubjectKey = Annotated[str | None, BeforeValidator(subject_key)]
 
 
+Provenance = Literal["turns", "session"]
+
+
 class Memory(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -56,6 +59,10 @@ class Memory(BaseModel):
     outdated_at: datetime | None = None
     subject: SubjectKey = Field(default=None, description="what single-valued thing about the user this memory "
                                                          "holds (its subject key), when known")
+    provenance: Provenance | None = Field(
+        default=None, description="turns: its source messages are the ones it was learnt from (its exchange, or the "
+        "turns the model cited); session: the model cited none, so they are every message of the session it was "
+        "learnt in; null: stored by hand")
 
 
 class MemoryEdit(BaseModel):
@@ -217,6 +224,8 @@ class ExtractedFact(BaseModel):
     # Optional: a model that leaves it out (older servers, tiny models) still gets a fact.
     subject: SubjectKey = Field(default=None, description="the subject key, for a fact about something with one "
                                                           "current value")
+    turns: list[int] = Field(default_factory=list, description="the numbers of the user's lines the fact comes "
+                                                               "from, when the conversation's lines are numbered")
 
 
 class FactExtraction(BaseModel):

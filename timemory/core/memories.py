@@ -101,7 +101,8 @@ class MemoryBook:
         ops = [AddMemory(content=m.content, type=check_type(m.type), status=check_status(m.status), embedding=v,
                          actor="user", reason="imported", source_message_ids=m.source_message_ids,
                          source_session_id=m.source_session_id, created_at=m.created_at, updated_at=m.updated_at,
-                         memory_id=m.id, superseded_by=m.superseded_by, subject=m.subject)
+                         memory_id=m.id, superseded_by=m.superseded_by, subject=m.subject,
+                         provenance=m.provenance)
                for (m, e), v in zip(todo, vectors, strict=True) if e is None]
         if restored:
             self._memories.restore(user_id, restored)

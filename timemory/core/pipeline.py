@@ -27,7 +27,7 @@ from timemory.core.extraction import extract_facts
 from timemory.errors import ConcurrentUpdateError, TiMemoryError
 from timemory.providers.embeddings import Embedder
 from timemory.providers.llm import LLM, Usage
-from timemory.schemas import AppliedChange, Candidate, Decision, ExtractedFact, JobLease, PipelineResult
+from timemory.schemas import AppliedChange, Candidate, Decision, ExtractedFact, JobLease, PipelineResult, Provenance
 from timemory.search import Search
 from timemory.store import AddMemory, ChangeMemory, Store
 
@@ -148,10 +148,11 @@ def _operations(engine: Engine, progress: Progress, facts: list[ExtractedFact], 
     """The plan as store operations; merged texts get their own vectors (one batched call)."""
     ops: list[AddMemory | ChangeMemory] = []
     for i, supersedes in sorted(plan.adds.items()):
+        cited, provenance = provenance_of(facts[i], sources)
         ops.append(AddMemory(
             content=facts[i].content, type=facts[i].type, embedding=vectors[i], actor="pipeline",
-            reason=plan.reasons.get(i), source_message_ids=list(sources), source_session_id=session_id,
-            supersedes=supersedes, created_at=created, subject=facts[i].subject,
+            reason=plan.reasons.get(i), source_message_ids=cited, source_session_id=session_id,
+            supersedes=supersedes, created_at=created, subject=facts[i].subject, provenance=provenance,
         ))
     if plan.updates:
         ids = list(plan.updates)
@@ -159,7 +160,17 @@ def _operations(engine: Engine, progress: Progress, facts: list[ExtractedFact], 
         progress.embedding_calls += 1
         for mid, vec in zip(ids, merged_vectors, strict=True):
             fact, merged = plan.updates[mid]
+            cited, provenance = provenance_of(facts[fact], sources)
             ops.append(ChangeMemory(memory_id=mid, content=merged, embedding=vec, event="UPDATE",
-                                    actor="pipeline", reason=plan.reasons.get(fact),
-                                    source_message_ids=list(sources), at=created))
+                                    actor="pipeline", reason=plan.reasons.get(fact), source_message_ids=cited,
+                                    at=created, provenance=provenance))
     return ops
+
+
+def provenance_of(fact: ExtractedFact, sources: list[str]) -> tuple[list[str], Provenance]:
+    """The messages a fact was learnt from: its exchange; in a run over a whole session, the user's lines it cites
+    (numbered from 1), or, when it cites none, every message of the run (then its provenance is only the session)."""
+    if len(sources) <= 2:
+        return list(sources), "turns"
+    cited = [sources[t - 1] for t in fact.turns if 1 <= t <= len(sources)]
+    return (cited, "turns") if cited else (list(sources), "session")

@@ -63,7 +63,7 @@ def exchanges(messages: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
 
 EXPORT_FIELDS = [
     "id", "user_id", "content", "type", "status", "created_at", "updated_at", "source_message_ids",
-    "source_session_id", "superseded_by", "outdated_at", "subject",
+    "source_session_id", "superseded_by", "outdated_at", "subject", "provenance",
 ]
 
 

@@ -2,7 +2,7 @@
 
 from timemory.lab.datasets import FORMATS, Dataset, load_dataset, parse_date
 from timemory.lab.demo import seed_demo
-from timemory.lab.evaluate import answer_and_grade, evaluate, scores
+from timemory.lab.evaluate import ATTRIBUTION_K, answer_and_grade, attribute, evaluate, scores
 from timemory.lab.experiments import (
     ReplayJob,
     ReplayJobs,
@@ -15,6 +15,7 @@ from timemory.lab.projection import UMAP_MIN_POINTS, Method, place_query, projec
 from timemory.lab.replay import Granularity, ReplayReport, Unit, replay, replay_counts, units_of, user_ids
 
 __all__ = [
+    "ATTRIBUTION_K",
     "FORMATS",
     "UMAP_MIN_POINTS",
     "Dataset",
@@ -25,6 +26,7 @@ __all__ = [
     "ReplayReport",
     "Unit",
     "answer_and_grade",
+    "attribute",
     "configuration",
     "evaluate",
     "load_dataset",

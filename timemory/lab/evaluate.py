@@ -16,16 +16,45 @@ from timemory.providers.llm import LLM
 from timemory.schemas import Judgement, Memory, SearchHit, SearchMode
 
 
+ATTRIBUTION_K = 5
+ATTRIBUTIONS = ("hit", "session_hit", "retrieval_miss", "extraction_miss")
+
+
+def attribute(question: dict[str, Any], k: int) -> str:
+    """Why a scored question was missed at ``k``: ``hit`` (found in the top k), ``session_hit`` (only a memory whose
+    provenance is the whole session of the evidence is in the top k: it may or may not come from the evidence),
+    ``retrieval_miss`` (a memory learnt from the evidence exists but ranked lower) or ``extraction_miss`` (no memory
+    is known to have been learnt from it)."""
+    if question["hit_at"][str(k)]:
+        return "hit"
+    if question.get("session_hit_at", {}).get(str(k)):
+        return "session_hit"
+    return "retrieval_miss" if question["evidence_learnt"] else "extraction_miss"
+
+
+def from_evidence(memory: Memory, evidence: set[str]) -> bool:
+    """Learnt from an evidence message, as far as its provenance tells: a memory whose provenance is only the session
+    it was learnt in is linked to every message of that session, so it does not count."""
+    return memory.provenance != "session" and bool(evidence & set(memory.source_message_ids))
+
+
+def session_link(memory: Memory, evidence: set[str]) -> bool:
+    return memory.provenance == "session" and bool(evidence & set(memory.source_message_ids))
+
+
 def evaluate(tm: TiMem, dataset: Dataset, *, user_prefix: str, ks: Sequence[int] = (1, 5, 10),
              answer_with: LLM | None = None, judge: LLM | None = None,
-             mode: SearchMode = DEFAULT_SEARCH_MODE) -> dict[str, Any]:
+             mode: SearchMode = DEFAULT_SEARCH_MODE, attribution_k: int = ATTRIBUTION_K) -> dict[str, Any]:
     """Evidence recall@k and failure attribution per question, overall and per category (no LLM needed).
 
     A question is a hit at k when one of the top-k memories found by ``search`` (the users' own search, in ``mode``)
-    was learnt from an evidence message. At the largest k, a miss is an *extraction miss* when no memory
-    of the conversation's users was learnt from the evidence at all, else a *retrieval miss*.
+    was learnt from an evidence message (:func:`from_evidence`); one that only a session-wide memory links to is a
+    ``session_hit`` at k, reported apart and never counted in ``recall_at``. Misses are attributed at ``attribution_k`` (added to ``ks``): an
+    *extraction miss* when no memory of the conversation's users was learnt from the evidence at all, else a
+    *retrieval miss*. Each question also records its *distractors*: the memories searched that were not learnt from
+    its evidence (finding the evidence among 3 memories says little; among 3,000 it says much).
     """
-    ks = sorted({int(k) for k in ks})
+    ks = sorted({int(k) for k in (*ks, attribution_k)})
     if not ks or ks[0] < 1:
         raise ValidationError("k must be a list of positive integers.")
     top = ks[-1]
@@ -44,34 +73,35 @@ def evaluate(tm: TiMem, dataset: Dataset, *, user_prefix: str, ks: Sequence[int]
             evidence = set(q.evidence)
             hits = sorted((h for u in users for h in tm.search(q.question, user_id=u, limit=top, mode=mode)),
                           key=lambda h: -h.score)[:top]
-            found = [bool(evidence & set(h.memory.source_message_ids)) for h in hits]
-            hit_at = {str(k): any(found[:k]) for k in ks}
-            if hit_at[str(top)]:
-                attribution = "hit"
-            elif any(evidence & set(m.source_message_ids) for u in users for m in all_memories[u]):
-                attribution = "retrieval_miss"
-            else:
-                attribution = "extraction_miss"
+            found = [from_evidence(h.memory, evidence) for h in hits]
+            via_session = [session_link(h.memory, evidence) for h in hits]
+            searched = [m for u in users for m in all_memories[u] if m.status == "active"]
+            learnt = [m for u in users for m in all_memories[u] if from_evidence(m, evidence)]
             out: dict[str, Any] = {
                 "id": q.id, "question": q.question, "answer": q.answer, "category": q.category,
-                "evidence": q.evidence, "hit_at": hit_at, "attribution": attribution,
+                "evidence": q.evidence, "hit_at": {str(k): any(found[:k]) for k in ks},
+                "session_hit_at": {str(k): any(via_session[:k]) and not any(found[:k]) for k in ks},
+                "evidence_learnt": bool(learnt),
+                "distractors": sum(not from_evidence(m, evidence) for m in searched),
                 "retrieved": [{"memory_id": h.memory.id, "user_id": h.memory.user_id, "content": h.memory.content,
-                               "score": round(h.score, 4), "evidence_hit": f}
-                              for h, f in zip(hits, found, strict=True)],
+                               "score": round(h.score, 4), "evidence_hit": f, "session_hit": v}
+                              for h, f, v in zip(hits, found, via_session, strict=True)],
             }
             if q.old_evidence:
                 out["update"] = update_outcome(q.latest_evidence, q.old_evidence, hits, ks,
                                                [m for u in users for m in all_memories[u]])
                 out["old_evidence"] = q.old_evidence
+            out["attribution"] = attribute(out, attribution_k)
             questions_out.append(out)
     memories = sum(len(v) for v in all_memories.values())
     turns = sum(c.turn_count for c in dataset.conversations)
-    result: dict[str, Any] = {**scores(questions_out, ks), "search_mode": mode, "per_category": {}}
+    result: dict[str, Any] = {**scores(questions_out, ks, attribution_k), "search_mode": mode, "per_category": {}}
     updates = [q["update"] for q in questions_out if "update" in q]
     if updates:
         result["stale"] = stale_scores(updates, ks)
     for category in sorted({str(q["category"]) for q in questions_out}):
-        result["per_category"][category] = scores([q for q in questions_out if q["category"] == category], ks)
+        result["per_category"][category] = scores([q for q in questions_out if q["category"] == category], ks,
+                                                  attribution_k)
     counts = replay_counts(tm, dataset, user_prefix)
     result["memories"] = {"total": memories, "active": sum(m.status == "active" for v in all_memories.values()
                                                           for m in v),
@@ -137,12 +167,15 @@ def stale_scores(updates: list[dict[str, Any]], ks: Sequence[int]) -> dict[str, 
             "stale_active": round(sum(u["stale_active"] for u in updates) / n, 4)}
 
 
-def scores(questions: list[dict[str, Any]], ks: Sequence[int]) -> dict[str, Any]:
+def scores(questions: list[dict[str, Any]], ks: Sequence[int], attribution_k: int) -> dict[str, Any]:
     n = len(questions)
-    attribution = {a: sum(q["attribution"] == a for q in questions) for a in ("hit", "retrieval_miss",
-                                                                             "extraction_miss")}
+    distractors = sorted(q["distractors"] for q in questions)
     return {
         "scored_questions": n,
         "recall_at": {str(k): round(sum(q["hit_at"][str(k)] for q in questions) / n, 4) if n else 0.0 for k in ks},
-        "attribution": attribution,
+        "session_hit_at": {str(k): round(sum(q.get("session_hit_at", {}).get(str(k), False) for q in questions) / n,
+                                         4) if n else 0.0 for k in ks},
+        "attribution_k": attribution_k,
+        "attribution": {a: sum(attribute(q, attribution_k) == a for q in questions) for a in ATTRIBUTIONS},
+        "distractors": {"min": distractors[0], "median": distractors[n // 2]} if n else {"min": 0, "median": 0},
     }

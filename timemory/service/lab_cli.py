@@ -14,6 +14,7 @@ from tqdm import tqdm
 from timemory.core.engine import DEFAULT_SEARCH_MODE
 from timemory.errors import ValidationError
 from timemory.facade import TiMem
+from timemory.lab.evaluate import ATTRIBUTION_K
 from timemory.lab.replay import ReplayReport
 from timemory.schemas import SEARCH_MODES
 from timemory.settings import Settings
@@ -64,7 +65,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     tm = TiMem.from_settings(Settings())
     dataset = load_dataset(Path(args.file), args.format, speaker=args.speaker)
     result = evaluate(tm, dataset, user_prefix=args.user_prefix, ks=args.k,
-                      answer_with=tm.llm if args.answer else None, mode=args.mode)
+                      answer_with=tm.llm if args.answer else None, mode=args.mode, attribution_k=args.attribution_k)
     name = args.experiment or f"{args.user_prefix}{Path(args.file).stem}"
     experiment = tm.get_experiment(name)
     if experiment is not None:
@@ -73,7 +74,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
     recall = ", ".join(f"@{k} {v:.3f}" for k, v in result["recall_at"].items())
-    print(f"{result['scored_questions']} questions · evidence recall {recall} · {result['attribution']}")
+    attribution = ", ".join(f"{n} {a.replace('_', ' ')}" for a, n in result["attribution"].items())
+    distractors = result["distractors"]
+    print(f"{result['scored_questions']} questions · evidence recall {recall} · among {distractors['median']} other "
+          f"memories (median; fewest {distractors['min']}) · at @{result['attribution_k']}: {attribution}")
     if "stale" in result:
         stale = result["stale"]
         print(f"{stale['questions']} questions about something that changed · latest statement found "
@@ -131,6 +135,8 @@ def add_lab_commands(sub: Any) -> None:
     s.add_argument("--user-prefix", required=True)
     s.add_argument("--speaker", choices=["a", "b", "both"], default="both")
     s.add_argument("--k", type=int, nargs="+", default=[1, 5, 10])
+    s.add_argument("--attribution-k", type=int, default=ATTRIBUTION_K,
+                   help="the k at which a question counts as found (else as a retrieval or extraction miss)")
     s.add_argument("--mode", choices=SEARCH_MODES, default=DEFAULT_SEARCH_MODE,
                    help="the search mode questions are asked with")
     s.add_argument("--json", help="write the full result (every question) to this file")

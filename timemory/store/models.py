@@ -127,6 +127,7 @@ class MemoryRow(Base):
     superseded_by: Mapped[str | None] = mapped_column(Id, nullable=True)
     outdated_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
     subject: Mapped[str | None] = mapped_column(String(32), nullable=True)  # added in 0.5: see Database.upgrade
+    provenance: Mapped[str | None] = mapped_column(String(16), nullable=True)  # added in 0.6 (turns | session)
 
 
 class MemoryEventRow(Base):

@@ -27,6 +27,7 @@ class AddMemory:
     superseded_by: str | None = None  # imports only: keeps an existing supersession link
     updated_at: datetime | None = None
     subject: str | None = None  # the subject key (schemas.SUBJECTS), when extraction gave one
+    provenance: str | None = None  # turns | session (schemas.Memory.provenance)
 
 
 @dataclass
@@ -44,6 +45,8 @@ class ChangeMemory:
     expected_updated_at: datetime | None = None
     at: datetime | None = None  # when it happened (a replayed conversation's date); default: now
     superseded_by: str | None = None  # an OUTDATE: the memory that replaces this one
+    # "session": the sources added are a whole session's messages, so the memory's provenance is no finer after it
+    provenance: str | None = None
 
 
 @dataclass

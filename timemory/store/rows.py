@@ -38,6 +38,7 @@ def memory_from(m: Any) -> Memory:
         created_at=aware(m["created_at"]), updated_at=aware(m["updated_at"]),
         source_message_ids=list(m["source_message_ids"] or []), source_session_id=m["source_session_id"],
         superseded_by=m["superseded_by"], outdated_at=aware(m["outdated_at"]), subject=m["subject"],
+        provenance=m["provenance"],
     )
 
 

@@ -70,7 +70,7 @@ class MemoryWriter:
             embedding=self.check_vector(op.embedding), created_at=created, updated_at=updated,
             source_message_ids=list(op.source_message_ids), source_session_id=op.source_session_id,
             superseded_by=op.superseded_by, outdated_at=updated if op.status == "outdated" else None,
-            subject=op.subject,
+            subject=op.subject, provenance=op.provenance,
         ))
         s.add(MemoryEventRow(
             memory_id=mid, user_id=user_id, event="ADD", actor=op.actor, new_content=op.content,
@@ -103,6 +103,7 @@ class MemoryWriter:
             created_at=naive_utc(memory.created_at), updated_at=naive_utc(memory.updated_at),
             source_message_ids=list(memory.source_message_ids), source_session_id=memory.source_session_id,
             superseded_by=memory.superseded_by, outdated_at=naive_utc(memory.outdated_at), subject=memory.subject,
+            provenance=memory.provenance,
         ))
         for e in events:
             if e.memory_id != memory.id:
@@ -144,6 +145,8 @@ class MemoryWriter:
                 event = "OUTDATE" if outdating else "REACTIVATE"
         if op.source_message_ids:
             row.source_message_ids = list(dict.fromkeys([*(row.source_message_ids or []), *op.source_message_ids]))
+        if op.provenance == "session":
+            row.provenance = "session"
         row.updated_at = now
         s.add(MemoryEventRow(
             memory_id=row.id, user_id=user_id, event=event, actor=op.actor, old_content=old_content,
