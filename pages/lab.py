@@ -9,7 +9,7 @@ import streamlit as st
 
 from dashboard import adapter, router, state
 from timemory import Experiment, Settings, TiMemoryError
-from timemory.lab import FORMATS, Granularity, configuration, load_dataset
+from timemory.lab import ATTRIBUTION_K, FORMATS, Granularity, attribute, configuration, load_dataset
 
 router.ensure_router()
 tm = adapter.memory()
@@ -120,32 +120,59 @@ def stale_columns(stale: dict | None) -> dict:
             f"update: stale returned@{k}": stale["stale_returned_at"][k], "update: stale active": stale["stale_active"]}
 
 
-def row(e: Experiment) -> dict:
-    m, c = e.metrics or {}, e.counts or {}
-    recall = m.get("recall_at", {})
+def setup(e: Experiment) -> dict:
+    c = e.counts or {}
     return {"name": e.name, "status": e.status, "dataset": Path(e.dataset_path).name, "format": e.dataset_format,
             "model": e.config.get("llm_model"), "embedder": e.config.get("embedder"),
             "mode": e.config.get("search_mode"), "per": e.config.get("granularity"),
             "exchanges": c.get("exchanges"), "failed": c.get("failed"), "LLM calls": c.get("llm_calls"),
             "tokens": (c.get("prompt_tokens") or 0) + (c.get("completion_tokens") or 0),
-            **{f"recall@{k}": v for k, v in recall.items()},
-            **{a.replace("_", " "): n for a, n in m.get("attribution", {}).items()},
-            **stale_columns(m.get("stale")),
             "minutes": round(e.wall_seconds / 60, 1)}
 
 
-st.subheader("Experiments")
-st.dataframe(pd.DataFrame([row(e) for e in experiments]), hide_index=True, width="stretch")
+def attribution_at(questions: list[dict], k: int) -> dict[str, int]:
+    """Questions by why they were missed at ``k``, counted from the stored questions (nothing when the experiment
+    did not score that k: an attribution at another k would be mislabelled)."""
+    if not questions or str(k) not in questions[0].get("hit_at", {}) or "evidence_learnt" not in questions[0]:
+        return {}
+    kinds = [attribute(q, k) for q in questions]
+    return {a: kinds.count(a) for a in ("hit", "session_hit", "retrieval_miss", "extraction_miss")}
 
-st.subheader("Compare")
+
+def results(e: Experiment, k: int) -> dict:
+    m = e.metrics or {}
+    distractors = m.get("distractors", {})
+    return {"name": e.name, "questions": m.get("scored_questions"),
+            **{f"recall@{key}": v for key, v in m.get("recall_at", {}).items()},
+            **{f"session hit@{key}": v for key, v in m.get("session_hit_at", {}).items() if v},
+            "other memories (median)": distractors.get("median"), "other memories (fewest)": distractors.get("min"),
+            **{f"{a.replace('_', ' ')} @{k}": n for a, n in attribution_at(m.get("questions", []), k).items()},
+            **stale_columns(m.get("stale"))}
+
+
+scored_ks = sorted({int(key) for e in experiments for key in (e.metrics or {}).get("recall_at", {})}) or [
+    ATTRIBUTION_K]
+k_at = st.select_slider("Count a question as found in the top k, for k =", scored_ks, key="lab_attribution_k",
+                        value=ATTRIBUTION_K if ATTRIBUTION_K in scored_ks else scored_ks[-1],
+                        help="Misses are attributed at this k: found (hit), found only through a memory linked to "
+                             "the whole session (session hit, not counted in recall), learnt but ranked lower "
+                             "(retrieval miss), or never learnt (extraction miss).")
+
+st.subheader("Experiments")
+st.dataframe(pd.DataFrame([setup(e) for e in experiments]), hide_index=True, width="stretch")
+st.caption(f"What memory kept, with misses attributed at k = {k_at}. \"Other memories\" are those each question "
+           "was searched among that were not learnt from its evidence: finding it among 3 says little.")
+st.dataframe(pd.DataFrame([results(e, k_at) for e in experiments]), hide_index=True, width="stretch")
+
+st.subheader("Inspect and compare")
 names = [e.name for e in experiments]
-chosen = st.multiselect("Experiments to compare (two or more)", names, default=names[-2:] if len(names) > 1 else [],
+chosen = st.multiselect("Experiments to inspect (one) or compare (two or more)", names, default=names[-2:],
                         key="lab_compare")
 picked_exps = [e for e in experiments if e.name in chosen]
-if len(picked_exps) < 2:
-    st.caption("Pick two or more experiments.")
+if not picked_exps:
+    st.caption("Pick one experiment to inspect, or two or more to compare.")
     st.stop()
-table = pd.DataFrame([row(e) for e in picked_exps]).set_index("name").T
+table = pd.DataFrame([{**setup(e), **results(e, k_at)} for e in picked_exps]).set_index("name").T
 numeric = table.apply(pd.to_numeric, errors="coerce")
 base = picked_exps[0].name
 for e in picked_exps[1:]:
@@ -162,14 +189,17 @@ st.plotly_chart(recall_fig, key="lab_recall")
 
 attribution_fig = go.Figure()
 for e in picked_exps:
-    by_category = (e.metrics or {}).get("per_category", {})
-    for kind, colour in (("hit", "#2e7d32"), ("retrieval_miss", "#f9a825"), ("extraction_miss", "#c62828")):
+    asked = (e.metrics or {}).get("questions", [])
+    by_category = {c: attribution_at([q for q in asked if str(q["category"]) == c], k_at)
+                   for c in sorted({str(q["category"]) for q in asked})}
+    for kind, colour in (("hit", "#2e7d32"), ("session_hit", "#90a4ae"), ("retrieval_miss", "#f9a825"),
+                         ("extraction_miss", "#c62828")):
         attribution_fig.add_trace(go.Bar(
             x=[[e.name] * len(by_category), [f"cat {c}" for c in by_category]],
-            y=[v["attribution"][kind] for v in by_category.values()],
+            y=[v.get(kind, 0) for v in by_category.values()],
             name=kind.replace("_", " "), marker_color=colour, legendgroup=kind, showlegend=e is picked_exps[0]))
 attribution_fig.update_layout(barmode="stack", height=340, margin={"l": 10, "r": 10, "t": 30, "b": 10},
-                              title="Why questions were missed, per category")
+                              title=f"Why questions were missed at k = {k_at}, per category")
 st.plotly_chart(attribution_fig, key="lab_attribution")
 
 questions = {q["id"]: q for e in picked_exps for q in (e.metrics or {}).get("questions", [])}
@@ -180,6 +210,10 @@ if questions:
     cols = st.columns(len(picked_exps))
     for col, e in zip(cols, picked_exps, strict=True):
         mine = next((q for q in (e.metrics or {}).get("questions", []) if q["id"] == qid), None)
-        col.markdown(f"**{e.name}** · {mine['attribution'].replace('_', ' ') if mine else 'not scored'}")
-        for r in (mine or {}).get("retrieved", []):
-            col.text(f"{'✅' if r['evidence_hit'] else '·'} {r['score']:.2f}  {r['content']}")
+        why = attribute(mine, k_at) if mine and "evidence_learnt" in mine and str(k_at) in mine["hit_at"] else None
+        col.markdown(f"**{e.name}** · {why.replace('_', ' ') + f' at k = {k_at}' if why else 'not scored at this k'}")
+        for rank, r in enumerate((mine or {}).get("retrieved", []), 1):
+            mark = "✅" if r["evidence_hit"] else "🟦" if r.get("session_hit") else "·"
+            col.text(f"{rank:>2}. {mark} {r['score']:.2f}  {r['content']}")
+        if mine and any(r.get("session_hit") for r in mine.get("retrieved", [])):
+            col.caption("🟦 linked to the evidence's session only (the model cited no turn): not counted as found.")
