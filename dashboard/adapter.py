@@ -111,6 +111,12 @@ def memories_page(user_id: str, where: MemoryFilter, limit: int, offset: int) ->
 
 
 @st.cache_data(ttl=300, show_spinner=False)
+def run_models(user_id: str, version: int) -> set[str]:
+    """The models the user's latest pipeline runs were made with (the demo's say they were scripted)."""
+    return {r.llm_model for r in memory().list_runs(user_id=user_id, limit=50) if r.llm_model}
+
+
+@st.cache_data(ttl=300, show_spinner=False)
 def map_data(user_id: str, version: int, method: Method) -> tuple[list[Memory], np.ndarray, np.ndarray]:
     """Memories, their vectors and 2-D coordinates; cached by user and data version (a write moves the version)."""
     mems, matrix = memory().memory_embeddings(user_id=user_id)

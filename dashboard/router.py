@@ -12,6 +12,7 @@ from typing import Any
 import streamlit as st
 
 from dashboard import adapter, state
+from timemory.lab import SCRIPTED_MODEL
 
 PAGES = [
     ("pages/chat.py", "Chat", "💬"),
@@ -82,6 +83,9 @@ def sidebar() -> None:
         c1.metric("Active", summary.memories_active if summary else 0)
         c2.metric("Outdated", summary.memories_outdated if summary else 0)
         st.divider()
+        if SCRIPTED_MODEL in (adapter.guarded(lambda: adapter.run_models(user, adapter.version(user))) or set()):
+            st.caption(f"**Demo** · {user}'s memories were learnt by the real pipeline from the demo's scripted "
+                       "model answers (no model ran). Replay the demo with the configured model on the Admin page.")
         backends = adapter.info()
         st.caption(f"**Database** · {backends['database']}")
         st.caption(f"**LLM** · {backends['llm']}")

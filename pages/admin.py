@@ -4,6 +4,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import adapter, router, state
+from timemory import TiMemoryError
+from timemory.lab import configuration, demo_dataset
 
 router.ensure_router()
 tm = adapter.memory()
@@ -53,3 +55,16 @@ adapter.confirmation("user", "Delete this user?",
                      f"This erases user '{pick}' everywhere: every memory, event, session, message, trace, queued "
                      "job and API key, their cached model answers and their records in experiments. Nothing is kept; "
                      "it cannot be undone.", delete_user)
+
+st.subheader("The demo, live")
+st.caption("The demo users' memories were learnt by the real pipeline from answers written by hand (the sidebar says "
+           "so). Replay the same conversations with the configured model, into users live-maya, live-tomas and "
+           "live-aisha, to see what it makes of them; the Lab page shows the replay's progress.")
+if st.button("Replay the demo with the configured model", key="demo_live"):
+    try:
+        adapter.replay_jobs().start(tm, demo_dataset(), experiment="demo-live", user_prefix="live-",
+                                    granularity="session", config=configuration(tm, granularity="session"))
+    except TiMemoryError as exc:
+        st.error(f"{exc} (code: {exc.code})")
+    else:
+        st.success("Replaying in the background: follow it on the Lab page.")

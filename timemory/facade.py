@@ -80,13 +80,14 @@ class TiMem:
         return cls.from_engine(build_engine(settings or Settings()))
 
     def variant(self, *, cache_answers: bool = False, similar_k: int | None = None,
-                similarity_threshold: float | None = None, candidates: CandidatePolicy | None = None) -> TiMem:
+                similarity_threshold: float | None = None, candidates: CandidatePolicy | None = None,
+                llm: LLM | None = None) -> TiMem:
         """A TiMem on the same database and embedder with other settings (the lab runs experiments this way).
         ``cache_answers`` keeps every model answer in the database and reuses it for the same request;
-        ``candidates`` says which memories consolidation is shown."""
+        ``candidates`` says which memories consolidation is shown; ``llm`` answers instead of the configured model."""
         return TiMem.from_engine(self.engine.variant(cache_answers=cache_answers, similar_k=similar_k,
                                                      similarity_threshold=similarity_threshold,
-                                                     candidates=candidates))
+                                                     candidates=candidates, llm=llm))
 
     # ------------------------------------------------------------------ what is in use
     @property

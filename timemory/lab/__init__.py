@@ -1,7 +1,8 @@
 """The research lab: datasets, replay, evaluation, experiments, the demo data and the 2-D embedding map."""
 
 from timemory.lab.datasets import FORMATS, Dataset, load_dataset, parse_date
-from timemory.lab.demo import seed_demo
+from timemory.lab.demo import demo_dataset, replay_live, seed_demo
+from timemory.lab.demo_model import SCRIPTED_MODEL, ScriptedDemoModel
 from timemory.lab.evaluate import ATTRIBUTION_K, answer_and_grade, attribute, evaluate, scores
 from timemory.lab.experiments import (
     ReplayJob,
@@ -16,11 +17,13 @@ from timemory.lab.replay import Granularity, ReplayReport, Unit, replay, replay_
 
 __all__ = [
     "ATTRIBUTION_K",
+    "SCRIPTED_MODEL",
     "FORMATS",
     "UMAP_MIN_POINTS",
     "Dataset",
     "Granularity",
     "Method",
+    "ScriptedDemoModel",
     "ReplayJob",
     "ReplayJobs",
     "ReplayReport",
@@ -28,6 +31,7 @@ __all__ = [
     "answer_and_grade",
     "attribute",
     "configuration",
+    "demo_dataset",
     "evaluate",
     "load_dataset",
     "parse_date",
@@ -37,6 +41,7 @@ __all__ = [
     "record_experiment",
     "replay",
     "replay_counts",
+    "replay_live",
     "run_experiment",
     "scores",
     "seed_demo",

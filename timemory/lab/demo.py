@@ -1,13 +1,19 @@
-"""A hand-written demo set: three users, a few sessions each, memories of all six types, some outdated by what
-replaced them, with history. Loaded without an LLM (only the embedder runs)."""
+"""A hand-written demo set: three users, a few dated sessions each, memories of all six types, some outdated by
+what replaced them. It is built by replaying the conversations through the real pipeline, each session on its own
+date, with the model's answers written by hand (:mod:`timemory.lab.demo_model`): runs, traces, diffs and outdating
+are all there on first open, with no model reachable. ``replay_live`` replays it with the configured model."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from timemory.facade import TiMem
-from timemory.store import AddMemory, ChangeMemory
+from timemory.lab.datasets import Conversation, Dataset, DatasetSession, Turn
+from timemory.lab.demo_model import ScriptedDemoModel
+from timemory.lab.replay import ReplayReport, replay
 
 DemoUser = dict[str, Any]
 
@@ -150,45 +156,45 @@ DEMO: dict[str, list[dict[str, Any]]] = {
 }
 
 
-def seed_demo(tm: TiMem, *, users: list[str] | None = None, now: datetime | None = None) -> dict[str, int]:
-    """Load the demo set (skipping users who already have memories). Returns memories created per user."""
+DEMO_PATH = Path("demo")  # what the demo's dataset is called where experiments name their dataset
+
+
+def demo_dataset(now: datetime | None = None, users: list[str] | None = None) -> Dataset:
+    """The demo conversations as a dataset: one conversation per user, each session dated ``days_ago`` before
+    ``now``, its messages a minute apart."""
     now = now or datetime.now(UTC)
-    engine = tm.engine  # the demo writes what a pipeline would have learnt, with its provenance
-    created: dict[str, int] = {}
+    conversations = []
     for user_id, sessions in DEMO.items():
         if users is not None and user_id not in users:
             continue
-        if tm.count_memories(user_id=user_id) > 0:
-            continue
-        by_content: dict[str, str] = {}
-        count = 0
-        for sess in sessions:
-            when = now - timedelta(days=sess["days_ago"])
-            session = tm.sessions.create(user_id=user_id, title=sess["title"], created_at=when)
-            msgs = []
-            for i, text in enumerate(sess["messages"]):
-                msgs.append({"role": "user" if i % 2 == 0 else "assistant", "content": text,
-                             "created_at": when + timedelta(minutes=i)})
-            saved = tm.sessions.add_messages(msgs, user_id=user_id, session_id=session.id)
-            source = [m.id for m in saved]
-            learnt = sess["learnt"]
-            vectors = engine.embed([item[0] for item in learnt])
-            ops: list[AddMemory | ChangeMemory] = []
-            for item, vec in zip(learnt, vectors, strict=True):
-                content, type_ = item[0], item[1]
-                if len(item) == 4 and item[2] == "merges":
-                    ops.append(ChangeMemory(memory_id=by_content[item[3]], content=content, embedding=vec,
-                                            event="UPDATE", actor="pipeline", reason="adds detail to what was known",
-                                            source_message_ids=source))
-                    continue
-                supersedes = [by_content[item[3]]] if len(item) == 4 else []
-                ops.append(AddMemory(content=content, type=type_, embedding=vec, source_message_ids=source,
-                                     source_session_id=session.id, created_at=when + timedelta(minutes=5),
-                                     supersedes=supersedes,
-                                     reason="contradicts an earlier memory" if supersedes else "new information"))
-            for change in engine.store.memories.apply(user_id, ops):
-                if change.event == "ADD" and change.content:
-                    by_content[change.content] = change.memory_id
-                    count += 1
-        created[user_id] = count
-    return created
+        dated = []
+        for n, sess in enumerate(sessions, 1):
+            when = (now - timedelta(days=sess["days_ago"])).replace(second=0, microsecond=0)
+            turns = [Turn(id=f"demo-{user_id}-{n}-{i}", role="user" if i % 2 == 0 else "assistant", content=text,
+                          created_at=when + timedelta(minutes=i)) for i, text in enumerate(sess["messages"])]
+            dated.append(DatasetSession(key=sess["title"], date=when, turns=turns))
+        conversations.append(Conversation(key=user_id, sessions=dated))
+    digest = hashlib.sha256(repr(sorted(DEMO.items())).encode()).hexdigest()
+    return Dataset(path=DEMO_PATH, format="timemory", sha256=digest, conversations=conversations)
+
+
+def scripted_model() -> ScriptedDemoModel:
+    return ScriptedDemoModel([s for sessions in DEMO.values() for s in sessions])
+
+
+def seed_demo(tm: TiMem, *, users: list[str] | None = None, now: datetime | None = None) -> dict[str, int]:
+    """Build the demo (skipping users who already have memories): each session replayed through the pipeline on its
+    own date with the scripted answers, kept in the answer cache like a lab replay's. Returns memories per user."""
+    todo = [u for u in DEMO if (users is None or u in users) and tm.count_memories(user_id=u) == 0]
+    if not todo:
+        return {}
+    scripted = tm.variant(llm=scripted_model(), cache_answers=True)
+    report = replay(scripted, demo_dataset(now, todo), user_prefix="", granularity="session")
+    if report.failed:
+        raise RuntimeError(f"The demo could not be built: {report.failed[0][2]}")
+    return {u: tm.count_memories(user_id=u) for u in todo}
+
+
+def replay_live(tm: TiMem, *, prefix: str = "live-", now: datetime | None = None) -> ReplayReport:
+    """The demo replayed with the configured model (users ``live-maya``, ...), to set beside the scripted one."""
+    return replay(tm, demo_dataset(now), user_prefix=prefix, granularity="session")

@@ -15,7 +15,6 @@ from timemory.prompts import ANSWER_PROMPT, JUDGE_PROMPT
 from timemory.providers.llm import LLM
 from timemory.schemas import Judgement, Memory, SearchHit, SearchMode
 
-
 ATTRIBUTION_K = 5
 ATTRIBUTIONS = ("hit", "session_hit", "retrieval_miss", "extraction_miss")
 
@@ -49,10 +48,10 @@ def evaluate(tm: TiMem, dataset: Dataset, *, user_prefix: str, ks: Sequence[int]
 
     A question is a hit at k when one of the top-k memories found by ``search`` (the users' own search, in ``mode``)
     was learnt from an evidence message (:func:`from_evidence`); one that only a session-wide memory links to is a
-    ``session_hit`` at k, reported apart and never counted in ``recall_at``. Misses are attributed at ``attribution_k`` (added to ``ks``): an
-    *extraction miss* when no memory of the conversation's users was learnt from the evidence at all, else a
-    *retrieval miss*. Each question also records its *distractors*: the memories searched that were not learnt from
-    its evidence (finding the evidence among 3 memories says little; among 3,000 it says much).
+    ``session_hit`` at k, reported apart and never counted in ``recall_at``. Misses are attributed at
+    ``attribution_k`` (added to ``ks``): an *extraction miss* when no memory of the conversation's users was learnt
+    from the evidence at all, else a *retrieval miss*. Each question also records its *distractors*: the memories
+    searched that were not learnt from its evidence (finding it among 3 memories says little; among 3,000, much).
     """
     ks = sorted({int(k) for k in (*ks, attribution_k)})
     if not ks or ks[0] < 1:
