@@ -9,6 +9,7 @@ import streamlit as st
 
 from dashboard import adapter, router, state, views
 from timemory import ChatTurn, TiMemoryError
+from timemory.core import in_reply_order
 
 router.ensure_router()
 user = adapter.current_user()
@@ -90,7 +91,8 @@ def show_turn_extras(turn: ChatTurn) -> None:
 my_turns: list[ChatTurn] = st.session_state.get("chat_turns", [])
 if session_id:
     open_session: str = session_id
-    messages = adapter.guarded(lambda: tm.sessions.messages(open_session, user_id=user)) or []
+    # each reply under the message it answers, also when two were sent before the first was answered
+    messages = in_reply_order(adapter.guarded(lambda: tm.sessions.messages(open_session, user_id=user)) or [])
     runs = service.runs_by_message(open_session, user_id=user)
     for m in messages:
         with st.chat_message(m.role):
@@ -130,6 +132,7 @@ if session_id:
         """Poll while exchanges of this session are still being learnt from; redraw the page when they are done."""
         if not service.pending(open_session):
             if st.session_state.pop("chat_waiting", False):
+                adapter.after_user_write()  # what was learnt: the sidebar's counts, the browser's pages
                 st.rerun(scope="app")
             return
         st.session_state["chat_waiting"] = True

@@ -79,13 +79,14 @@ def progress() -> None:
         with st.container(border=True):
             total = max(job.total, 1)
             eta = f", about {job.eta_seconds / 60:.1f} min left" if job.eta_seconds else ""
+            rate = "measuring the rate" if job.rate_per_min is None else f"{job.rate_per_min:.1f}/min"
             st.progress(job.done / total, text=f"**{job.experiment}** · {job.status} · {job.done} of {job.total} "
-                        f"exchanges · {job.rate_per_min:.1f}/min{eta} · {adapter.plural(job.failures, 'failure')}")
+                        f"{job.unit} · {rate}{eta} · {adapter.plural(job.failures, 'failure')}")
             if job.error:
                 st.error(job.error)
             if job.running and st.button("⏹ Stop", key=f"stop-{job.experiment}"):
                 job.stop()
-            if job.status in ("stopped", "failed") and st.button("⏵ Resume", key=f"resume-{job.experiment}"):
+            if job.status in ("stopped", "failed") and st.button("▶ Resume", key=f"resume-{job.experiment}"):
                 try:
                     jobs.start(job.runner or tm, job.dataset, experiment=job.experiment, user_prefix=job.user_prefix,
                                granularity=job.granularity, limit=job.limit, retry_failed=job.retry_failed,
@@ -120,12 +121,17 @@ def stale_columns(stale: dict | None) -> dict:
             f"update: stale returned@{k}": stale["stale_returned_at"][k], "update: stale active": stale["stale_active"]}
 
 
+live = {j.experiment: j for j in jobs.all() if j.running}
+
+
 def setup(e: Experiment) -> dict:
     c = e.counts or {}
+    job = live.get(e.name)  # a replay still running: its counts are recorded when it ends
     return {"name": e.name, "status": e.status, "dataset": Path(e.dataset_path).name, "format": e.dataset_format,
             "model": e.config.get("llm_model"), "embedder": e.config.get("embedder"),
             "mode": e.config.get("search_mode"), "per": e.config.get("granularity"),
-            "exchanges": c.get("exchanges"), "failed": c.get("failed"), "LLM calls": c.get("llm_calls"),
+            "exchanges": job.done if job else c.get("exchanges"),
+            "failed": job.failures if job else c.get("failed"), "LLM calls": c.get("llm_calls"),
             "tokens": (c.get("prompt_tokens") or 0) + (c.get("completion_tokens") or 0),
             "minutes": round(e.wall_seconds / 60, 1)}
 

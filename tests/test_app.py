@@ -307,3 +307,19 @@ def test_search_in_the_browser_says_why_each_memory_ranked(tm: TiMem) -> None:
     at.radio(key="f_search_mode").set_value("keyword").run()
     words = at.dataframe[0].value
     assert len(words) and all(matched for matched in words["matched"])  # words only: every hit shares a word
+
+
+def test_two_messages_sent_back_to_back_each_show_their_reply_under_them(tm: TiMem) -> None:
+    """Stored order is question 1, question 2, reply 1, reply 2 (the second was sent before the first was
+    answered); the chat shows each reply under its question."""
+    session = tm.sessions.create(user_id="maya", title="Back to back")
+    tm.sessions.add_messages([{"role": "user", "content": "First question?"},
+                              {"role": "user", "content": "Second question?"},
+                              {"role": "assistant", "content": "Answer to the first."},
+                              {"role": "assistant", "content": "Answer to the second."}],
+                             user_id="maya", session_id=session.id)
+    at = app("pages/chat.py")
+    at.selectbox(key="chat_session_picker").set_value(session.id).run()
+    assert not at.exception, at.exception
+    shown = [m.markdown[0].value for m in at.chat_message]
+    assert shown == ["First question?", "Answer to the first.", "Second question?", "Answer to the second."]

@@ -140,3 +140,20 @@ def test_clean_title(raw: str, title: str) -> None:
     from timemory.core import clean_title
 
     assert clean_title(raw) == title
+
+
+def test_replies_are_put_under_the_message_they_answer() -> None:
+    from datetime import UTC, datetime
+
+    from timemory import Message
+    from timemory.core import in_reply_order
+
+    def said(role: str, text: str) -> Message:
+        return Message(id=text, user_id="u", session_id="s", role=role, content=text,
+                       created_at=datetime(2024, 1, 1, tzinfo=UTC))
+
+    order = [said("user", "q1"), said("user", "q2"), said("user", "q3"), said("assistant", "r1"),
+             said("assistant", "r2"), said("user", "q4"), said("assistant", "r3"), said("assistant", "r4")]
+    assert [m.id for m in in_reply_order(order)] == ["q1", "r1", "q2", "r2", "q3", "r3", "q4", "r4"]
+    assert [m.id for m in in_reply_order(order[:2])] == ["q1", "q2"]  # nothing answered yet
+    assert in_reply_order([said("assistant", "hello")])[0].id == "hello"  # a greeting before any question

@@ -442,3 +442,14 @@ def test_an_update_question_without_its_old_statement_is_refused(tmp_path: Path)
     path.write_text(json.dumps({**UPDATES, "questions": [{**UPDATES["questions"][0], "old_evidence": []}]}))
     with pytest.raises(ValidationError, match="old_evidence"):
         load_dataset(path, "timemory")
+
+
+def test_a_replay_s_progress_names_its_unit_and_gives_no_rate_before_the_first_is_done(files: dict[str, Path]) -> None:
+    from timemory.lab import ReplayJob
+
+    ds = load_dataset(files["locomo"], "locomo")
+    job = ReplayJob(experiment="x", dataset=ds, user_prefix="x-", granularity="session", total=3, status="running")
+    assert job.unit == "sessions" and job.rate_per_min is None and job.eta_seconds is None  # not "0.0/min"
+    job.started_at -= 60
+    job.processed = job.done = 2
+    assert job.rate_per_min == pytest.approx(2.0, rel=0.01) and job.eta_seconds == pytest.approx(30, rel=0.02)

@@ -72,7 +72,7 @@ def test_lab_replay_stop_resume_timeline_and_compare(page, server: str, data: Pa
 
     # a reload keeps the replay (it runs in the server, not in the page); resume it to the end
     page.reload()
-    page.get_by_role("button", name="⏵ Resume").click()
+    page.get_by_role("button", name="▶ Resume").click()
     deadline = time.monotonic() + 300
     while "done" not in progress_text(page):
         assert time.monotonic() < deadline, progress_text(page)

@@ -2,7 +2,7 @@
 
 Everything here is built on :class:`Engine` (backends passed in); :class:`timemory.TiMem` is the door to it."""
 
-from timemory.core.accounts import DEFAULT_TITLE, Sessions, Users
+from timemory.core.accounts import DEFAULT_TITLE, Sessions, Users, in_reply_order
 from timemory.core.answers import (
     EXTRACTED_FACTS,
     FACT_CHARS,
@@ -60,6 +60,7 @@ __all__ = [
     "exchanges",
     "extraction_schema",
     "find_candidates",
+    "in_reply_order",
     "largest_answer",
     "load_conversations",
     "memories_to_csv",

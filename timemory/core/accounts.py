@@ -80,3 +80,27 @@ class Sessions:
         has is kept as it is."""
         return self._store.conversations.save_messages(check_user_id(user_id), session_id,
                                          [{**m, "id": m.get("id") or str(uuid.uuid4())} for m in messages])
+
+
+def in_reply_order(messages: Sequence[Message]) -> list[Message]:
+    """A session's messages with each assistant reply right after the user message it answers.
+
+    Replies of a session are given in the order the messages were sent, but a second message sent before the first
+    was answered is stored before that answer: stored order reads question 1, question 2, reply 1, reply 2. Here the
+    k-th reply after a run of user messages goes under the k-th of them that is still unanswered.
+    """
+    out: list[Message] = []
+    waiting: list[int] = []  # positions in ``out`` of user messages not answered yet, oldest first
+    for m in messages:
+        if m.role == "user":
+            waiting.append(len(out))
+            out.append(m)
+        elif m.role == "assistant" and waiting:
+            at = waiting.pop(0) + 1
+            while at < len(out) and out[at].role == "assistant":  # after the replies already under it
+                at += 1
+            out.insert(at, m)
+            waiting = [w + 1 if w >= at else w for w in waiting]
+        else:
+            out.append(m)
+    return out

@@ -130,13 +130,19 @@ class ReplayJob:
         return self.status in ("starting", "running", "stopping")
 
     @property
-    def rate_per_min(self) -> float:
+    def unit(self) -> str:
+        return "sessions" if self.granularity == "session" else "exchanges"
+
+    @property
+    def rate_per_min(self) -> float | None:
+        """Units run per minute since this start, or None until the first is done (a resumed replay first waits
+        for the model: a rate of 0 then would be a wrong figure, not a slow one)."""
         elapsed = (self.finished_at or time.monotonic()) - self.started_at
-        return self.processed / elapsed * 60 if elapsed > 0 else 0.0
+        return self.processed / elapsed * 60 if elapsed > 0 and self.processed else None
 
     @property
     def eta_seconds(self) -> float | None:
-        rate = self.rate_per_min / 60
+        rate = (self.rate_per_min or 0) / 60
         return (self.total - self.done) / rate if rate > 0 and self.running else None
 
     def stop(self) -> None:
