@@ -45,19 +45,23 @@ query = c6.text_input("🔎 Search this user's memories", key=state.MEMORY_QUERY
 mode: SearchMode = c7.radio("Rank by", list(SEARCH_MODES), format_func=SEARCH_MODES.get, key="f_search_mode",
                 horizontal=True)
 if query.strip():
+    # what is true now, unless the status filter asks for outdated memories too
+    searched = statuses or ["active"]
     hits = adapter.guarded(lambda: tm.search(query, user_id=user, limit=10, types=types or None,
-                                             statuses=statuses or None, mode=mode)) or []
-    st.dataframe(pd.DataFrame([{
-        "score": round(h.score, 3), "content": h.memory.content,
+                                             statuses=searched, mode=mode)) or []
+    found = pd.DataFrame([{
+        "score": round(h.score, 3), "status": h.memory.status, "type": h.memory.type, "content": h.memory.content,
         "meaning": None if h.scores is None or h.scores.vector is None else round(h.scores.vector, 3),
-        "words": None if h.scores is None or h.scores.keyword is None else round(h.scores.keyword, 2),
+        "words ÷ best": None if h.scores is None or h.scores.keyword_norm is None else round(h.scores.keyword_norm, 2),
+        "words (BM25)": None if h.scores is None or h.scores.keyword is None else round(h.scores.keyword, 2),
         "matched": ", ".join(h.scores.matched_terms) if h.scores else "",
-        "why": h.scores.explain() if h.scores else "", "type": h.memory.type, "status": h.memory.status,
-        "id": h.memory.id} for h in hits]), hide_index=True, width="stretch")
-    st.caption("meaning = cosine similarity of the memory to the query; words = BM25 over the words they share "
-               f"(stemmed, stop words left out); meaning + words = {1 - KEYWORD_WEIGHT:.2f} × meaning + "
-               f"{KEYWORD_WEIGHT:.2f} × words ÷ the best words "
-               "score — the weights were chosen on a labelled set (docs/benchmarks.md).")
+        "why": h.scores.explain() if h.scores else "", "id": h.memory.id} for h in hits])
+    st.dataframe(found.dropna(axis="columns", how="all"), hide_index=True, width="stretch")  # no column of Nones
+    st.caption(("Active memories only: pick statuses above to search outdated ones too. " if not statuses else "")
+               + "meaning = cosine similarity of the memory to the query; words (BM25) = BM25 over the words they "
+               f"share (stemmed, stop words left out); meaning + words = {1 - KEYWORD_WEIGHT:.2f} × meaning + "
+               f"{KEYWORD_WEIGHT:.2f} × words ÷ best, the BM25 divided by the best BM25 among the user's memories "
+               "— the weights were chosen on a labelled set (docs/benchmarks.md).")
 
 where = MemoryFilter.of(types=types or None, statuses=statuses or None, text=text, session_id=session_pick,
                         since=since, until=until)

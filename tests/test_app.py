@@ -301,12 +301,19 @@ def test_search_in_the_browser_says_why_each_memory_ranked(tm: TiMem) -> None:
     at.text_input(key=state.MEMORY_QUERY).set_value("Where does the user live?").run()
     assert not at.exception, at.exception
     found = at.dataframe[0].value
-    assert list(found.columns[:3]) == ["score", "content", "meaning"] and "why" in found.columns
+    assert list(found.columns[:4]) == ["score", "status", "type", "content"] and "why" in found.columns
     assert all("× meaning" in why for why in found["why"])
-    assert any("lives in" in c for c in found["content"][:3])
+    assert found["content"][0] == "The user lives in Lisbon." and set(found["status"]) == {"active"}  # true now
+    # the words column and the "why" give the same number: BM25 ÷ the best BM25
+    for norm, bm25, why in zip(found["words ÷ best"], found["words (BM25)"], found["why"], strict=True):
+        assert f"words {norm:.2f} (BM25 {bm25:.2f}" in why
+    at.multiselect(key=state.Q_STATUSES).set_value(["active", "outdated"]).run()
+    assert "outdated" in set(at.dataframe[0].value["status"])  # asked for: Amsterdam is found too
+    at.multiselect(key=state.Q_STATUSES).set_value([]).run()
     at.radio(key="f_search_mode").set_value("keyword").run()
     words = at.dataframe[0].value
     assert len(words) and all(matched for matched in words["matched"])  # words only: every hit shares a word
+    assert "meaning" not in words.columns  # no column of Nones
 
 
 def test_two_messages_sent_back_to_back_each_show_their_reply_under_them(tm: TiMem) -> None:

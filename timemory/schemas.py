@@ -101,11 +101,15 @@ class ScoreBreakdown(BaseModel):
     fused: float = Field(description="the score the results are ordered by")
 
     def explain(self) -> str:
-        """One line a person can check: e.g. ``0.65 × meaning 0.46 + 0.35 × words 1.00 (kofi) = 0.65``."""
+        """One line a person can check: e.g. ``0.65 × meaning 0.46 + 0.35 × words 1.00 (BM25 2.01 of the best
+        2.01; kofi) = 0.65``."""
         words = f" ({', '.join(self.matched_terms)})" if self.matched_terms else ""
         if self.mode == "hybrid" and self.vector_weight is not None and self.keyword_weight is not None:
+            norm, bm25 = self.keyword_norm or 0, self.keyword or 0
+            best = f" of the best {bm25 / norm:.2f}" if norm else ""
+            terms = f"; {', '.join(self.matched_terms)}" if self.matched_terms else ""
             return (f"{self.vector_weight:.2f} × meaning {self.vector or 0:.2f} + {self.keyword_weight:.2f} × words "
-                    f"{self.keyword_norm or 0:.2f}{words} = {self.fused:.2f}")
+                    f"{norm:.2f} (BM25 {bm25:.2f}{best}{terms}) = {self.fused:.2f}")
         if self.mode == "keyword":
             return f"words: BM25 {self.fused:.2f}{words}"
         return f"meaning: cosine {self.fused:.2f}" + (f"; shares words{words}" if words else "")
