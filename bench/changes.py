@@ -241,7 +241,8 @@ def replay_section() -> list[str]:
            "of kind `update`, scored by `evaluate`. *Before* is the checkout before the answers were bounded by "
            f"per-request schemas and before the candidate looks ({r['before_commit']}); *after* is this one. "
            "Reproduce: `python -m bench.changes_replay write`, then `python -m bench.changes_replay run --reflect` "
-           "in each checkout (`score` scores an older checkout's replay with this one's `evaluate`).", "",
+           "in each checkout (`score` scores an older checkout's replay with this one's `evaluate`; `score --reflect "
+           "--no-guard` reflects without the guard on what may change).", "",
            "| | failed runs | LLM calls per exchange | prompt tokens per exchange | seconds per exchange | "
            "latest statement found @5 | stale memory returned @5 | stale memory active | evidence recall @5 |",
            "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
