@@ -30,3 +30,4 @@ Q_STATUSES = "status"
 Q_TEXT = "q"
 Q_PAGE = "page"
 Q_MEMORY = "memory"
+Q_AT = "at"  # the Timeline's moment, ISO

@@ -38,10 +38,12 @@ df = pd.DataFrame({
 })
 index = {m.id: i for i, m in enumerate(mems)}
 
-first, last = min(df.created), max(df.created)
+events = adapter.event_log(user, ver).events
+first = min(df.created).to_pydatetime()
+last = max([max(df.created).to_pydatetime(), *(e.created_at for e in events[-1:])])  # the latest change too
 if st.toggle("Show the map as of a moment", key="map_as_of_on") and last > first:
-    moment = st.slider("As of", min_value=first.to_pydatetime(), max_value=last.to_pydatetime(),
-                       value=last.to_pydatetime(), format="YYYY-MM-DD HH:mm", key="map_as_of")
+    moment = st.slider("As of", min_value=first, max_value=last, value=last, format="YYYY-MM-DD HH:mm",
+                       key="map_as_of")
     then = {m.id: m for m in adapter.state_at(user, moment, ver)}
     df = df[df.id.isin(then)].copy()  # not yet created: hidden; outdated as they were then
     df["status"] = [then[i].status for i in df.id]
@@ -63,19 +65,24 @@ if color_by == "created":  # one trace, coloured by creation time
     stamps = [t.timestamp() for t in df.created]
     fig.add_trace(go.Scattergl(
         x=df.x, y=df.y, mode="markers", name="memories", customdata=df[["id"]].values, text=df.content,
-        hovertemplate="%{text}<extra></extra>",
+        hovertemplate="%{text}<extra></extra>", showlegend=False,
         marker={"size": 11, "symbol": [symbols[s] for s in df.status], "line": {"width": 1}, "color": stamps,
                 "colorscale": "Viridis", "colorbar": {
-                    "title": "created", "tickvals": [min(stamps), max(stamps)],
+                    "title": {"text": "created"}, "tickvals": [min(stamps), max(stamps)],
                     "ticktext": [f"{min(df.created):%Y-%m-%d}", f"{max(df.created):%Y-%m-%d}"]}},
     ))
 else:
-    for value, group in df.groupby(color_by):
-        fig.add_trace(go.Scattergl(
-            x=group.x, y=group.y, mode="markers", name=str(value), customdata=group[["id"]].values,
-            text=group.content, hovertemplate="%{text}<extra>" + str(value) + "</extra>",
-            marker={"size": 11, "symbol": [symbols[s] for s in group.status], "line": {"width": 1}},
-        ))
+    palette = ["#4F46E5", "#059669", "#D97706", "#DC2626", "#0891B2", "#7C3AED", "#DB2777", "#65A30D", "#475569"]
+    for n, (value, group) in enumerate(df.groupby(color_by)):
+        colour = palette[n % len(palette)]
+        # one legend entry per value, drawn as a circle; its outdated points (✕) follow it in and out of view
+        for status, part in group.groupby("status"):
+            fig.add_trace(go.Scattergl(
+                x=part.x, y=part.y, mode="markers", name=str(value), legendgroup=str(value),
+                showlegend=status == "active" or "active" not in set(group.status), customdata=part[["id"]].values,
+                text=part.content, hovertemplate="%{text}<extra>" + f"{value} · {status}" + "</extra>",
+                marker={"size": 11, "symbol": symbols[str(status)], "color": colour, "line": {"width": 1}},
+            ))
 if query.strip():
     vec = adapter.guarded(lambda: tm.embed([query]))
     if vec is not None:
@@ -97,8 +104,11 @@ if query.strip():
             f"{mems[i].content} ({float(matrix[i] @ vec[0]):.2f})" for i in nearest))
         st.caption("Best matches by meaning + words (red rings): " + " · ".join(
             f"{h.memory.content} — {h.scores.explain() if h.scores else round(h.score, 2)}" for h in best))
-fig.update_layout(height=600, margin={"l": 10, "r": 10, "t": 10, "b": 10}, legend_title_text=color_by,
-                  xaxis={"visible": False}, yaxis={"visible": False}, dragmode="lasso")
+fig.update_layout(height=600, margin={"l": 10, "r": 10, "t": 10, "b": 10},
+                  legend_title_text=color_by if color_by != "created" else None,  # the colour bar names it
+                  xaxis={"visible": False}, yaxis={"visible": False}, dragmode="lasso", clickmode="event+select")
+st.caption("Click a point, or draw a lasso or box around several (the tools at the top right), to list and edit "
+           "them below.")
 event = st.plotly_chart(fig, key="map", on_select="rerun", selection_mode=("points", "box", "lasso"))
 
 picked = []
@@ -115,5 +125,6 @@ if picked:
         if b.button("Edit", key=f"edit-{mid}"):
             adapter.open_memory(mid)
 shown_as = "UMAP" if method == "UMAP" and len(mems) >= UMAP_MIN_POINTS else "PCA"
-st.caption(f"{adapter.plural(len(mems), 'memory', 'memories')} · {shown_as} "
-           f"of {matrix.shape[1]}-d embeddings · ✕ = outdated, dotted line → what replaced it")
+count = (f"{len(df)} of {adapter.plural(len(mems), 'memory', 'memories')} shown (as of that moment)"
+         if len(df) != len(mems) else adapter.plural(len(mems), "memory", "memories"))
+st.caption(f"{count} · {shown_as} of {matrix.shape[1]}-d embeddings · ✕ = outdated, dotted line → what replaced it")

@@ -19,13 +19,42 @@ if not log.events:
     st.info("This user has no memory history yet. Chat a little, replay a dataset in the Lab, or run `make seed`.")
     st.stop()
 
-first, last = log.events[0].created_at, log.events[-1].created_at
+changes = sorted({e.created_at for e in log.events})  # the moments something changed, to step between
+first, last = changes[0], changes[-1]
 if last - first < timedelta(minutes=1):
     last = first + timedelta(minutes=1)
+
+
+def aware(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+if state.TIMELINE_AT not in st.session_state:  # first visit in this browser session: a link may name the moment
+    try:
+        linked = aware(datetime.fromisoformat(st.query_params.get(state.Q_AT, "")))
+    except ValueError:
+        linked = last
+    st.session_state[state.TIMELINE_AT] = min(max(linked, first), last)
+elif not first <= aware(st.session_state[state.TIMELINE_AT]) <= last:  # another user's moment
+    st.session_state[state.TIMELINE_AT] = last
+
+
+def step_to(direction: int) -> None:
+    """Move the slider to the previous (-1) or next (+1) moment something changed."""
+    now = aware(st.session_state[state.TIMELINE_AT])
+    if direction < 0:
+        st.session_state[state.TIMELINE_AT] = max((c for c in changes if c < now), default=first)
+    else:
+        st.session_state[state.TIMELINE_AT] = min((c for c in changes if c > now), default=last)
+
+
+left, middle, right = st.columns([1, 8, 1], vertical_alignment="bottom")
+left.button("◀ Previous change", key="timeline_previous", on_click=step_to, args=(-1,), width="stretch")
 step = max(timedelta(minutes=1), (last - first) / 400)
-moment = st.slider("Memory as of", min_value=first, max_value=last, value=last, step=step, format="YYYY-MM-DD HH:mm",
-                   key=state.TIMELINE_AT)
-moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+moment = aware(middle.slider("Memory as of", min_value=first, max_value=last, step=step, format="YYYY-MM-DD HH:mm",
+                             key=state.TIMELINE_AT))
+right.button("Next change ▶", key="timeline_next", on_click=step_to, args=(1,), width="stretch")
+adapter.set_url(**{state.Q_AT: None if moment >= last else moment.isoformat()})  # the moment, for reloads and links
 then = adapter.state_at(user, moment, ver)
 active = sum(m.status == "active" for m in then)
 st.caption(f"As of {moment:%Y-%m-%d %H:%M} UTC: {adapter.plural(active, 'active memory', 'active memories')}, "
@@ -34,14 +63,22 @@ views.memory_table(then)
 
 counts = pd.DataFrame(adapter.counts_over_time(user, ver))
 if not counts.empty:
+    # every series known at every moment (a count holds until it changes), then active by type and outdated in all
+    wide = counts.pivot_table(index="at", columns=["status", "type"], values="memories", aggfunc="last")
+    wide = wide.sort_index().ffill().fillna(0)
     fig = go.Figure()
-    for (type_, status), group in counts.groupby(["type", "status"]):
-        fig.add_trace(go.Scatter(x=group["at"], y=group["memories"], mode="lines", name=f"{type_} ({status})",
-                                 line={"dash": "dot" if status == "outdated" else "solid"}))
+    for type_ in sorted(wide["active"].columns) if "active" in wide else []:
+        fig.add_trace(go.Scatter(x=wide.index, y=wide["active"][type_], mode="lines", name=type_, stackgroup="active",
+                                 line={"shape": "hv", "width": 0.5}))
+    if "outdated" in wide:
+        fig.add_trace(go.Scatter(x=wide.index, y=wide["outdated"].sum(axis=1), mode="lines", name="outdated (all)",
+                                 line={"shape": "hv", "color": "#c62828", "width": 3, "dash": "dash"}))
     fig.add_vline(x=moment.timestamp() * 1000, line={"color": "black", "width": 1})
-    fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 10, "b": 10}, yaxis_title="memories",
-                      legend={"orientation": "h"})
+    fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 10, "b": 10}, legend={"orientation": "h"},
+                      yaxis={"title": "memories", "rangemode": "tozero", "tickformat": "d",
+                             **({"dtick": 1} if wide.to_numpy().sum(axis=1).max() <= 10 else {})})
     st.plotly_chart(fig, key="timeline_chart")
+    st.caption("Active memories stacked by type; the dashed red line counts the outdated ones.")
 
 st.subheader("Pipeline runs")
 total = adapter.run_count(user, moment, ver)

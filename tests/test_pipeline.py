@@ -248,6 +248,21 @@ def test_a_copied_prompt_example_is_dropped_unless_the_user_said_it(
     assert said in sent[-1]["content"]
 
 
+def test_a_fact_taken_from_the_assistant_s_reply_is_dropped(sqlite_store: Store, embedder, user: str) -> None:
+    llm = ScriptedLLMDouble(facts=[
+        {"content": "The user is delighted to hear about your work as a nurse in Paris.", "type": "personal"},
+        {"content": "The user recommends the Musée d'Orsay and the Louvre.", "type": "preference"},
+        {"content": "The user is vegetarian.", "type": "preference"},  # inferred from the user's own words: kept
+        {"content": "The user is moving to Paris.", "type": "plan"}])
+    tm = TiMem(sqlite_store, embedder, llm)
+    exchange = [{"role": "user", "content": "I don't eat meat, and I am moving to Paris soon!"},
+                {"role": "assistant", "content": "Delighted to hear about your work as a nurse! In Paris, visit the "
+                                                 "Musée d'Orsay and the Louvre."}]
+    result = tm.process_messages(exchange, user_id=user)
+    assert [f.content for f in result.facts] == ["The user is vegetarian.", "The user is moving to Paris."]
+    assert "Only what the USER said" in llm.prompts[0][0]["content"]
+
+
 def test_the_consolidation_answer_cap_grows_with_the_facts_asked(sqlite_store: Store, embedder, user: str) -> None:
     from timemory.core import answer_cap, consolidation_cap, extraction_schema
 

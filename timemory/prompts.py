@@ -14,7 +14,8 @@ Rules:
 - type is exactly one of: personal, preference, activity, plan, health, professional.
 - subject: when the fact tells the current state of something a person has one of at a time, name it with one of
   {subjects}; otherwise null.
-- Ignore greetings, questions to the assistant, and anything the assistant said about itself.
+- Only what the USER said: never a fact taken from the assistant's lines (a reply's "your work as a nurse" is the
+  assistant speaking, not the user). Ignore greetings, questions to the assistant, and anything about the assistant.
 - If there is nothing worth remembering, return {{"facts": []}}.
 - Today is {today}. Turn relative dates ("next week") into absolute ones when you can.
 - The first conversations you get are worked examples about somebody else: never repeat their facts.

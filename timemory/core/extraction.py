@@ -50,6 +50,17 @@ def numbered_lines(messages: list[dict[str, Any]]) -> tuple[list[str], list[int]
     return lines[first:], turns
 
 
+def _from_assistant(fact: str, messages: list[dict[str, Any]]) -> bool:
+    """True for a fact taken from the assistant's lines rather than the user's: it addresses someone ("your
+    work"), or it shares words with the assistant's lines and none with the user's."""
+    if re.search(r"\b(you|your|yours|yourself)\b", fact, flags=re.I):
+        return True
+    words = _words(fact) - {"user", "user's"}
+    said = _words(" ".join(m["content"] for m in messages if m["role"] == "user"))
+    replied = _words(" ".join(m["content"] for m in messages if m["role"] != "user"))
+    return not words & said and len(words & replied) >= 2
+
+
 def extraction_prompt(messages: list[dict[str, Any]], today: date) -> tuple[list[dict[str, str]], str]:
     """The extraction request for checked messages (with the worked examples), and the conversation text it holds.
     ``today`` is the conversation's own date: a replay resolves "next week" against it, not the day of the replay."""
@@ -71,8 +82,8 @@ def extraction_prompt(messages: list[dict[str, Any]], today: date) -> tuple[list
 
 def extract_facts(llm: LLM, messages: list[dict[str, Any]], today: date, usage: Usage) -> list[ExtractedFact]:
     """Distinct facts, whitespace folded, without the prompt's example facts the model copied; at most
-    :data:`EXTRACTED_FACTS` (the request's schema allows no more). Cited turns are kept only when they are user
-    lines that were shown."""
+    :data:`EXTRACTED_FACTS` (the request's schema allows no more), and without facts taken from what the assistant
+    said. Cited turns are kept only when they are user lines that were shown."""
     prompt, conversation = extraction_prompt(messages, today)
     shown_turns = numbered_lines(messages)[1] if cites_turns(messages) else []
     schema = extraction_schema(shown_turns)
@@ -81,7 +92,8 @@ def extract_facts(llm: LLM, messages: list[dict[str, Any]], today: date, usage: 
     seen: set[str] = set()
     for f in extraction.facts:
         content = " ".join(f.content.split())[:1000]
-        if not content or normalise_text(content) in seen or _copied_example(content, conversation):
+        if (not content or normalise_text(content) in seen or _copied_example(content, conversation)
+                or _from_assistant(content, messages)):
             continue
         seen.add(normalise_text(content))
         turns = [t for t in dict.fromkeys(f.turns) if t in shown_turns]
