@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -152,6 +154,14 @@ def test_map_renders_a_plotly_chart(tm: TiMem) -> None:
     charts = at.get("plotly_chart")
     assert charts, "expected a plotly chart"
     assert "10 memories" in " ".join(c.value for c in at.caption)
+    spec = json.loads(charts[0].proto.spec)
+    legend = [t for t in spec["data"] if t.get("showlegend", True) and t.get("legendgroup")]
+    assert sorted(t["name"] for t in legend) == sorted({m.type for m in tm.list_memories(user_id="maya")})
+    assert {t["marker"]["symbol"] for t in legend} == {"circle"}  # ✕ means outdated, never a type
+    assert spec["layout"]["clickmode"] == "event+select"  # a click selects the point
+    at.toggle(key="map_as_of_on").set_value(True).run()
+    latest = max(e.created_at for e in tm.events(user_id="maya"))  # the latest change, an outdating may be later
+    assert at.slider(key="map_as_of").value.replace(tzinfo=UTC) == latest
 
 
 def test_admin_delete_asks_for_confirmation(tm: TiMem) -> None:
