@@ -27,7 +27,10 @@ def make_engine(url: str, connect_args: dict[str, Any] | None = None) -> Engine:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         args.setdefault("check_same_thread", False)
         args.setdefault("timeout", 30)
-        engine = create_engine(url, connect_args=args, poolclass=StaticPool if in_memory else None)
+        # A file: WAL lets readers run beside the one writer, and a connection is cheap; a pool as large as the
+        # server's thread pool keeps threads that only read from queueing behind those waiting to write.
+        pooling: dict[str, Any] = {"poolclass": StaticPool} if in_memory else {"pool_size": 20, "max_overflow": 30}
+        engine = create_engine(url, connect_args=args, **pooling)
         _configure_sqlite(engine, wal=not in_memory)
         return engine
     return create_engine(url, connect_args=args, pool_pre_ping=True, pool_recycle=1800)

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import logging
 import os
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
@@ -36,22 +34,17 @@ from timemory.errors import (
 )
 from timemory.facade import TiMem
 from timemory.schemas import PipelineResult
-from timemory.service.api.auth import ApiError, bearer_key
+from timemory.service.api.auth import ApiError
+from timemory.service.api.middleware import ServiceMiddleware, error_body, service_route_allowed
 from timemory.service.api.routes import router
 from timemory.settings import Settings
 
 log = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 16 * 1024 * 1024  # the largest valid body (200 messages of 32,000 characters) fits
-
 STATUS_OF: list[tuple[type[TiMemoryError], int]] = [
     (ValidationError, 422), (NotFoundError, 404), (ConflictError, 409), (LLMError, 502), (EmbeddingError, 502),
     (DatabaseError, 503), (ConfigurationError, 503),
 ]
-
-
-def error_body(code: str, message: str) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message}}
 
 
 def status_of(exc: TiMemoryError) -> int:
@@ -95,6 +88,10 @@ class Metrics:
         registry.register(_JobCounts(tm))
         tm.on_run(self.observe_run)
 
+    def record(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(route).observe(seconds)
+
     def observe_run(self, result: PipelineResult) -> None:
         self.runs.labels(result.kind, result.status).inc()
         self.llm_calls.labels(result.kind).inc(result.llm_calls)
@@ -108,10 +105,6 @@ class Metrics:
         multiprocess.MultiProcessCollector(every_process)
         every_process.register(_JobCounts(self._tm))
         return generate_latest(every_process)
-
-
-# Where keys exist these answer only an admin key, unless the settings open them (service_routes_open).
-SERVICE_ROUTES = frozenset({"/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 
 
 def create_app(tm: TiMem | None = None, *, worker_threads: int = 1,
@@ -163,64 +156,14 @@ def create_app(tm: TiMem | None = None, *, worker_threads: int = 1,
         log.exception("unexpected error on %s", request.url.path)
         return JSONResponse(error_body("internal", "Something went wrong on the server."), status_code=500)
 
-    def is_admin(request: Request) -> bool:
-        key = bearer_key(engine, request.headers.get("authorization", ""))
-        return key is not None and key.admin
-
-    def service_route_allowed(request: Request) -> bool:
-        """Whether a service route (metrics, docs, health details) may answer this request in full."""
-        return service_routes_open or not engine.keys.any_active() or is_admin(request)
-
-    @app.middleware("http")
-    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        """Before a /v1 body is read: refuse one that is too large (413), and a call without a key where keys
-        exist (401, not a complaint about the body). The service routes need an admin key where keys exist."""
-        if request.url.path in SERVICE_ROUTES and not await run_in_threadpool(service_route_allowed, request):
-            return JSONResponse(error_body("unauthorized", "This needs an admin key (Authorization: Bearer <key>), "
-                                                           "or TIMEMORY_SERVICE_ROUTES_OPEN=true."),
-                                status_code=401, headers={"WWW-Authenticate": "Bearer"})
-        if request.url.path.startswith("/v1/"):
-            length = request.headers.get("content-length", "")
-            if length.isdigit() and int(length) > MAX_BODY_BYTES:
-                return JSONResponse(error_body("too_large", f"The body is {int(length):,} bytes; at most "
-                                                            f"{MAX_BODY_BYTES:,} are read."), status_code=413)
-            if "authorization" not in request.headers and await run_in_threadpool(engine.keys.any_active):
-                return JSONResponse(error_body("unauthorized", "Send an API key: Authorization: Bearer <key>."),
-                                    status_code=401, headers={"WWW-Authenticate": "Bearer"})
-        return await call_next(request)
-
-    @app.middleware("http")
-    async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        """Count each request, and time it to the last byte of its body: a chat's stream is timed whole."""
-        started = time.perf_counter()
-        response = await call_next(request)
-
-        def record() -> None:
-            path = getattr(request.scope.get("route"), "path", "unmatched")
-            metrics.requests.labels(request.method, path, str(response.status_code)).inc()
-            metrics.latency.labels(path).observe(time.perf_counter() - started)
-
-        body = getattr(response, "body_iterator", None)
-        if body is None:
-            record()
-            return response
-
-        async def timed() -> AsyncIterator[Any]:
-            try:
-                async for chunk in body:
-                    yield chunk
-            finally:
-                record()
-
-        response.body_iterator = timed()  # type: ignore[attr-defined]
-        return response
+    app.add_middleware(ServiceMiddleware, tm=engine, service_routes_open=service_routes_open, record=metrics.record)
 
     @app.get("/healthz", tags=["service"])
     def healthz(request: Request) -> dict[str, Any]:
         """Alive, and whether the database answers (503 when it does not). Which database and model, and the jobs
         by status, only for an admin key where keys exist (see ``service_routes_open``)."""
         jobs = engine.jobs.counts()
-        if not service_route_allowed(request):
+        if not service_route_allowed(engine, service_routes_open, request.headers.get("authorization", "")):
             return {"status": "ok"}
         return {"status": "ok", "jobs": jobs, **engine.describe()}
 
