@@ -12,24 +12,10 @@ from typing import Any
 import streamlit as st
 
 from dashboard import adapter, state
+from dashboard.nav import navigation
 from timemory.lab import SCRIPTED_MODEL
 
-PAGES = [
-    ("pages/chat.py", "Chat", "💬"),
-    ("pages/memories.py", "Memories", "🗂️"),
-    ("pages/embedding_map.py", "Embedding map", "🗺️"),
-    ("pages/timeline.py", "Timeline", "🕰️"),
-    ("pages/lab.py", "Lab", "🧪"),
-    ("pages/admin.py", "Sessions & users", "👥"),
-]
-
 _run = threading.local()  # each browser session's script runs in one thread, one run after another
-
-
-def navigation() -> Any:
-    """Declare the app's pages (the first is the default) and return the page to run."""
-    return st.navigation([st.Page(path, title=title, icon=icon, default=i == 0)
-                          for i, (path, title, icon) in enumerate(PAGES)])
 
 
 def mark_routed() -> None:
@@ -92,9 +78,9 @@ def sidebar() -> None:
         st.caption(f"**Embedder** · {backends['embedder']}")
 
 
-def run_app() -> None:
-    st.set_page_config(page_title="TiMemory", page_icon="🧠", layout="wide")
-    page = navigation()
+def run_app(page: Any = None) -> None:
+    """Run the page (``page``, when the entry point declared the pages already) under the router's sidebar."""
+    page = page or navigation()
     mark_routed()
     sidebar()
     page.run()

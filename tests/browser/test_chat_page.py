@@ -50,10 +50,19 @@ def test_back_to_back_messages_are_both_answered_and_learnt_in_one_session(page,
     log = (data / "llm-server.log").read_text(errors="replace")
     assert "restarting" not in log
 
-    # a reload keeps the user and the chat
+    # a reload keeps the user and the chat; each reply sits under the message it answers, although the second
+    # message was stored before the first reply
     page.reload()
     page.get_by_text("I just adopted a dog named Pico.").first.wait_for()
     assert "user=maya" in page.url
+    settled(page)
+    shown = page.locator("[data-testid='stChatMessage']").all()
+    roles = ["assistant" if m.locator("[data-testid='stChatMessageAvatarAssistant']").count() else "user"
+             for m in shown]
+    texts = [m.inner_text() for m in shown]
+    dog = next(i for i, t in enumerate(texts) if "adopted a dog named Pico" in t and roles[i] == "user")
+    violin = next(i for i, t in enumerate(texts) if "learning to play the violin" in t and roles[i] == "user")
+    assert roles[dog:violin + 2] == ["user", "assistant", "user", "assistant"], list(zip(roles, texts, strict=True))
 
     # "Open" on a change of the trace lands on that memory, for the same user
     openers = page.locator("[data-testid='stButton'] button:visible", has_text="Open")

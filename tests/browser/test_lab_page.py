@@ -102,6 +102,9 @@ def test_lab_replay_stop_resume_timeline_and_compare(page, server: str, data: Pa
     page.reload()
     page.get_by_text("walk-2 − walk-1").first.wait_for(state="attached")  # compare view (a grid header)
     page.locator(".js-plotly-plot").nth(1).wait_for()  # recall@k and attribution charts
+    # misses are attributed at a k the page names (5 unless chosen), in the table and on the chart
+    page.get_by_text("hit @5").first.wait_for(state="attached")
+    page.get_by_text("Why questions were missed at k = 5, per category").first.wait_for(state="attached")
     shot(page, "lab")
 
     # the timeline of the replayed user: moving the slider back shows fewer memories
