@@ -7,6 +7,7 @@ import streamlit as st
 
 from dashboard import adapter
 from timemory import Memory, PipelineResult, RunDiff
+from timemory.lab import SCRIPTED_MODEL
 
 WHY_SHOWN = {"nearest": "close in meaning", "subject": "same subject", "type": "nearest of its type",
              "change": "worded as a change", "group": "reviewed together"}
@@ -23,6 +24,11 @@ def show_trace(trace: PipelineResult, key: str) -> None:
     cols[2].metric("LLM calls", trace.llm_calls)
     cols[3].metric("Tokens", trace.prompt_tokens + trace.completion_tokens)
     cols[4].metric("Seconds", f"{sum(trace.timings.values()):.2f}")
+    if trace.llm_model == SCRIPTED_MODEL:
+        st.caption("🎭 The model's answers in this run were scripted: written by hand for the demo; the pipeline that "
+                   "applied them is the real one.")
+    elif trace.llm_model:
+        st.caption(f"Model: {trace.llm_model}")
     for err in trace.errors:
         st.warning(err)
 

@@ -408,7 +408,7 @@ def test_service_routes_need_an_admin_key_where_keys_exist(keyed: dict[str, Any]
 def test_a_setting_opens_the_service_routes(tm_with) -> None:
     from fastapi.testclient import TestClient
 
-    from timemory.service.api import create_app
+    from timemory.service import create_app
 
     tm = tm_with(None)
     tm.keys.create(user_id="gil")

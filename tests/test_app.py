@@ -82,6 +82,7 @@ def test_the_demo_shows_the_pipeline_at_work_on_first_open_with_no_model_call(tm
     assert not chat.exception, chat.exception
     traces = [e for e in chat.expander if "What the memory pipeline did" in e.label]
     assert traces and "8 changes" in traces[-1].label  # the demo's chats carry their run's trace
+    assert any("scripted" in c.value for c in chat.caption)  # and say its answers were scripted
 
 
 def test_filters_change_the_rows(tm: TiMem) -> None:

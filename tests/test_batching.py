@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from timemory.errors import EmbeddingError
+from timemory import EmbeddingError
 from timemory.providers import BatchingEmbedder, LocalEmbedder
 
 
