@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .api_server import LIST, SEARCH, USER, serving
 from .common import Stats
-from .service import LIST, SEARCH, USER, serving
 
 FLOODER = "flooder"
 WAITERS = 16  # concurrent wait=true requests the flooding client keeps open (the server allows 8 per user)
