@@ -71,7 +71,8 @@ def sidebar() -> None:
         st.divider()
         if SCRIPTED_MODEL in (adapter.guarded(lambda: adapter.run_models(user, adapter.version(user))) or set()):
             st.caption(f"**Demo** · {user}'s memories were learnt by the real pipeline from the demo's scripted "
-                       "model answers (no model ran). Replay the demo with the configured model on the Admin page.")
+                       "model answers (no model ran). Replay the demo with the configured model on the Sessions & "
+                       "users page.")
         backends = adapter.info()
         st.caption(f"**Database** · {backends['database']}")
         st.caption(f"**LLM** · {backends['llm']}")

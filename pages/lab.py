@@ -117,19 +117,22 @@ def stale_columns(stale: dict | None) -> dict:
     if not stale:
         return {}
     k = list(stale["latest_found_at"])[-1]
-    return {f"update: latest found@{k}": stale["latest_found_at"][k],
-            f"update: stale returned@{k}": stale["stale_returned_at"][k], "update: stale active": stale["stale_active"]}
+    return {f"update: latest @{k}": stale["latest_found_at"][k],
+            f"update: stale returned @{k}": stale["stale_returned_at"][k],
+            "update: stale active": stale["stale_active"]}
 
 
 live = {j.experiment: j for j in jobs.all() if j.running}
 
 
-def setup(e: Experiment) -> dict:
+def setup(e: Experiment, *, full: bool = False) -> dict:
+    """What an experiment ran (``full``: with format, embedder and search mode, for the inspect view)."""
     c = e.counts or {}
     job = live.get(e.name)  # a replay still running: its counts are recorded when it ends
-    return {"name": e.name, "status": e.status, "dataset": Path(e.dataset_path).name, "format": e.dataset_format,
-            "model": e.config.get("llm_model"), "embedder": e.config.get("embedder"),
-            "mode": e.config.get("search_mode"), "per": e.config.get("granularity"),
+    more = {"format": e.dataset_format, "embedder": e.config.get("embedder"),
+            "mode": e.config.get("search_mode")} if full else {}
+    return {"name": e.name, "status": e.status, "dataset": Path(e.dataset_path).name, **more,
+            "model": e.config.get("llm_model"), "per": e.config.get("granularity"),
             "exchanges": job.done if job else c.get("exchanges"),
             "failed": job.failures if job else c.get("failed"), "LLM calls": c.get("llm_calls"),
             "tokens": (c.get("prompt_tokens") or 0) + (c.get("completion_tokens") or 0),
@@ -145,15 +148,24 @@ def attribution_at(questions: list[dict], k: int) -> dict[str, int]:
     return {a: kinds.count(a) for a in ("hit", "session_hit", "retrieval_miss", "extraction_miss")}
 
 
-def results(e: Experiment, k: int) -> dict:
+def recall(e: Experiment) -> dict:
     m = e.metrics or {}
     distractors = m.get("distractors", {})
     return {"name": e.name, "questions": m.get("scored_questions"),
             **{f"recall@{key}": v for key, v in m.get("recall_at", {}).items()},
             **{f"session hit@{key}": v for key, v in m.get("session_hit_at", {}).items() if v},
-            "other memories (median)": distractors.get("median"), "other memories (fewest)": distractors.get("min"),
+            "others (median)": distractors.get("median"), "others (fewest)": distractors.get("min")}
+
+
+def misses(e: Experiment, k: int) -> dict:
+    m = e.metrics or {}
+    return {"name": e.name,
             **{f"{a.replace('_', ' ')} @{k}": n for a, n in attribution_at(m.get("questions", []), k).items()},
             **stale_columns(m.get("stale"))}
+
+
+def results(e: Experiment, k: int) -> dict:
+    return {**recall(e), **misses(e, k)}
 
 
 scored_ks = sorted({int(key) for e in experiments for key in (e.metrics or {}).get("recall_at", {})}) or [
@@ -166,9 +178,11 @@ k_at = st.select_slider("Count a question as found in the top k, for k =", score
 
 st.subheader("Experiments")
 st.dataframe(pd.DataFrame([setup(e) for e in experiments]), hide_index=True, width="stretch")
-st.caption(f"What memory kept, with misses attributed at k = {k_at}. \"Other memories\" are those each question "
-           "was searched among that were not learnt from its evidence: finding it among 3 says little.")
-st.dataframe(pd.DataFrame([results(e, k_at) for e in experiments]), hide_index=True, width="stretch")
+st.caption("Evidence recall@k. \"Others\" are the memories each question was searched among that were not learnt "
+           "from its evidence: finding it among 3 says little.")
+st.dataframe(pd.DataFrame([recall(e) for e in experiments]), hide_index=True, width="stretch")
+st.caption(f"Why questions were missed at k = {k_at}, and questions about something that changed.")
+st.dataframe(pd.DataFrame([misses(e, k_at) for e in experiments]), hide_index=True, width="stretch")
 
 st.subheader("Inspect and compare")
 names = [e.name for e in experiments]
@@ -178,7 +192,7 @@ picked_exps = [e for e in experiments if e.name in chosen]
 if not picked_exps:
     st.caption("Pick one experiment to inspect, or two or more to compare.")
     st.stop()
-table = pd.DataFrame([{**setup(e), **results(e, k_at)} for e in picked_exps]).set_index("name").T
+table = pd.DataFrame([{**setup(e, full=True), **results(e, k_at)} for e in picked_exps]).set_index("name").T
 numeric = table.apply(pd.to_numeric, errors="coerce")
 base = picked_exps[0].name
 for e in picked_exps[1:]:

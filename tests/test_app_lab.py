@@ -91,13 +91,13 @@ def test_timeline_steps_from_change_to_change_and_keeps_its_moment_in_the_url(tm
 
 def test_lab_lists_and_compares_experiments(tm: TiMem) -> None:
     at = app("pages/lab.py")
-    setup, results = at.dataframe[0].value, at.dataframe[1].value
-    assert list(setup["name"]) == list(results["name"]) == ["exp1", "exp2"]
+    setup, recall, misses = (at.dataframe[i].value for i in range(3))
+    assert list(setup["name"]) == list(recall["name"]) == list(misses["name"]) == ["exp1", "exp2"]
     assert {"LLM calls", "tokens", "minutes"} <= set(setup.columns)
-    # misses are attributed at k = 5 by default, and the columns say so; the distractor count stands beside recall
-    assert {"recall@1", "recall@5", "hit @5", "extraction miss @5", "other memories (median)"} <= set(
-        results.columns)
-    compare = at.dataframe[2].value
+    # the distractor count stands beside recall; misses are attributed at k = 5 by default, and the columns say so
+    assert {"recall@1", "recall@5", "others (median)"} <= set(recall.columns)
+    assert {"hit @5", "session hit @5", "retrieval miss @5", "extraction miss @5"} <= set(misses.columns)
+    compare = at.dataframe[3].value
     assert "exp2 − exp1" in compare.columns and "recall@5" in compare.index
     assert len(at.get("plotly_chart")) == 2
     question = at.selectbox(key=state.LAB_QUESTION)
@@ -111,13 +111,13 @@ def test_attribution_follows_the_k_chosen_and_one_experiment_can_be_inspected(tm
     for k in (1, 5):
         at.select_slider(key="lab_attribution_k").set_value(k).run()
         assert not at.exception, at.exception
-        row = at.dataframe[1].value.set_index("name").loc["exp1"]
+        row = at.dataframe[2].value.set_index("name").loc["exp1"]
         assert row[f"hit @{k}"] == sum(q["hit_at"][str(k)] for q in questions)  # counted by hand from the record
         assert f"k = {k}" in str(at.get("plotly_chart")[1].proto.spec)
     at.multiselect(key="lab_compare").set_value(["exp2"]).run()
     assert not at.exception, at.exception
     assert "Pick" not in " ".join(c.value for c in at.caption)
-    inspected = at.dataframe[2].value
+    inspected = at.dataframe[3].value
     assert list(inspected.columns) == ["exp2"] and "recall@5" in inspected.index
     assert len(at.get("plotly_chart")) == 2
 
