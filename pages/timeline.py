@@ -48,12 +48,14 @@ def step_to(direction: int) -> None:
         st.session_state[state.TIMELINE_AT] = min((c for c in changes if c > now), default=last)
 
 
-left, middle, right = st.columns([1, 8, 1], vertical_alignment="bottom")
-left.button("◀ Previous change", key="timeline_previous", on_click=step_to, args=(-1,), width="stretch")
+left, middle, right = st.columns([1.3, 8, 1.3], vertical_alignment="bottom")
+left.button("◀ Previous", key="timeline_previous", on_click=step_to, args=(-1,), width="stretch",
+            help="The moment before this one when the memory changed")
 step = max(timedelta(minutes=1), (last - first) / 400)
 moment = aware(middle.slider("Memory as of", min_value=first, max_value=last, step=step, format="YYYY-MM-DD HH:mm",
                              key=state.TIMELINE_AT))
-right.button("Next change ▶", key="timeline_next", on_click=step_to, args=(1,), width="stretch")
+right.button("Next ▶", key="timeline_next", on_click=step_to, args=(1,), width="stretch",
+             help="The next moment the memory changed")
 adapter.set_url(**{state.Q_AT: None if moment >= last else moment.isoformat()})  # the moment, for reloads and links
 then = adapter.state_at(user, moment, ver)
 active = sum(m.status == "active" for m in then)
