@@ -186,7 +186,7 @@ def page_draws(tm: Any, user: str, runs: int, repeat: int = 5, questions: int = 
             out["compare_first"].append(_run(at))
             at.selectbox(key=state.LAB_QUESTION).set_value(f"q{(100 * (i + 1)) % questions}")
             out["compare_question"].append(_run(at))
-            assert len(at.dataframe) == 2 and not at.exception
+            assert len(at.dataframe) == 4 and not at.exception  # what ran, recall, misses at k, the comparison
     finally:
         adapter.override()
     return {k: Stats.of(v).__dict__ for k, v in out.items()}

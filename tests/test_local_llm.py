@@ -50,7 +50,10 @@ def test_pipeline_over_http_stores_memory_with_provenance(server: LocalLLMServer
     assert result.facts and all(f.content.strip() for f in result.facts)
     stored = tm.list_memories(user_id="ana")
     assert len(stored) >= 1
-    assert all(m.source_message_ids == ["u1", "a1", "u2", "a2"] for m in stored)
+    # two exchanges in one run: each memory is linked to the user messages it came from (or, when none is close in
+    # meaning, to the whole run, and says so)
+    assert all((m.provenance == "turns" and set(m.source_message_ids) <= {"u1", "u2"})
+               or (m.provenance == "session" and m.source_message_ids == ["u1", "a1", "u2", "a2"]) for m in stored)
     assert server.pid is not None and pid_alive(server.pid)
 
 

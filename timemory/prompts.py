@@ -45,10 +45,6 @@ FACT_EXTRACTION_USER = """Conversation:
 
 Answer with JSON only."""
 
-# Added to the request when the conversation holds more than one exchange (a whole session): its lines are numbered.
-FACT_TURNS_NOTE = """
-The lines are numbered [1], [2], ... In each fact's "turns", list the numbers of the user's lines it comes from."""
-
 MEMORY_CONSOLIDATION_PROMPT = """\
 You keep a user's long-term memory consistent. You get NEW FACTS (numbered from 0) and EXISTING MEMORIES
 (with short integer ids). For every new fact choose one action:

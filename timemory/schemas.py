@@ -60,9 +60,9 @@ class Memory(BaseModel):
     subject: SubjectKey = Field(default=None, description="what single-valued thing about the user this memory "
                                                          "holds (its subject key), when known")
     provenance: Provenance | None = Field(
-        default=None, description="turns: its source messages are the ones it was learnt from (its exchange, or the "
-        "turns the model cited); session: the model cited none, so they are every message of the session it was "
-        "learnt in; null: stored by hand")
+        default=None, description="turns: its source messages are the ones it was learnt from (its exchange, or in a "
+        "run over a whole session the user's messages closest to it in meaning); session: none was close enough, so "
+        "they are every message of the session it was learnt in; null: stored by hand")
 
 
 class MemoryEdit(BaseModel):
@@ -228,8 +228,6 @@ class ExtractedFact(BaseModel):
     # Optional: a model that leaves it out (older servers, tiny models) still gets a fact.
     subject: SubjectKey = Field(default=None, description="the subject key, for a fact about something with one "
                                                           "current value")
-    turns: list[int] = Field(default_factory=list, description="the numbers of the user's lines the fact comes "
-                                                               "from, when the conversation's lines are numbered")
 
 
 class FactExtraction(BaseModel):

@@ -33,20 +33,10 @@ def _object(properties: dict[str, Any]) -> dict[str, Any]:
     return {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
 
 
-CITED_TURNS = 4
-
-
-def extraction_schema(turns: Sequence[int] = ()) -> dict[str, Any]:
-    """Bounded facts; with ``turns`` (the numbers of the user's lines, when they are numbered) each fact cites the
-    lines it comes from."""
-    properties: dict[str, Any] = {
-        "content": {"type": "string", "maxLength": FACT_CHARS},
-        "type": {"type": "string", "enum": list(MEMORY_TYPES)},
-        "subject": {"anyOf": [{"type": "string", "enum": list(SUBJECTS)}, {"type": "null"}]}}
-    if turns:
-        properties["turns"] = {"type": "array", "items": {"type": "integer", "enum": list(turns)},
-                               "maxItems": CITED_TURNS}
-    fact = _object(properties)
+def extraction_schema() -> dict[str, Any]:
+    fact = _object({"content": {"type": "string", "maxLength": FACT_CHARS},
+                    "type": {"type": "string", "enum": list(MEMORY_TYPES)},
+                    "subject": {"anyOf": [{"type": "string", "enum": list(SUBJECTS)}, {"type": "null"}]}})
     return _object({"facts": {"type": "array", "items": fact, "maxItems": EXTRACTED_FACTS}})
 
 

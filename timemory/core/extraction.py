@@ -9,7 +9,7 @@ from typing import Any
 
 from timemory.core.answers import EXTRACTED_FACTS, answer_cap, extraction_schema, request
 from timemory.core.consolidation import normalise_text
-from timemory.prompts import FACT_EXTRACTION_EXAMPLES, FACT_EXTRACTION_PROMPT, FACT_EXTRACTION_USER, FACT_TURNS_NOTE
+from timemory.prompts import FACT_EXTRACTION_EXAMPLES, FACT_EXTRACTION_PROMPT, FACT_EXTRACTION_USER
 from timemory.providers.llm import LLM, Usage
 from timemory.schemas import SUBJECTS, ExtractedFact, FactExtraction
 
@@ -32,24 +32,6 @@ def _copied_example(fact: str, conversation: str) -> bool:
     return key_words is not None and not key_words <= _words(conversation)
 
 
-def cites_turns(messages: list[dict[str, Any]]) -> bool:
-    """More than one exchange (a whole session): its lines are numbered and each fact cites the user's lines it
-    comes from, so a memory's provenance is the turns, not the session."""
-    return len(messages) > 2
-
-
-def numbered_lines(messages: list[dict[str, Any]]) -> tuple[list[str], list[int]]:
-    """The numbered lines that fit in the prompt (the latest, whole lines), and the numbers of the user's among them."""
-    lines = [f"[{i}] {m['role']}: {m['content'][:PROMPT_MESSAGE_CHARS]}" for i, m in enumerate(messages, 1)]
-    first, size = len(lines), 0
-    while first > 0 and size + len(lines[first - 1]) + 1 <= PROMPT_CONVERSATION_CHARS:
-        first -= 1
-        size += len(lines[first]) + 1
-    first = min(first, len(lines) - 1)  # at least the last line, cut if it must be
-    turns = [i for i in range(first + 1, len(messages) + 1) if messages[i - 1]["role"] == "user"]
-    return lines[first:], turns
-
-
 def _from_assistant(fact: str, messages: list[dict[str, Any]]) -> bool:
     """True for a fact taken from the assistant's lines rather than the user's: it addresses someone ("your
     work"), or it shares words with the assistant's lines and none with the user's."""
@@ -64,29 +46,23 @@ def _from_assistant(fact: str, messages: list[dict[str, Any]]) -> bool:
 def extraction_prompt(messages: list[dict[str, Any]], today: date) -> tuple[list[dict[str, str]], str]:
     """The extraction request for checked messages (with the worked examples), and the conversation text it holds.
     ``today`` is the conversation's own date: a replay resolves "next week" against it, not the day of the replay."""
-    if cites_turns(messages):
-        numbered, _ = numbered_lines(messages)
-        conversation = "\n".join(numbered)[-PROMPT_CONVERSATION_CHARS:]
-    else:
-        lines = [f"{m['role']}: {m['content'][:PROMPT_MESSAGE_CHARS]}" for m in messages]
-        conversation = "\n".join(lines)[-PROMPT_CONVERSATION_CHARS:]
+    lines = [f"{m['role']}: {m['content'][:PROMPT_MESSAGE_CHARS]}" for m in messages]
+    conversation = "\n".join(lines)[-PROMPT_CONVERSATION_CHARS:]
     system = FACT_EXTRACTION_PROMPT.format(today=today.isoformat(), subjects=", ".join(SUBJECTS))
     prompt = [{"role": "system", "content": system}]
     for example, example_facts in FACT_EXTRACTION_EXAMPLES:
         prompt.append({"role": "user", "content": FACT_EXTRACTION_USER.format(conversation=example)})
         prompt.append({"role": "assistant", "content": json.dumps({"facts": list(example_facts)})})
-    note = FACT_TURNS_NOTE if cites_turns(messages) else ""
-    prompt.append({"role": "user", "content": FACT_EXTRACTION_USER.format(conversation=conversation) + note})
+    prompt.append({"role": "user", "content": FACT_EXTRACTION_USER.format(conversation=conversation)})
     return prompt, conversation
 
 
 def extract_facts(llm: LLM, messages: list[dict[str, Any]], today: date, usage: Usage) -> list[ExtractedFact]:
     """Distinct facts, whitespace folded, without the prompt's example facts the model copied; at most
     :data:`EXTRACTED_FACTS` (the request's schema allows no more), and without facts taken from what the assistant
-    said. Cited turns are kept only when they are user lines that were shown."""
+    said."""
     prompt, conversation = extraction_prompt(messages, today)
-    shown_turns = numbered_lines(messages)[1] if cites_turns(messages) else []
-    schema = extraction_schema(shown_turns)
+    schema = extraction_schema()
     extraction = llm.parse(prompt, request(FactExtraction, schema), usage=usage, max_tokens=answer_cap(schema))
     facts: list[ExtractedFact] = []
     seen: set[str] = set()
@@ -96,6 +72,5 @@ def extract_facts(llm: LLM, messages: list[dict[str, Any]], today: date, usage: 
                 or _from_assistant(content, messages)):
             continue
         seen.add(normalise_text(content))
-        turns = [t for t in dict.fromkeys(f.turns) if t in shown_turns]
-        facts.append(ExtractedFact(content=content, type=f.type, subject=f.subject, turns=turns))
+        facts.append(ExtractedFact(content=content, type=f.type, subject=f.subject))
     return facts[:EXTRACTED_FACTS]

@@ -23,7 +23,7 @@ import numpy as np
 
 from timemory.core.candidates import CandidatePolicy, candidate_memories
 from timemory.core.consolidation import Plan, find_candidates, plan_consolidation
-from timemory.core.extraction import extract_facts
+from timemory.core.extraction import PROMPT_MESSAGE_CHARS, extract_facts
 from timemory.errors import ConcurrentUpdateError, TiMemoryError
 from timemory.providers.embeddings import Embedder
 from timemory.providers.llm import LLM, Usage
@@ -118,9 +118,16 @@ def _stages(engine: Engine, llm: LLM, progress: Progress, messages: list[dict[st
                                                progress.usage)
     if not facts:
         return "empty"
+    # a run over more than one exchange (a whole session) embeds its user messages with the facts (one call), to link
+    # each fact to the turns it came from
+    turns = [i for i, m in enumerate(messages) if m["role"] == "user"]
+    turns = turns if len(turns) > 1 else []
     with progress.stage("embed"):
-        vectors = engine.embed_checked([f.content for f in facts])
+        embedded = engine.embed_checked([f.content for f in facts]
+                                        + [messages[i]["content"][:PROMPT_MESSAGE_CHARS] for i in turns])
     progress.embedding_calls += 1
+    vectors = embedded[:len(facts)]
+    origins = origins_of(vectors, embedded[len(facts):], [sources[i] for i in turns], sources)
     for attempt in range(1, MAX_PLAN_ATTEMPTS + 1):
         version = engine.store.users.version(user_id)
         with progress.stage("search"):
@@ -131,7 +138,7 @@ def _stages(engine: Engine, llm: LLM, progress: Progress, messages: list[dict[st
         progress.decisions = plan.decisions
         try:
             with progress.stage("apply"):
-                ops = _operations(engine, progress, facts, vectors, plan, sources, session_id, dated)
+                ops = _operations(engine, progress, facts, vectors, plan, origins, session_id, dated)
                 progress.changes = engine.store.memories.apply(user_id, ops, expected_version=version,
                                                                run_id=run_id, lease=lease)
             return "ok"
@@ -143,15 +150,15 @@ def _stages(engine: Engine, llm: LLM, progress: Progress, messages: list[dict[st
 
 
 def _operations(engine: Engine, progress: Progress, facts: list[ExtractedFact], vectors: np.ndarray, plan: Plan,
-                sources: list[str], session_id: str | None,
+                origins: list[tuple[list[str], Provenance]], session_id: str | None,
                 created: datetime | None) -> list[AddMemory | ChangeMemory]:
     """The plan as store operations; merged texts get their own vectors (one batched call)."""
     ops: list[AddMemory | ChangeMemory] = []
     for i, supersedes in sorted(plan.adds.items()):
-        cited, provenance = provenance_of(facts[i], sources)
+        sources, provenance = origins[i]
         ops.append(AddMemory(
             content=facts[i].content, type=facts[i].type, embedding=vectors[i], actor="pipeline",
-            reason=plan.reasons.get(i), source_message_ids=cited, source_session_id=session_id,
+            reason=plan.reasons.get(i), source_message_ids=sources, source_session_id=session_id,
             supersedes=supersedes, created_at=created, subject=facts[i].subject, provenance=provenance,
         ))
     if plan.updates:
@@ -160,17 +167,27 @@ def _operations(engine: Engine, progress: Progress, facts: list[ExtractedFact], 
         progress.embedding_calls += 1
         for mid, vec in zip(ids, merged_vectors, strict=True):
             fact, merged = plan.updates[mid]
-            cited, provenance = provenance_of(facts[fact], sources)
+            sources, provenance = origins[fact]
             ops.append(ChangeMemory(memory_id=mid, content=merged, embedding=vec, event="UPDATE",
-                                    actor="pipeline", reason=plan.reasons.get(fact), source_message_ids=cited,
+                                    actor="pipeline", reason=plan.reasons.get(fact), source_message_ids=sources,
                                     at=created, provenance=provenance))
     return ops
 
 
-def provenance_of(fact: ExtractedFact, sources: list[str]) -> tuple[list[str], Provenance]:
-    """The messages a fact was learnt from: its exchange; in a run over a whole session, the user's lines it cites
-    (numbered from 1), or, when it cites none, every message of the run (then its provenance is only the session)."""
-    if len(sources) <= 2:
-        return list(sources), "turns"
-    cited = [sources[t - 1] for t in fact.turns if 1 <= t <= len(sources)]
-    return (cited, "turns") if cited else (list(sources), "session")
+TURN_FLOOR = 0.3  # a user message this close to a fact (cosine) may be where it came from
+TURN_MARGIN = 0.05  # messages within this of the closest one count too (a fact told over two turns)
+
+
+def origins_of(facts: np.ndarray, turns: np.ndarray, turn_ids: list[str],
+               sources: list[str]) -> list[tuple[list[str], Provenance]]:
+    """The messages each fact was learnt from. An exchange: its messages. A run over a whole session: the user
+    messages closest in meaning to the fact (within :data:`TURN_MARGIN` of the closest, at least
+    :data:`TURN_FLOOR`); when none is that close, every message of the run, and its provenance is only the session."""
+    if not turn_ids:
+        return [(list(sources), "turns") for _ in range(len(facts))]
+    out: list[tuple[list[str], Provenance]] = []
+    for closeness in facts @ turns.T:
+        best = float(closeness.max())
+        near = [turn_ids[j] for j in np.flatnonzero(closeness >= best - TURN_MARGIN)]
+        out.append((near, "turns") if best >= TURN_FLOOR else (list(sources), "session"))
+    return out

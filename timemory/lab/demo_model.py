@@ -35,10 +35,6 @@ def subject_of(content: str) -> str | None:
     return next((key for words, key in SUBJECT_WORDS.items() if words in content), None)
 
 
-def _words(text: str) -> set[str]:
-    return set(re.findall(r"[a-zà-ÿ]{4,}", text.lower()))
-
-
 class ScriptedDemoModel:
     """An LLM (``parse`` only) that answers from the demo's hand-written "learnt" items."""
 
@@ -69,17 +65,11 @@ class ScriptedDemoModel:
         raise LLMError("The demo's scripted answers cannot chat: configure a model to chat with.")
 
     def _extraction(self, text: str) -> dict[str, Any]:
-        lines = dict(re.findall(r"^\[(\d+)\] user: (.*)$", text, flags=re.M))
         session = next((s for s in self._sessions if s["messages"][0][:200] in text), None)
         if session is None:
             raise LLMError("The demo's scripted answers know no such conversation.")
-        facts = []
-        for item in session["learnt"]:
-            content = item[0]
-            turn = max(lines, key=lambda n: len(_words(lines[n]) & _words(content)), default=None)
-            facts.append({"content": content, "type": item[1], "subject": subject_of(content),
-                          "turns": [int(turn)] if turn is not None else []})
-        return {"facts": facts}
+        return {"facts": [{"content": item[0], "type": item[1], "subject": subject_of(item[0])}
+                          for item in session["learnt"]]}
 
     def _consolidation(self, text: str) -> dict[str, Any]:
         new, _, existing = text.partition("EXISTING MEMORIES:")
