@@ -201,8 +201,8 @@ st.dataframe(table.astype(str), width="stretch")
 
 recall_fig = go.Figure()
 for e in picked_exps:
-    recall = (e.metrics or {}).get("recall_at", {})
-    recall_fig.add_trace(go.Bar(x=[f"recall@{k}" for k in recall], y=list(recall.values()), name=e.name))
+    at_k = (e.metrics or {}).get("recall_at", {})
+    recall_fig.add_trace(go.Bar(x=[f"recall@{k}" for k in at_k], y=list(at_k.values()), name=e.name))
 recall_fig.update_layout(barmode="group", height=300, margin={"l": 10, "r": 10, "t": 30, "b": 10},
                          title="Evidence recall@k", yaxis={"range": [0, 1]})
 st.plotly_chart(recall_fig, key="lab_recall")
