@@ -114,5 +114,6 @@ def flood(folder: Path, db: str, seconds: float = 20) -> dict[str, Any]:
             flooded, counts = asyncio.run(_under_flood(url, seconds))
     finally:
         model.close()
-    return {"seconds": seconds, "alone": Stats.of(alone).__dict__, "flooded": Stats.of(flooded).__dict__,
+    return {"seconds": seconds, "waiters": WAITERS, "chatters": CHATTERS,
+            "alone": Stats.of(alone).__dict__, "flooded": Stats.of(flooded).__dict__,
             "flood_requests": dict(sorted(counts.items()))}

@@ -150,8 +150,10 @@ def section(data: dict[str, Any]) -> list[str]:
     sent = ", ".join(f"{k}: {v}" for k, v in flood["flood_requests"].items())
     out += ["", "**One key floods, another user is served.** Another user lists and searches their memories one "
             f"request after another for {flood['seconds']:.0f} s, first alone, then while one key keeps "
-            f"{WAITERS_NOTE} open against a model server that never answers (`bench/fairness.py`). What the flooding "
-            f"key was answered (route and status: count): {sent}. The other user's latency in ms:", "",
+            f"{flood['waiters']} `POST /v1/process?wait=true` requests (no worker runs, so each waits its whole "
+            f"10 s) and {flood['chatters']} chat streams open against a model server that never answers "
+            f"(`bench/fairness.py`). What the flooding key was answered (route and status: count): {sent}. The other "
+            "user's latency in ms:", "",
             "| the other user is served | requests | p50 | p95 | p99 |", "|---|---:|---:|---:|---:|",
             f"| alone | {alone.n} | {alone.row()} |", f"| during the flood | {flooded.n} | {flooded.row()} |"]
     inline, queued = Stats(**chat["inline"]), Stats(**chat["queued"])
@@ -166,9 +168,6 @@ def section(data: dict[str, Any]) -> list[str]:
             f"| queued | {queued.p50 / 1000:.2f} | {queued.p95 / 1000:.2f} | {queued.p99 / 1000:.2f} |", ""]
     return out
 
-
-WAITERS_NOTE = ("16 `POST /v1/process?wait=true` requests (no worker runs, so each waits its whole 10 s) and 8 chat "
-                "streams")
 
 
 if __name__ == "__main__":

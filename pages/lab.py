@@ -9,7 +9,7 @@ import streamlit as st
 
 from dashboard import adapter, router, state
 from timemory import Experiment, Settings, TiMemoryError
-from timemory.lab import ATTRIBUTION_K, FORMATS, Granularity, attribute, configuration, load_dataset
+from timemory.lab import ATTRIBUTION_K, ATTRIBUTIONS, FORMATS, Granularity, attribute, configuration, load_dataset
 
 router.ensure_router()
 tm = adapter.memory()
@@ -145,7 +145,7 @@ def attribution_at(questions: list[dict], k: int) -> dict[str, int]:
     if not questions or str(k) not in questions[0].get("hit_at", {}) or "evidence_learnt" not in questions[0]:
         return {}
     kinds = [attribute(q, k) for q in questions]
-    return {a: kinds.count(a) for a in ("hit", "session_hit", "retrieval_miss", "extraction_miss")}
+    return {a: kinds.count(a) for a in ATTRIBUTIONS}
 
 
 def recall(e: Experiment) -> dict:

@@ -1,9 +1,9 @@
 """The research lab: datasets, replay, evaluation, experiments, the demo data and the 2-D embedding map."""
 
 from timemory.lab.datasets import FORMATS, Dataset, load_dataset, parse_date
-from timemory.lab.demo import demo_dataset, replay_live, seed_demo
+from timemory.lab.demo import demo_dataset, seed_demo
 from timemory.lab.demo_model import SCRIPTED_MODEL, ScriptedDemoModel
-from timemory.lab.evaluate import ATTRIBUTION_K, answer_and_grade, attribute, evaluate, scores
+from timemory.lab.evaluate import ATTRIBUTION_K, ATTRIBUTIONS, answer_and_grade, attribute, evaluate, scores
 from timemory.lab.experiments import (
     ReplayJob,
     ReplayJobs,
@@ -16,6 +16,7 @@ from timemory.lab.projection import UMAP_MIN_POINTS, Method, place_query, projec
 from timemory.lab.replay import Granularity, ReplayReport, Unit, replay, replay_counts, units_of, user_ids
 
 __all__ = [
+    "ATTRIBUTIONS",
     "ATTRIBUTION_K",
     "SCRIPTED_MODEL",
     "FORMATS",
@@ -41,7 +42,6 @@ __all__ = [
     "record_experiment",
     "replay",
     "replay_counts",
-    "replay_live",
     "run_experiment",
     "scores",
     "seed_demo",

@@ -1,7 +1,8 @@
 """A hand-written demo set: three users, a few dated sessions each, memories of all six types, some outdated by
 what replaced them. It is built by replaying the conversations through the real pipeline, each session on its own
 date, with the model's answers written by hand (:mod:`timemory.lab.demo_model`): runs, traces, diffs and outdating
-are all there on first open, with no model reachable. ``replay_live`` replays it with the configured model."""
+are all there on first open, with no model reachable. ``demo_dataset`` replays it with any model (the dashboard's
+"replay the demo with the configured model")."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 from timemory.facade import TiMem
 from timemory.lab.datasets import Conversation, Dataset, DatasetSession, Turn
 from timemory.lab.demo_model import ScriptedDemoModel
-from timemory.lab.replay import ReplayReport, replay
+from timemory.lab.replay import replay
 
 DemoUser = dict[str, Any]
 
@@ -194,7 +195,3 @@ def seed_demo(tm: TiMem, *, users: list[str] | None = None, now: datetime | None
         raise RuntimeError(f"The demo could not be built: {report.failed[0][2]}")
     return {u: tm.count_memories(user_id=u) for u in todo}
 
-
-def replay_live(tm: TiMem, *, prefix: str = "live-", now: datetime | None = None) -> ReplayReport:
-    """The demo replayed with the configured model (users ``live-maya``, ...), to set beside the scripted one."""
-    return replay(tm, demo_dataset(now), user_prefix=prefix, granularity="session")

@@ -66,6 +66,7 @@ def evaluate(tm: TiMem, dataset: Dataset, *, user_prefix: str, ks: Sequence[int]
     questions_out = []
     for convs in groups.values():
         users = [dataset.user_id(user_prefix, c) for c in convs]
+        searched = [m for u in users for m in all_memories[u] if m.status == "active"]  # what each question is among
         for q in convs[0].questions:
             if not q.evidence:
                 continue  # nothing to find (e.g. adversarial questions): not scored
@@ -74,13 +75,11 @@ def evaluate(tm: TiMem, dataset: Dataset, *, user_prefix: str, ks: Sequence[int]
                           key=lambda h: -h.score)[:top]
             found = [from_evidence(h.memory, evidence) for h in hits]
             via_session = [session_link(h.memory, evidence) for h in hits]
-            searched = [m for u in users for m in all_memories[u] if m.status == "active"]
-            learnt = [m for u in users for m in all_memories[u] if from_evidence(m, evidence)]
             out: dict[str, Any] = {
                 "id": q.id, "question": q.question, "answer": q.answer, "category": q.category,
                 "evidence": q.evidence, "hit_at": {str(k): any(found[:k]) for k in ks},
                 "session_hit_at": {str(k): any(via_session[:k]) and not any(found[:k]) for k in ks},
-                "evidence_learnt": bool(learnt),
+                "evidence_learnt": any(from_evidence(m, evidence) for u in users for m in all_memories[u]),
                 "distractors": sum(not from_evidence(m, evidence) for m in searched),
                 "retrieved": [{"memory_id": h.memory.id, "user_id": h.memory.user_id, "content": h.memory.content,
                                "score": round(h.score, 4), "evidence_hit": f, "session_hit": v}

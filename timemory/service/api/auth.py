@@ -45,6 +45,9 @@ class Caller:
 BEARER = HTTPBearer(auto_error=False, description="An API key: python -m timemory keys create --user U | --admin")
 
 
+KEYS_EXIST = "keys_exist"  # request.state: whether any key is active, when the middleware had to ask
+
+
 def bearer_key(tm: TiMem, header: str) -> ApiKey | None:
     """The active key an ``Authorization`` header carries, or None."""
     scheme, _, token = header.partition(" ")
@@ -57,7 +60,7 @@ def caller(request: Request,
     tm: TiMem = request.app.state.tm
     header = request.headers.get("authorization", "")
     if not header:
-        keys_exist = getattr(request.state, "keys_exist", None)  # asked already by the middleware, for /v1
+        keys_exist = getattr(request.state, KEYS_EXIST, None)  # asked already by the middleware, for /v1
         if not (tm.keys.any_active() if keys_exist is None else keys_exist):
             return Caller(key=None, admin=True)
         raise ApiError(401, "unauthorized", "Send an API key: Authorization: Bearer <key>.")

@@ -17,15 +17,12 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from timemory.facade import TiMem
-from timemory.service.api.auth import bearer_key
+from timemory.service.api.auth import KEYS_EXIST, bearer_key
 
 MAX_BODY_BYTES = 16 * 1024 * 1024  # the largest valid body (200 messages of 32,000 characters) fits
 
 # Where keys exist these answer only an admin key, unless the settings open them (service_routes_open).
 SERVICE_ROUTES = frozenset({"/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
-
-KEYS_EXIST = "keys_exist"  # request.state: whether any key is active, when the middleware had to ask
-
 
 def error_body(code: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message}}
@@ -48,13 +45,11 @@ class ServiceMiddleware:
                  record: Callable[[str, str, int, float], None]) -> None:
         self.app, self.tm, self.service_routes_open, self.record = app, tm, service_routes_open, record
 
-    def service_route_allowed(self, authorization: str) -> bool:
-        return service_route_allowed(self.tm, self.service_routes_open, authorization)
-
     async def refusal(self, scope: Scope, headers: dict[bytes, bytes]) -> JSONResponse | None:
         path = scope["path"]
         authorization = headers.get(b"authorization", b"").decode("latin-1")
-        if path in SERVICE_ROUTES and not await run_in_threadpool(self.service_route_allowed, authorization):
+        if path in SERVICE_ROUTES and not await run_in_threadpool(service_route_allowed, self.tm,
+                                                                  self.service_routes_open, authorization):
             return unauthorized("This needs an admin key (Authorization: Bearer <key>), or "
                                 "TIMEMORY_SERVICE_ROUTES_OPEN=true.")
         if not path.startswith("/v1/"):

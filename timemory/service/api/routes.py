@@ -173,17 +173,19 @@ WAIT_POLL_SECONDS = 0.2
 
 
 class Waits:
-    """How many long requests (``wait=true``, chat streams) each user has open in this process."""
+    """How many ``wait=true`` requests each user has open in this process."""
 
-    def __init__(self, limit: int, code: str, refusal: str) -> None:
-        self.limit, self.code, self.refusal = limit, code, refusal
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
         self._open: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def enter(self, user: str) -> None:
         with self._lock:
             if self._open.get(user, 0) >= self.limit:
-                raise ApiError(429, self.code, self.refusal.format(limit=self.limit), headers={"Retry-After": "1"})
+                raise ApiError(429, "too_many_waits", f"This user already waits on {self.limit} jobs; wait for "
+                               "one to finish, or queue without wait=true and follow the job.",
+                               headers={"Retry-After": "1"})
             self._open[user] = self._open.get(user, 0) + 1
 
     def leave(self, user: str) -> None:
@@ -195,8 +197,7 @@ class Waits:
                 self._open.pop(user, None)
 
 
-WAITS = Waits(WAITS_PER_USER, "too_many_waits", "This user already waits on {limit} jobs; wait for one to finish, "
-              "or queue without wait=true and follow the job.")
+WAITS = Waits(WAITS_PER_USER)
 
 
 class ProcessRequest(BaseModel):
@@ -307,7 +308,7 @@ CHAT_LEARN_SECONDS = 600
 
 @router.post("/chat", response_model=None, tags=["chat"],
              responses={200: {"content": {"text/event-stream": {}}, "description": "server-sent events"},
-                        429: _error("Too many chat streams of this user at once; see Retry-After")})
+                        429: _error("Too many chat turns of this user unfinished at once; see Retry-After")})
 def chat(body: ChatRequest, tm: Engine, user: User, request: Request) -> StreamingResponse:
     """Server-sent events: ``session`` (its id), ``token`` per piece of the reply, ``reply`` at the last token (the
     saved message and the memories it was given), ``title`` when a new session was named, then ``trace`` when the
