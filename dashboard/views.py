@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import adapter
-from timemory import Memory, PipelineResult, RunDiff
+from timemory import Memory, PipelineResult, RunDiff, SearchHit
 from timemory.lab import SCRIPTED_MODEL
 
 WHY_SHOWN = {"nearest": "close in meaning", "subject": "same subject", "type": "nearest of its type",
@@ -94,3 +94,26 @@ def memory_table(memories: list[Memory]) -> None:
         "superseded by": texts.get(m.superseded_by or "", "(later)" if m.superseded_by else ""), "id": m.id,
     } for m in memories], columns=["content", "type", "status", "created", "updated", "superseded by", "id"]),
         hide_index=True, width="stretch")
+
+
+def search_table(hits: list[SearchHit]) -> pd.DataFrame:
+    """Search hits as rows: a memory with its type, status and the messages it was learnt from; a message (what was
+    said) with who said it, when, and what was learnt from it; each with its score parts."""
+    rows = []
+    for h in hits:
+        memory, said = h.memory, h.episode
+        rows.append({
+            "score": round(h.score, 3), "kind": "memory" if memory is not None else "said",
+            "status": memory.status if memory is not None else None,
+            "type": memory.type if memory is not None else None,
+            "content": h.text,
+            "said": f"{said.speaker}, {said.created_at:%Y-%m-%d %H:%M}" if said is not None else None,
+            "learnt": " · ".join(m.content for m in said.learnt) if said is not None else None,
+            "learnt from": " · ".join(f"{e.speaker}: {e.content}" for e in h.sources) or None,
+            "meaning": None if h.scores is None or h.scores.vector is None else round(h.scores.vector, 3),
+            "words ÷ best": None if h.scores is None or h.scores.keyword_norm is None else round(h.scores.keyword_norm,
+                                                                                               2),
+            "words (BM25)": None if h.scores is None or h.scores.keyword is None else round(h.scores.keyword, 2),
+            "matched": ", ".join(h.scores.matched_terms) if h.scores else "",
+            "why": h.scores.explain() if h.scores else "", "id": h.id})
+    return pd.DataFrame(rows)

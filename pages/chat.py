@@ -83,7 +83,12 @@ def show_turn_extras(turn: ChatTurn) -> None:
         if not used:
             st.caption("None were relevant enough to include.")
         for hit in used:
-            st.text(f"{hit.memory.content}  · {hit.scores.explain() if hit.scores else f'score {hit.score:.2f}'}")
+            why = hit.scores.explain() if hit.scores else f"score {hit.score:.2f}"
+            if hit.episode is not None:  # an earlier message given in support
+                said = hit.episode
+                st.text(f"💬 {said.speaker} said on {said.created_at:%Y-%m-%d}: {said.content}  · {why}")
+            else:
+                st.text(f"{hit.text}  · {why}")
     for note in turn.notes:
         st.caption(note)
 

@@ -94,16 +94,16 @@ if query.strip():
                                                              "line": {"width": 2, "color": "black"}}))
         on_map = {m.id: i for i, m in enumerate(mems)}
         hits = adapter.guarded(lambda: tm.search(query, user_id=user, limit=5, statuses=None)) or []
-        best = [h for h in hits if h.memory.id in on_map]
+        best = [h for h in hits if h.id in on_map]
         if best:
             fig.add_trace(go.Scattergl(
-                x=[coords[on_map[h.memory.id], 0] for h in best], y=[coords[on_map[h.memory.id], 1] for h in best],
+                x=[coords[on_map[h.id], 0] for h in best], y=[coords[on_map[h.id], 1] for h in best],
                 mode="markers", name="best matches", hoverinfo="skip",
                 marker={"size": 26, "color": "rgba(0,0,0,0)", "line": {"width": 2, "color": "crimson"}}))
         st.caption("Nearest by meaning (black rings): " + " · ".join(
             f"{mems[i].content} ({float(matrix[i] @ vec[0]):.2f})" for i in nearest))
         st.caption("Best matches by meaning + words (red rings): " + " · ".join(
-            f"{h.memory.content} — {h.scores.explain() if h.scores else round(h.score, 2)}" for h in best))
+            f"{h.text} — {h.scores.explain() if h.scores else round(h.score, 2)}" for h in best))
 fig.update_layout(height=600, margin={"l": 10, "r": 10, "t": 10, "b": 10},
                   legend_title_text=color_by if color_by != "created" else None,  # the colour bar names it
                   xaxis={"visible": False}, yaxis={"visible": False}, dragmode="lasso", clickmode="event+select")

@@ -7,7 +7,17 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import adapter, router, state
-from timemory import MEMORY_STATUSES, MEMORY_TYPES, Memory, MemoryEdit, MemoryFilter, SearchMode, TiMemoryError
+from dashboard.views import search_table
+from timemory import (
+    MEMORY_STATUSES,
+    MEMORY_TYPES,
+    Memory,
+    MemoryEdit,
+    MemoryFilter,
+    SearchMode,
+    SearchScope,
+    TiMemoryError,
+)
 from timemory.core import memories_to_csv, memories_to_json
 from timemory.search import KEYWORD_WEIGHT
 
@@ -39,24 +49,22 @@ elif isinstance(span, date):
     since = datetime.combine(span, time.min, tzinfo=UTC)
 
 SEARCH_MODES: dict[SearchMode, str] = {"hybrid": "Meaning + words", "vector": "Meaning only", "keyword": "Words only"}
-c6, c7 = st.columns([4, 2])
+SCOPES: dict[SearchScope, str] = {"memories": "Memories", "episodes": "What was said", "all": "Both"}
+c6, c7, c8 = st.columns([4, 2, 2])
 query = c6.text_input("🔎 Search this user's memories", key=state.MEMORY_QUERY,
                       placeholder="e.g. Who is Kofi? · What is planned for March?")
 mode: SearchMode = c7.radio("Rank by", list(SEARCH_MODES), format_func=SEARCH_MODES.get, key="f_search_mode",
                 horizontal=True)
+scope: SearchScope = c8.radio("Search in", list(SCOPES), format_func=SCOPES.get, key="f_search_scope",
+                              horizontal=True, help="What was said: every stored message, found by its own words "
+                              "and meaning and by the memories learnt from it.")
 if query.strip():
     # what is true now, unless the status filter asks for outdated memories too
     searched = statuses or ["active"]
     hits = adapter.guarded(lambda: tm.search(query, user_id=user, limit=10, types=types or None,
-                                             statuses=searched, mode=mode)) or []
-    found = pd.DataFrame([{
-        "score": round(h.score, 3), "status": h.memory.status, "type": h.memory.type, "content": h.memory.content,
-        "meaning": None if h.scores is None or h.scores.vector is None else round(h.scores.vector, 3),
-        "words ÷ best": None if h.scores is None or h.scores.keyword_norm is None else round(h.scores.keyword_norm, 2),
-        "words (BM25)": None if h.scores is None or h.scores.keyword is None else round(h.scores.keyword, 2),
-        "matched": ", ".join(h.scores.matched_terms) if h.scores else "",
-        "why": h.scores.explain() if h.scores else "", "id": h.memory.id} for h in hits])
-    st.dataframe(found.dropna(axis="columns", how="all"), hide_index=True, width="stretch")  # no column of Nones
+                                             statuses=searched, mode=mode, scope=scope)) or []
+    st.dataframe(search_table(hits).dropna(axis="columns", how="all"), hide_index=True,
+                 width="stretch")  # no column of Nones
     st.caption(("Active memories only: pick statuses above to search outdated ones too. " if not statuses else "")
                + "meaning = cosine similarity of the memory to the query; words (BM25) = BM25 over the words they "
                f"share (stemmed, stop words left out); meaning + words = {1 - KEYWORD_WEIGHT:.2f} × meaning + "

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from doubles import ScriptedLLMDouble
 
-from timemory import ChatService, NotFoundError, TiMem, ValidationError
+from timemory import ChatService, GivenPolicy, NotFoundError, TiMem, ValidationError
 
 
 @pytest.fixture
@@ -112,13 +114,37 @@ def test_memories_below_the_relevance_floor_are_not_given_to_the_reply(
         chat: ChatService, user: str, memory: TiMem) -> None:
     memory.add("The user lives in Porto.", user_id=user, type="personal")
     memory.add("The user's favourite colour is green.", user_id=user, type="preference")
-    chat.memory_min_score = 0.3
+    chat.given = GivenPolicy(min_similarity=0.3)
     turn = chat.chat_with_memory_stream("What is the weather like in Porto?", user_id=user, session_id=None,
                                         process=False)
     list(turn)
     assert [h.memory.content for h in turn.memories_used] == ["The user lives in Porto."]
     assert all(h.scores.vector >= 0.3 for h in turn.memories_used)
     assert "green" not in chat.llm.prompts[-2][0]["content"]  # type: ignore[attr-defined]
+
+
+def test_an_earlier_message_supports_the_reply_when_no_memory_holds_it(
+        chat: ChatService, user: str, memory: TiMem) -> None:
+    """Extraction learnt nothing of the locker; the message that said it is given to the reply, with its date, and
+    neither this message nor the history the prompt already carries is given again."""
+    old = memory.sessions.create(user_id=user, title="Pool")
+    memory.sessions.add_messages([{"id": "locker", "role": "user", "content": "My locker at the pool is number 4512.",
+                                   "created_at": datetime(2024, 3, 5, 10, tzinfo=UTC)}], user_id=user,
+                                 session_id=old.id)
+    chat.given = GivenPolicy(turns=2, turn_tokens=300)
+    turn = chat.chat_with_memory_stream("What was my locker number at the pool?", user_id=user, session_id=None,
+                                        process=False)
+    list(turn)
+    supporting = [h for h in turn.memories_used if h.kind == "episode"]
+    assert [h.id for h in supporting] == ["locker"]
+    system = chat.llm.prompts[-2][0]["content"]  # type: ignore[attr-defined]
+    assert "2024-03-05, user: My locker at the pool is number 4512." in system
+    assert "What was my locker number" not in system  # the message itself is not its own support
+
+    chat.given = GivenPolicy(turns=2, turn_tokens=5)  # over budget: the message is left out
+    turn = chat.chat_with_memory_stream("And the locker code again?", user_id=user, session_id=None, process=False)
+    list(turn)
+    assert [h for h in turn.memories_used if h.kind == "episode"] == []
 
 
 def test_a_long_message_is_saved_whole_and_says_what_extraction_reads(

@@ -117,17 +117,48 @@ def test_misses_are_attributed_at_the_k_asked_for_and_the_distractors_are_counte
     violin = next(q for q in at5["questions"] if q["id"] == "violin")
     rank = next(i for i, r in enumerate(violin["retrieved"]) if r["evidence_hit"])
     assert rank > 0 and violin["attribution"] == "hit" and violin["distractors"] == 2
-    assert at5["attribution"] == {"hit": 1, "session_hit": 0, "retrieval_miss": 0, "extraction_miss": 1}
+    assert at5["attribution"] == {"hit": 1, "extraction_miss_recovered": 0, "session_hit": 0, "retrieval_miss": 0,
+                                  "extraction_miss": 1}
     assert at5["distractors"] == {"min": 2, "median": 3}  # the sister's question: all 3 memories are distractors
 
     at1 = evaluate(tm, ds, user_prefix="v-", ks=[1, 10], attribution_k=1)
-    assert at1["attribution"] == {"hit": 0, "session_hit": 0, "retrieval_miss": 1, "extraction_miss": 1}
+    assert at1["attribution"] == {"hit": 0, "extraction_miss_recovered": 0, "session_hit": 0, "retrieval_miss": 1,
+                                  "extraction_miss": 1}
     assert attribute(violin, 1) == "retrieval_miss" and attribute(violin, 10) == "hit"
 
     for i in range(40):  # the same question among many more memories
         tm.add(f"The user visited museum number {i} in Lisbon.", user_id=user, type="activity")
     assert evaluate(tm, ds, user_prefix="v-", ks=[1])["distractors"] == {"min": 42, "median": 43}
 
+
+
+def test_a_question_found_only_where_it_was_said_is_an_extraction_miss_recovered(
+        sqlite_store: Store, embedder, tmp_path: Path) -> None:
+    """Hand-counted: the two messages are stored, only the violin was learnt. Memories alone find 1 of 2 questions;
+    episodes find both (2 messages, k = 10); "all" finds both, the sister through her message only."""
+    path = tmp_path / "violin.json"
+    path.write_text(json.dumps(VIOLIN))
+    ds = load_dataset(path, "timemory")
+    tm = TiMem(sqlite_store, embedder)
+    user = ds.user_id("v-", ds.conversations[0])
+    session = tm.sessions.create(user_id=user)
+    tm.sessions.add_messages(VIOLIN["sessions"][0]["messages"], user_id=user, session_id=session.id)
+    tm.add("The user plays the violin in an orchestra.", user_id=user, type="activity", source_message_ids=["v1"])
+
+    facts_only = evaluate(tm, ds, user_prefix="v-", ks=[10], attribution_k=10)
+    assert facts_only["search_scope"] == "memories" and facts_only["recall_at"]["10"] == 0.5
+    assert facts_only["attribution"]["extraction_miss"] == 1
+    assert facts_only["recall_by_scope"] == {"memories": {"10": 0.5}, "episodes": {"10": 1.0}, "all": {"10": 1.0}}
+
+    both = evaluate(tm, ds, user_prefix="v-", ks=[10], attribution_k=10, scope="all")
+    by_id = {q["id"]: q for q in both["questions"]}
+    assert both["recall_at"]["10"] == 1.0 and both["search_scope"] == "all"
+    assert by_id["sister"]["attribution"] == "extraction_miss_recovered"
+    assert by_id["violin"]["attribution"] == "hit"
+    assert [r["kind"] for r in by_id["sister"]["retrieved"] if r["evidence_hit"]] == ["episode"]
+    assert both["attribution"] == {"hit": 1, "extraction_miss_recovered": 1, "session_hit": 0, "retrieval_miss": 0,
+                                   "extraction_miss": 0}
+    assert both["recall_by_scope"] == facts_only["recall_by_scope"]  # the same questions, every scope
 
 UPDATES = {
     "sessions": [

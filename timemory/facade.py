@@ -12,7 +12,7 @@ import numpy as np
 from timemory.core.accounts import Sessions, Users
 from timemory.core.candidates import CandidatePolicy
 from timemory.core.chat import ChatService
-from timemory.core.engine import DEFAULT_SEARCH_MODE, Engine
+from timemory.core.engine import DEFAULT_SEARCH_MODE, DEFAULT_SEARCH_SCOPE, Engine
 from timemory.core.jobs import Jobs, Worker
 from timemory.core.memories import MemoryBook
 from timemory.core.reflection import ReflectionPolicy
@@ -30,6 +30,7 @@ from timemory.schemas import (
     RunDiff,
     SearchHit,
     SearchMode,
+    SearchScope,
 )
 from timemory.search import Search, search_for
 from timemory.settings import Settings
@@ -156,11 +157,14 @@ class TiMem:
                               reason=reason, subject=subject)
 
     def search(self, query: str, *, user_id: str, limit: int = 5, types: Sequence[str] | None = None,
-               statuses: Sequence[str] | None = ("active",), mode: SearchMode = DEFAULT_SEARCH_MODE) -> list[SearchHit]:
-        """The user's memories that best match ``query``: ``hybrid`` fuses meaning (vector) and shared words
-        (BM25), ``vector`` ranks by meaning only, ``keyword`` by shared words only (no embedding). Every hit carries
-        its score parts in ``hit.scores``."""
-        return self.engine.search(query, user_id=user_id, limit=limit, types=types, statuses=statuses, mode=mode)
+               statuses: Sequence[str] | None = ("active",), mode: SearchMode = DEFAULT_SEARCH_MODE,
+               scope: SearchScope = DEFAULT_SEARCH_SCOPE) -> list[SearchHit]:
+        """What best matches ``query`` among the user's memories (``scope="memories"``), everything they said
+        (``"episodes"``: each stored message, found also by the memories learnt from it) or both (``"all"``).
+        ``hybrid`` fuses meaning (vector) and shared words (BM25), ``vector`` ranks by meaning only, ``keyword`` by
+        shared words only (no embedding). Every hit carries its score parts in ``hit.scores``."""
+        return self.engine.search(query, user_id=user_id, limit=limit, types=types, statuses=statuses, mode=mode,
+                                  scope=scope)
 
     def get_memory(self, memory_id: str, *, user_id: str) -> Memory:
         return self.engine.store.memories.get(check_user_id(user_id), memory_id)

@@ -104,6 +104,9 @@ CHAT_MEMORY_BLOCK = """What you remember about the user (most relevant first):
 
 CHAT_NO_MEMORY = "You do not remember anything about the user yet."
 
+CHAT_TURNS_BLOCK = """Earlier messages that may help (date, who said it):
+{turns}"""
+
 TITLE_PROMPT = """\
 Give this chat a short title of at most 6 words. Reply with the title only, on one line, without quotes.
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from timemory.errors import ValidationError
-from timemory.schemas import MEMORY_STATUSES, MEMORY_TYPES, SEARCH_MODES, SearchMode
+from timemory.schemas import MEMORY_STATUSES, MEMORY_TYPES, SEARCH_MODES, SEARCH_SCOPES, SearchMode, SearchScope
 
 MAX_USER_ID = 128
 # A user id is safe in a URL path, a file name, a log line and a shell argument: letters, digits and ._@:+=-,
@@ -52,6 +52,12 @@ def check_search_mode(mode: str) -> SearchMode:
     if mode not in SEARCH_MODES:
         raise ValidationError(f"Unknown search mode '{mode}': use hybrid, vector or keyword.")
     return mode  # type: ignore[return-value]
+
+
+def check_search_scope(scope: str) -> SearchScope:
+    if scope not in SEARCH_SCOPES:
+        raise ValidationError(f"Unknown search scope '{scope}': use memories, episodes or all.")
+    return scope  # type: ignore[return-value]
 
 
 def check_each(values: Sequence[str] | str | None, check: Callable[[str], str]) -> list[str] | None:

@@ -17,7 +17,8 @@ from timemory.core.answers import (
 from timemory.core.candidates import CandidatePolicy, candidate_memories, reads_like_change
 from timemory.core.chat import ChatService, ChatTurn, clean_title
 from timemory.core.consolidation import Plan, consolidation_cap, find_candidates, plan_consolidation
-from timemory.core.engine import DEFAULT_SEARCH_MODE, Engine
+from timemory.core.engine import DEFAULT_SEARCH_MODE, DEFAULT_SEARCH_SCOPE, Engine
+from timemory.core.given import GivenPolicy
 from timemory.core.jobs import FINISHED, Jobs, Worker
 from timemory.core.reflection import REFLECTION, Reflection, ReflectionPolicy, refusal, validate_changes
 from timemory.core.timeline import EventLog, counts_over_time
@@ -33,12 +34,14 @@ from timemory.core.transfer import (
 
 __all__ = [
     "DEFAULT_SEARCH_MODE",
+    "DEFAULT_SEARCH_SCOPE",
     "DEFAULT_TITLE",
     "EXTRACTED_FACTS",
     "FACT_CHARS",
     "REASON_CHARS",
     "FINISHED",
     "CandidatePolicy",
+    "GivenPolicy",
     "ChatService",
     "ChatTurn",
     "Engine",

@@ -88,7 +88,8 @@ def candidate_memories(engine: Engine, policy: CandidatePolicy, user_id: str, fa
         if policy.nearest:
             hits = search.find(user_id, fact.content, vector, policy.nearest, mode=policy.mode,
                                statuses=("active", "outdated"), version=version)
-            _take(found, [(h.memory, h.similarity) for h in hits], "nearest", policy.threshold, policy.nearest)
+            _take(found, [(h.memory, h.similarity) for h in hits if h.memory is not None], "nearest",
+                  policy.threshold, policy.nearest)
         if policy.subject and fact.subject:
             same = engine.store.memories.with_subject(user_id, fact.subject, limit=policy.subject)
             _take(found, [(m, float(v @ vector)) for m, v in same], "subject", None, policy.subject)

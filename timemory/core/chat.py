@@ -15,15 +15,15 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from timemory.core.accounts import DEFAULT_TITLE, Sessions
 from timemory.core.engine import Engine
 from timemory.core.extraction import PROMPT_MESSAGE_CHARS
+from timemory.core.given import GivenPolicy, given_to_reply, system_prompt
 from timemory.core.jobs import FINISHED, Jobs, Worker
 from timemory.errors import ChatError, LLMError, TiMemoryError
-from timemory.prompts import CHAT_MEMORY_BLOCK, CHAT_NO_MEMORY, CHAT_SYSTEM_PROMPT, TITLE_PROMPT
+from timemory.prompts import TITLE_PROMPT
 from timemory.providers.llm import LLM, Usage
 from timemory.schemas import ChatSession, Message, PipelineResult, SearchHit
 from timemory.validation import check_user_id
@@ -161,8 +161,7 @@ class ChatService:
         engine: Engine,
         llm: LLM,
         *,
-        memory_k: int = 5,
-        memory_min_score: float = 0.1,
+        given: GivenPolicy | None = None,
         history_messages: int = 10,
         recent_turns: int = 200,
     ) -> None:
@@ -170,9 +169,7 @@ class ChatService:
         self.sessions = Sessions(engine.store)
         self.jobs = Jobs(engine)
         self.llm = llm
-        self.memory_k = memory_k
-        # Memories below this cosine similarity say nothing about the message: they are not put into the prompt.
-        self.memory_min_score = memory_min_score
+        self.given = given or GivenPolicy()
         self.history_messages = history_messages
         self._replies = SerialWorkers("chat-reply")
         self._pipeline = SerialWorkers("chat-memory")
@@ -283,14 +280,6 @@ class ChatService:
             log.exception("memory pipeline failed for a chat turn")
             turn._set("failed", error=f"Memory update failed: {exc}")
 
-    def _system_prompt(self, hits: list[SearchHit]) -> str:
-        if hits:
-            lines = "\n".join(f"- [{h.memory.type}] {h.memory.content}" for h in hits)
-            block = CHAT_MEMORY_BLOCK.format(memories=lines)
-        else:
-            block = CHAT_NO_MEMORY
-        return CHAT_SYSTEM_PROMPT.format(today=datetime.now(UTC).date().isoformat(), memory_block=block)
-
     def _history(self, turn: ChatTurn) -> list[Message]:
         """Earlier messages of the session: this turn's message and messages sent after it are not history yet."""
         assert turn.user_message is not None
@@ -306,13 +295,13 @@ class ChatService:
         history = self._history(turn)
         first_exchange = not history
         try:
-            hits = self.engine.search(turn.text, user_id=turn.user_id, limit=self.memory_k)
-            # by meaning: a word shared with the message alone is no reason to bring a memory up
-            turn.memories_used = [h for h in hits if h.similarity >= self.memory_min_score]
+            assert turn.user_message is not None
+            turn.memories_used = given_to_reply(self.engine, self.given, turn.text, user_id=turn.user_id,
+                                                skip_messages=[turn.user_message.id, *(m.id for m in history)])
         except TiMemoryError as exc:
             log.warning("memory search failed; answering without memories: %s", exc)
         prompt = [
-            {"role": "system", "content": self._system_prompt(turn.memories_used)},
+            {"role": "system", "content": system_prompt(turn.memories_used)},
             *({"role": m.role, "content": m.content} for m in history),
             {"role": "user", "content": turn.text},
         ]
@@ -378,3 +367,4 @@ def clean_title(raw: str) -> str:
         line = line.removeprefix(prefix)
     line = line.strip().strip("\"'`*#“”‘’ ").rstrip(".")
     return " ".join(line.split()[:TITLE_WORDS])[:60]
+

@@ -17,13 +17,22 @@ from timemory.errors import EmbeddingError, LLMError, ValidationError
 from timemory.providers.cache import CachedLLM
 from timemory.providers.embeddings import Embedder
 from timemory.providers.llm import LLM
-from timemory.schemas import JobLease, PipelineResult, ReflectionReport, SearchHit, SearchMode
-from timemory.search import Search
+from timemory.schemas import JobLease, PipelineResult, ReflectionReport, SearchHit, SearchMode, SearchScope
+from timemory.search import EpisodeIndex, Search, episodes_for
 from timemory.store import Store
-from timemory.validation import check_content, check_each, check_search_mode, check_status, check_type, check_user_id
+from timemory.validation import (
+    check_content,
+    check_each,
+    check_search_mode,
+    check_search_scope,
+    check_status,
+    check_type,
+    check_user_id,
+)
 
 # Chosen on the labelled retrieval set (docs/benchmarks.md, "Search quality").
 DEFAULT_SEARCH_MODE: SearchMode = "hybrid"
+DEFAULT_SEARCH_SCOPE: SearchScope = "memories"
 MAX_MESSAGE_ID = 128
 
 
@@ -40,11 +49,13 @@ class Engine:
         candidates: CandidatePolicy | None = None,
         max_content_chars: int = 32_000,
         today: Callable[[], date] | None = None,
+        episodes: EpisodeIndex | None = None,
     ) -> None:
         """``candidates`` says which memories consolidation is shown; without it, the default looks with
         ``similar_k`` nearest memories above ``similarity_threshold``."""
         self.store = store
         self.search_index = search
+        self.episodes = episodes or episodes_for(store)
         self.embedder = embedder
         self.llm = llm
         self.candidates = candidates or CandidatePolicy(nearest=similar_k, threshold=similarity_threshold)
@@ -72,7 +83,7 @@ class Engine:
                                      threshold=policy.threshold if similarity_threshold is None
                                      else similarity_threshold)
         return Engine(self.store, self.search_index, self.embedder, model, candidates=policy,
-                      max_content_chars=self.max_content_chars, today=self._today)
+                      max_content_chars=self.max_content_chars, today=self._today, episodes=self.episodes)
 
     def today(self) -> date:
         return self._today()
@@ -135,18 +146,48 @@ class Engine:
         types: Sequence[str] | None = None,
         statuses: Sequence[str] | None = ("active",),
         mode: SearchMode = DEFAULT_SEARCH_MODE,
+        scope: SearchScope = DEFAULT_SEARCH_SCOPE,
     ) -> list[SearchHit]:
-        """The user's memories that best match ``query``: ``hybrid`` fuses meaning (vector) and shared words
-        (BM25), ``vector`` ranks by meaning only, ``keyword`` by shared words only (no embedding). Every hit carries
-        its score parts in ``hit.scores``."""
+        """What best matches ``query`` among the user's memories (``scope="memories"``), their stored messages
+        (``"episodes"``) or both (``"all"``, one list by score). ``hybrid`` fuses meaning (vector) and shared words
+        (BM25), ``vector`` ranks by meaning only, ``keyword`` by shared words only (no embedding). Every hit
+        carries its score parts in ``hit.scores``; with episodes in scope a memory hit carries its source
+        episodes. ``types`` and ``statuses`` filter memories only."""
         check_user_id(user_id)
         query = self.check_content(query, "query")
         mode = check_search_mode(mode)
+        scope = check_search_scope(scope)
         if limit <= 0:
             return []
         vec = None if mode == "keyword" else self.embed_checked([query])
-        return self.search_index.find(user_id, query, vec, limit, mode=mode, types=check_each(types, check_type),
-                                      statuses=check_each(statuses, check_status))
+        memories: list[SearchHit] = []
+        if scope != "episodes":
+            memories = self.search_index.find(user_id, query, vec, limit, mode=mode,
+                                              types=check_each(types, check_type),
+                                              statuses=check_each(statuses, check_status))
+        if scope == "memories":
+            return memories
+        episodes = self._episodes(user_id, query, vec, limit, mode)
+        return merged(self.episodes.sources(user_id, memories, self.embed_checked), episodes, limit)
+
+    def recall(self, query: str, *, user_id: str, memories: int, episodes: int,
+               skip_messages: Sequence[str] = ()) -> tuple[list[SearchHit], list[SearchHit]]:
+        """The best ``memories`` active memories and the best ``episodes`` messages for one query (embedded once),
+        in the default mode; messages in ``skip_messages`` (those a chat prompt holds already) are passed over."""
+        check_user_id(user_id)
+        query = self.check_content(query, "query")
+        vec = self.embed_checked([query])
+        found = self.search_index.find(user_id, query, vec, memories, mode=DEFAULT_SEARCH_MODE) if memories else []
+        if episodes <= 0:
+            return found, []
+        skip = set(skip_messages)
+        said = self._episodes(user_id, query, vec, episodes + len(skip), DEFAULT_SEARCH_MODE)
+        return found, [h for h in said if h.id not in skip][:episodes]
+
+    def _episodes(self, user_id: str, query: str, vec: np.ndarray | None, limit: int,
+                  mode: SearchMode) -> list[SearchHit]:
+        unit = None if vec is None else self.store.memories.check_queries(vec)[0]
+        return self.episodes.find(user_id, query, unit, limit, mode=mode, embed=self.embed_checked)
 
     def process_messages(self, messages: Sequence[dict[str, Any]], *, user_id: str, session_id: str | None = None,
                          lease: JobLease | None = None) -> PipelineResult:
@@ -171,3 +212,9 @@ class Engine:
             since = since.replace(tzinfo=UTC)
         return Reflection(self.store, self.embed_checked, self.llm, self.embedder.name, policy).run(
             user_id, since=since, keep_going=keep_going)
+
+
+def merged(memories: Sequence[SearchHit], episodes: Sequence[SearchHit], limit: int) -> list[SearchHit]:
+    """Memory and episode hits as one list by score (both fuse meaning and words alike); a memory comes before an
+    episode that scores the same."""
+    return sorted([*memories, *episodes], key=lambda h: (-h.score, h.kind != "memory"))[:limit]

@@ -6,6 +6,7 @@ import weakref
 from timemory.search import coarse
 from timemory.search.base import Search
 from timemory.search.embedded import EmbeddedSearch
+from timemory.search.episodes import EpisodeIndex
 from timemory.search.keyword import query_terms, terms
 from timemory.search.matrix import NumpyIndex, UserVectors, dot_rows
 from timemory.search.ranking import KEYWORD_WEIGHT, VECTOR_WEIGHT, fuse
@@ -13,6 +14,7 @@ from timemory.search.tidb import TiDBSearch, tidb_cosine_statement, tidb_search_
 from timemory.store import Store
 
 _searches: weakref.WeakKeyDictionary[Store, Search] = weakref.WeakKeyDictionary()
+_episodes: weakref.WeakKeyDictionary[Store, EpisodeIndex] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
@@ -26,16 +28,28 @@ def search_for(store: Store) -> Search:
         return found
 
 
+
+def episodes_for(store: Store) -> EpisodeIndex:
+    """The store's episode index, made on first use and shared after (ranked in this process on every backend)."""
+    with _lock:
+        found = _episodes.get(store)
+        if found is None:
+            found = _episodes[store] = EpisodeIndex(store)
+        return found
+
+
 __all__ = [
     "KEYWORD_WEIGHT",
     "VECTOR_WEIGHT",
     "coarse",
     "EmbeddedSearch",
+    "EpisodeIndex",
     "NumpyIndex",
     "Search",
     "TiDBSearch",
     "UserVectors",
     "dot_rows",
+    "episodes_for",
     "fuse",
     "query_terms",
     "search_for",

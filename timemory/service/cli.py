@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from tqdm import tqdm
 
-from timemory.core.engine import DEFAULT_SEARCH_MODE
+from timemory.core.engine import DEFAULT_SEARCH_MODE, DEFAULT_SEARCH_SCOPE
 from timemory.core.transfer import (
     exchanges,
     load_conversations,
@@ -24,7 +24,16 @@ from timemory.core.transfer import (
 from timemory.errors import TiMemoryError, ValidationError
 from timemory.facade import TiMem
 from timemory.lab.demo import seed_demo
-from timemory.schemas import MEMORY_STATUSES, MEMORY_TYPES, SEARCH_MODES, Memory, MemoryEvent
+from timemory.schemas import (
+    MEMORY_STATUSES,
+    MEMORY_TYPES,
+    SEARCH_MODES,
+    SEARCH_SCOPES,
+    Episode,
+    Memory,
+    MemoryEvent,
+    SearchHit,
+)
 from timemory.service.lab_cli import add_lab_commands
 from timemory.settings import Settings
 
@@ -75,11 +84,26 @@ def cmd_search(args: argparse.Namespace) -> int:
     tm = _tm(args)
     statuses = None if args.all else ("active",)
     for hit in tm.search(args.query, user_id=args.user, limit=args.limit, types=args.type, statuses=statuses,
-                         mode=args.mode):
-        print(f"{hit.score:.3f}  [{hit.memory.type}/{hit.memory.status}]  {hit.memory.content}  ({hit.memory.id})")
+                         mode=args.mode, scope=args.scope):
+        print(f"{hit.score:.3f}  {describe_hit(hit)}")
         if hit.scores:
             print(f"       {hit.scores.explain()}")
+        for source in hit.sources:
+            print(f"       learnt from: {describe_episode(source)}")
     return 0
+
+
+def describe_episode(e: Episode) -> str:
+    return f"{e.speaker} on {e.created_at:%Y-%m-%d %H:%M}: {e.content}  (message {e.message_id})"
+
+
+def describe_hit(hit: SearchHit) -> str:
+    """One line: a memory with its type and status, or a message with who said it when, and what was learnt."""
+    if hit.memory is not None:
+        return f"[{hit.memory.type}/{hit.memory.status}]  {hit.memory.content}  ({hit.memory.id})"
+    assert hit.episode is not None
+    learnt = "; ".join(m.content for m in hit.episode.learnt)
+    return f"[said] {describe_episode(hit.episode)}" + (f"\n       taught: {learnt}" if learnt else "")
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -163,6 +187,7 @@ def cmd_reembed(args: argparse.Namespace) -> int:
         for chunk in _batches(rows, f"re-embedding {user.id}", args.quiet):
             vectors = embedder.embed([c for _, c in chunk])
             store.memories.replace_vectors(user.id, {mid: v for (mid, _), v in zip(chunk, vectors, strict=True)})
+    store.episodes.forget_vectors()  # each message is embedded again by the next search that meets it
     store.memories.reset_embedding_model(embedder.name, embedder.dim)
     print(f"every memory now uses {embedder.name} ({embedder.dim} dimensions)")
     return 0
@@ -179,12 +204,15 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--user", required=True)
     s.set_defaults(func=cmd_ingest)
 
-    s = sub.add_parser("search", help="search a user's memories by meaning and words")
+    s = sub.add_parser("search", help="search a user's memories (or everything they said) by meaning and words")
     s.add_argument("query")
     s.add_argument("--user", required=True)
     s.add_argument("--limit", type=int, default=5)
     s.add_argument("--mode", choices=SEARCH_MODES, default=DEFAULT_SEARCH_MODE,
                    help="hybrid (meaning + words, the default), vector (meaning) or keyword (words)")
+    s.add_argument("--scope", choices=SEARCH_SCOPES, default=DEFAULT_SEARCH_SCOPE,
+                   help="memories, episodes (the stored messages, each found also by what was learnt from it) or "
+                        "all (both in one list)")
     s.add_argument("--type", action="append", choices=MEMORY_TYPES)
     s.add_argument("--all", action="store_true", help="include outdated memories")
     s.set_defaults(func=cmd_search)

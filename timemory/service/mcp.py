@@ -11,12 +11,14 @@ from typing import Any, Literal, TypeVar
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
+from timemory.core.engine import DEFAULT_SEARCH_SCOPE
 from timemory.errors import TiMemoryError
 from timemory.facade import TiMem
-from timemory.schemas import Memory, MemoryEdit
+from timemory.schemas import Episode, Memory, MemoryEdit, SearchHit, SearchScope
 
 Type = Literal["personal", "preference", "activity", "plan", "health", "professional"]
 Status = Literal["active", "outdated"]
+Scope = SearchScope
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -38,6 +40,19 @@ def _brief(m: Memory) -> dict[str, Any]:
             "updated_at": m.updated_at.isoformat()}
 
 
+def _episode(e: Episode) -> dict[str, Any]:
+    return {"message_id": e.message_id, "session_id": e.session_id, "speaker": e.speaker, "content": e.content,
+            "said_at": e.created_at.isoformat(), "learnt": [m.content for m in e.learnt]}
+
+
+def _hit_brief(hit: SearchHit) -> dict[str, Any]:
+    if hit.memory is not None:
+        brief = {"kind": "memory", **_brief(hit.memory)}
+        return {**brief, "learnt_from": [_episode(e) for e in hit.sources]} if hit.sources else brief
+    assert hit.episode is not None
+    return {"kind": "episode", **_episode(hit.episode)}
+
+
 def build_server(tm: TiMem, user_id: str) -> MCPServer:
     tm.users.ensure(user_id=user_id)
     server = MCPServer("TiMemory", instructions=(
@@ -48,12 +63,15 @@ def build_server(tm: TiMem, user_id: str) -> MCPServer:
 
     @server.tool()
     @_explained
-    def search_memories(query: str, limit: int = 5, include_outdated: bool = False) -> list[dict[str, Any]]:
-        """The user's memories that best match the query by meaning and shared words, best first, each with its
-        score and why it ranked there."""
+    def search_memories(query: str, limit: int = 5, include_outdated: bool = False,
+                        scope: Scope = DEFAULT_SEARCH_SCOPE) -> list[dict[str, Any]]:
+        """What best matches the query by meaning and shared words, best first, each with its score and why it
+        ranked there: the user's memories (scope "memories"), the messages of their conversations ("episodes":
+        each with who said it, when, and what was learnt from it) or both ("all")."""
         statuses = ["active", "outdated"] if include_outdated else ["active"]
-        return [{**_brief(h.memory), "score": round(h.score, 4), "why": h.scores.explain() if h.scores else ""}
-                for h in tm.search(query, user_id=user_id, limit=max(1, min(limit, 50)), statuses=statuses)]
+        return [{**_hit_brief(h), "score": round(h.score, 4), "why": h.scores.explain() if h.scores else ""}
+                for h in tm.search(query, user_id=user_id, limit=max(1, min(limit, 50)), statuses=statuses,
+                                   scope=scope)]
 
     @server.tool()
     @_explained

@@ -2,6 +2,7 @@
 
 from timemory.store.database import Database, MemoryState, UserWrite
 from timemory.store.engine import tidb_vector_index_ddl
+from timemory.store.episodes import EpisodeState, Learnt
 from timemory.store.keys import ApiKey
 from timemory.store.models import TIDB_VECTOR_DIM_ATTR, Base, MemoryRow
 from timemory.store.ops import AddMemory, ChangeMemory, DeleteMemory, Op
@@ -15,6 +16,8 @@ __all__ = [
     "ChangeMemory",
     "Database",
     "DeleteMemory",
+    "EpisodeState",
+    "Learnt",
     "MemoryRow",
     "MemoryState",
     "Op",

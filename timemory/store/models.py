@@ -102,6 +102,8 @@ class MessageRow(Base):
     role: Mapped[str] = mapped_column(String(16))
     content: Mapped[str] = mapped_column(LongText)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    # The message's own vector, written the first time an episode search meets it (added in 0.7).
+    embedding: Mapped[np.ndarray | None] = mapped_column(EmbeddingColumn, nullable=True, deferred=True)
 
 
 class MemoryRow(Base):

@@ -1,10 +1,10 @@
 """The store: one database and the repositories over it, composed (each repository owns one kind of row).
 
 ``store.memories`` (memories, vectors, events), ``store.users``, ``store.conversations`` (sessions and messages),
-``store.runs`` (pipeline traces), ``store.jobs`` (the durable queue), ``store.keys`` (API keys),
-``store.experiments`` and ``store.answers`` (the lab's answer cache). One class over SQLAlchemy serves SQLite,
-MySQL-protocol servers and TiDB; concurrency is described in ``database.py``. Searching lives in
-:mod:`timemory.search`, which listens to the writes made here.
+``store.episodes`` (messages as search reads them), ``store.runs`` (pipeline traces), ``store.jobs`` (the durable
+queue), ``store.keys`` (API keys), ``store.experiments`` and ``store.answers`` (the lab's answer cache). One class over
+SQLAlchemy serves SQLite, MySQL-protocol servers and TiDB; concurrency is described in ``database.py``. Searching
+lives in :mod:`timemory.search`, which listens to the writes made here.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from timemory.store.answers import AnswerRepository
 from timemory.store.conversations import ConversationRepository
 from timemory.store.database import Database
 from timemory.store.engine import Backend, make_engine
+from timemory.store.episodes import EpisodeRepository
 from timemory.store.erasure import Erasure
 from timemory.store.experiments import ExperimentRepository
 from timemory.store.jobs import JobQueue
@@ -40,6 +41,7 @@ class Store:
         self.users = UserRepository(self.db)
         self.memories = MemoryRepository(self.db, embedding_model=embedding_model, embedding_dim=embedding_dim)
         self.conversations = ConversationRepository(self.db, self.users)
+        self.episodes = EpisodeRepository(self.db, embedding_dim)
         self.runs = RunRepository(self.db)
         self.jobs = JobQueue(self.db, self.users)
         self.keys = ApiKeys(self.db, self.users)

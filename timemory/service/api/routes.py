@@ -17,7 +17,7 @@ from fastapi.sse import format_sse_event
 from pydantic import BaseModel, Field
 
 from timemory.core.chat import ChatTurn
-from timemory.core.engine import DEFAULT_SEARCH_MODE
+from timemory.core.engine import DEFAULT_SEARCH_MODE, DEFAULT_SEARCH_SCOPE
 from timemory.core.jobs import FINISHED
 from timemory.errors import NotFoundError, ValidationError
 from timemory.facade import TiMem
@@ -33,6 +33,7 @@ from timemory.schemas import (
     PipelineResult,
     SearchHit,
     SearchMode,
+    SearchScope,
     UserSummary,
 )
 from timemory.service.api.auth import ApiError, Caller, acting_user, admin, engine_of
@@ -151,13 +152,17 @@ class SearchRequest(BaseModel):
     types: list[MemoryType] | None = None
     statuses: list[MemoryStatus] | None = ["active"]
     mode: SearchMode = Field(default=DEFAULT_SEARCH_MODE, description="hybrid (meaning + words), vector or keyword")
+    scope: SearchScope = Field(default=DEFAULT_SEARCH_SCOPE, description="memories, episodes (the stored messages, "
+                               "each found also by the memories learnt from it) or all (both in one list)")
 
 
 @router.post("/search", tags=["search"])
 def search(body: SearchRequest, tm: Engine, user: User) -> list[SearchHit]:
-    """Best matches first; each hit's ``scores`` tells why it ranked there."""
+    """Best matches first; each hit's ``scores`` tells why it ranked there. A hit is a memory (``kind`` "memory")
+    or a message (``kind`` "episode", with who said it, when, and what was learnt from it); with episodes in scope
+    a memory lists the messages it was learnt from under ``sources``."""
     return tm.search(body.query, user_id=user, limit=body.limit, types=body.types, statuses=body.statuses,
-                     mode=body.mode)
+                     mode=body.mode, scope=body.scope)
 
 
 # --- the pipeline, through the queue -------------------------------------------------------------------------------

@@ -1,0 +1,54 @@
+"""What a chat reply is given besides the conversation: the user's memories closest to the message, and earlier
+messages of theirs that support it (an extraction may have missed a detail; the message it was said in holds it)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from timemory.core.engine import Engine
+from timemory.prompts import CHAT_MEMORY_BLOCK, CHAT_NO_MEMORY, CHAT_SYSTEM_PROMPT, CHAT_TURNS_BLOCK
+from timemory.schemas import SearchHit
+
+
+@dataclass(frozen=True)
+class GivenPolicy:
+    memories: int = 5
+    # Below this cosine similarity a memory or message says nothing about the message: it is not given.
+    min_similarity: float = 0.1
+    # Supporting messages: at most this many, within about this many tokens.
+    turns: int = 3
+    turn_tokens: int = 300
+
+
+def given_to_reply(engine: Engine, policy: GivenPolicy, text: str, *, user_id: str,
+                   skip_messages: Sequence[str]) -> list[SearchHit]:
+    """The memories close enough in meaning, then supporting messages (not those in ``skip_messages``: this one
+    and the history the prompt carries) within the token budget."""
+    memories, said = engine.recall(text, user_id=user_id, memories=policy.memories, episodes=policy.turns,
+                                   skip_messages=skip_messages)
+    # by meaning: a word shared with the message alone is no reason to bring a memory up
+    given = [h for h in memories if h.similarity >= policy.min_similarity]
+    budget = policy.turn_tokens
+    for hit in said:
+        cost = approximate_tokens(hit.text)
+        if hit.similarity >= policy.min_similarity and cost <= budget:
+            budget -= cost
+            given.append(hit)
+    return given
+
+
+def system_prompt(given: Sequence[SearchHit]) -> str:
+    memories = [f"- [{h.memory.type}] {h.memory.content}" for h in given if h.memory is not None]
+    said = [f"- {h.episode.created_at:%Y-%m-%d}, {h.episode.speaker}: {h.episode.content}" for h in given
+            if h.episode is not None]
+    blocks = [CHAT_MEMORY_BLOCK.format(memories="\n".join(memories)) if memories else CHAT_NO_MEMORY]
+    if said:
+        blocks.append(CHAT_TURNS_BLOCK.format(turns="\n".join(said)))
+    return CHAT_SYSTEM_PROMPT.format(today=datetime.now(UTC).date().isoformat(), memory_block="\n".join(blocks))
+
+
+def approximate_tokens(text: str) -> int:
+    """About how many tokens ``text`` takes (four characters a token, as for English with common tokenisers)."""
+    return max(1, len(text) // 4)

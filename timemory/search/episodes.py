@@ -1,0 +1,183 @@
+"""Episodes: every stored message of a user, searchable beside the memories learnt from it.
+
+An extraction that misses a detail loses it from the memories, not from the conversation: the message is still
+stored. So each message is indexed under two kinds of key (LongMemEval's "fact-augmented key expansion"):
+
+- **meaning**: its own vector and the vectors of the memories learnt from it; its cosine to a query is the best of
+  them, so a short reply ("Yes, every Sunday") is found by the fact it taught ("Goes to church on Sundays");
+- **words**: BM25 over its own text followed by the text of those memories.
+
+Both are ranked by the same fusion as memories (:func:`timemory.search.ranking.fuse`). A user's index is cached and
+kept while the user's memory version, message count and last message are what it was built from; new messages are
+appended (only their vectors are read or computed), anything else rebuilds the keys from the cached vectors.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from timemory.schemas import Episode, LearntMemory, SearchHit, SearchMode
+from timemory.search.keyword import KeywordIndex, term_words
+from timemory.search.matrix import dot_rows
+from timemory.search.ranking import Ranked, fuse, rank_keyword, rank_vector
+from timemory.store import EpisodeState, Learnt, Store
+
+Embed = Callable[[list[str]], np.ndarray]  # unit vectors, one row per text
+
+
+@dataclass
+class EpisodeEntry:
+    user_id: str
+    mark: tuple[int, int, int]  # (memory version, message count, last seq) it was built from
+    states: list[EpisodeState]
+    matrix: np.ndarray  # (n, d) the messages' own unit vectors
+    learnt: list[list[Learnt]]  # per message, the memories learnt from it
+    facts: np.ndarray  # (f, d) the vectors of those memories, one row per (message, memory) link
+    owners: np.ndarray  # (f,) the message row of each fact row
+    keywords: KeywordIndex = field(default_factory=KeywordIndex)
+    rows: dict[str, int] = field(default_factory=dict)  # message id -> row
+
+    @property
+    def n(self) -> int:
+        return len(self.states)
+
+    def episode(self, row: int) -> Episode:
+        s = self.states[row]
+        return Episode(message_id=s.message_id, user_id=self.user_id, session_id=s.session_id, speaker=s.role,  # type: ignore[arg-type]
+                       content=s.content, created_at=s.created_at,
+                       learnt=[LearntMemory(id=m.memory_id, content=m.content, type=m.type,  # type: ignore[arg-type]
+                                            status=m.status) for m in self.learnt[row]])  # type: ignore[arg-type]
+
+
+class EpisodeIndex:
+    """Each user's episodes, cached (LRU over users) and ranked in this process on every backend."""
+
+    def __init__(self, store: Store, max_users: int = 64) -> None:
+        self.store = store
+        self._cache: OrderedDict[str, EpisodeEntry] = OrderedDict()
+        self._max_users = max_users
+        self._lock = threading.Lock()
+        # A write that does not say what it touched (an erasure, a restore) drops the user's cached messages at once.
+        store.db.on_user_write(lambda write: self.invalidate(write.user_id) if write.from_version is None else None)
+
+    def invalidate(self, user_id: str | None = None) -> None:
+        with self._lock:
+            if user_id is None:
+                self._cache.clear()
+            else:
+                self._cache.pop(user_id, None)
+
+    def entry(self, user_id: str, embed: Embed) -> EpisodeEntry:
+        """The user's current episodes, loading or extending the cached ones as the database says."""
+        mark = self.store.episodes.mark(user_id)
+        with self._lock:
+            cached = self._cache.get(user_id)
+            if cached is not None:
+                self._cache.move_to_end(user_id)
+        if cached is not None and cached.mark == mark:
+            return cached
+        states = self._embedded(user_id, self._states(user_id, cached, mark), embed)
+        entry = build(user_id, mark, states, self.store.episodes.learnt(user_id), self.store.dim)
+        with self._lock:
+            self._cache[user_id] = entry
+            self._cache.move_to_end(user_id)
+            while len(self._cache) > self._max_users:
+                self._cache.popitem(last=False)
+        return entry
+
+    def _states(self, user_id: str, cached: EpisodeEntry | None, mark: tuple[int, int, int]) -> list[EpisodeState]:
+        """The user's messages now: the cached ones when only memories changed, the cached ones and those stored
+        after them when messages were only added, else all of them read again."""
+        if cached is not None and cached.mark[1:] == mark[1:]:
+            return cached.states
+        if cached is not None and cached.n and mark[1] > cached.n:
+            new = self.store.episodes.states(user_id, after_seq=cached.states[-1].seq)
+            if cached.n + len(new) == mark[1]:
+                return cached.states + new
+        return self.store.episodes.states(user_id)
+
+    def _embedded(self, user_id: str, states: list[EpisodeState], embed: Embed) -> list[EpisodeState]:
+        """``states`` with every vector: those never embedded are embedded now (one call) and saved."""
+        missing = [i for i, s in enumerate(states) if s.vector is None]
+        if not missing:
+            return states
+        out = list(states)
+        vectors = np.asarray(embed([out[i].content for i in missing]), np.float32)
+        for i, v in zip(missing, vectors, strict=True):
+            out[i] = replace(out[i], vector=v)
+        self.store.episodes.save_vectors(user_id, {out[i].seq: vectors[j] for j, i in enumerate(missing)})
+        return out
+
+    def find(self, user_id: str, query: str, vector: np.ndarray | None, k: int, *, mode: SearchMode,
+             embed: Embed) -> list[SearchHit]:
+        """Top-k episodes of the user for one query by ``mode`` (``vector``: the query's unit vector, None in
+        keyword mode)."""
+        entry = self.entry(user_id, embed)
+        if entry.n == 0 or k <= 0:
+            return []
+        words = term_words(query)
+        rows, bm25 = entry.keywords.scores(list(words), entry.n) if words else (np.zeros(0, np.int64),
+                                                                                  np.zeros(0, np.float32))
+        dense = np.zeros(entry.n, np.float32)
+        dense[rows] = bm25
+        if mode == "keyword":
+            ranked = rank_keyword(rows, bm25, k)
+            cosine = expanded_cosine(entry, vector) if vector is not None else None
+            for r in ranked:
+                r.breakdown.vector = float(cosine[r.row]) if cosine is not None else None
+        else:
+            assert vector is not None
+            cosine = expanded_cosine(entry, vector)
+            everything = np.arange(entry.n)
+            ranked = (fuse(everything, cosine, dense, float(bm25.max()) if len(bm25) else 0.0, k) if mode == "hybrid"
+                      else rank_vector(everything, cosine, k, dense))
+        return [self._hit(entry, r, words) for r in ranked]
+
+    @staticmethod
+    def _hit(entry: EpisodeEntry, r: Ranked, words: dict[str, str]) -> SearchHit:
+        r.breakdown.matched_terms = [words[t] for t in entry.keywords.matched(r.row, list(words))]
+        return SearchHit(kind="episode", episode=entry.episode(r.row), score=r.breakdown.fused, scores=r.breakdown)
+
+    def sources(self, user_id: str, memories: Sequence[SearchHit], embed: Embed) -> list[SearchHit]:
+        """Memory hits with their source episodes filled in (from the cached index)."""
+        entry = self.entry(user_id, embed)
+        out = []
+        for hit in memories:
+            assert hit.memory is not None
+            rows = [entry.rows[mid] for mid in hit.memory.source_message_ids if mid in entry.rows]
+            out.append(hit.model_copy(update={"sources": [entry.episode(row) for row in rows]}))
+        return out
+
+
+def build(user_id: str, mark: tuple[int, int, int], states: list[EpisodeState], learnt: list[Learnt],
+          dim: int) -> EpisodeEntry:
+    rows = {s.message_id: i for i, s in enumerate(states)}
+    per_row: list[list[Learnt]] = [[] for _ in states]
+    for memory in learnt:
+        for mid in dict.fromkeys(memory.source_message_ids):
+            row = rows.get(mid)
+            if row is not None:
+                per_row[row].append(memory)
+    links = [(row, m) for row, ms in enumerate(per_row) for m in ms if m.vector is not None and len(m.vector) == dim]
+    matrix = (np.vstack([s.vector for s in states]).astype(np.float32, copy=False) if states  # type: ignore[misc]
+              else np.zeros((0, dim), np.float32))
+    facts = (np.vstack([m.vector for _, m in links]).astype(np.float32, copy=False) if links
+             else np.zeros((0, dim), np.float32))
+    texts = [" ".join([s.content, *(m.content for m in per_row[i])]) for i, s in enumerate(states)]
+    return EpisodeEntry(user_id=user_id, mark=mark, states=states, matrix=np.ascontiguousarray(matrix), learnt=per_row,
+                        facts=np.ascontiguousarray(facts), owners=np.array([row for row, _ in links], np.int64),
+                        keywords=KeywordIndex.build(texts), rows=rows)
+
+
+def expanded_cosine(entry: EpisodeEntry, query: np.ndarray) -> np.ndarray:
+    """Each episode's cosine to ``query``: the best of its own vector and the vectors of the memories learnt from
+    it."""
+    cosine = dot_rows(entry.matrix, query)
+    if len(entry.facts):
+        np.maximum.at(cosine, entry.owners, dot_rows(entry.facts, query))
+    return cosine
