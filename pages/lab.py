@@ -13,6 +13,7 @@ from timemory.lab import ATTRIBUTION_K, ATTRIBUTIONS, FORMATS, Granularity, attr
 
 router.ensure_router()
 tm = adapter.memory()
+SCOPES = {"memories": "memories (facts)", "all": "facts + what was said", "episodes": "what was said"}
 jobs = adapter.replay_jobs()
 folder = adapter.datasets_dir()
 
@@ -37,6 +38,10 @@ with st.expander("▶️ New replay", expanded=not adapter.experiments()):
     reflect = c6.checkbox("Reflect after replay", key="lab_reflect",
                           help="Once replayed, review each user's memories for outdated ones and duplicates "
                                "(one LLM call per small group; shown as reflection runs on the Timeline).")
+    scope = st.radio("Score questions by searching", list(SCOPES), format_func=SCOPES.get, horizontal=True,
+                     key="lab_scope", help="Recall of every scope is recorded either way; this one is the "
+                     "experiment's own recall and attribution. What was said: every replayed message, found by its "
+                     "words and meaning and by the memories learnt from it.")
     with st.popover("Overrides for this run"):
         k = st.number_input("Similar memories per fact (k)", 1, 50, tm.similar_k, key="lab_k")
         threshold = st.slider("Similarity threshold", 0.0, 1.0, float(tm.similarity_threshold), 0.01,
@@ -58,7 +63,7 @@ with st.expander("▶️ New replay", expanded=not adapter.experiments()):
                 dataset = load_dataset(path, fmt, speaker=speaker)
                 runner = tm.variant(similar_k=int(k), similarity_threshold=float(threshold))
                 per: Granularity = "session" if granularity == "session" else "exchange"
-                config = configuration(runner, granularity=per, base_url=Settings().openai_base_url)
+                config = configuration(runner, granularity=per, base_url=Settings().openai_base_url, scope=scope)
                 jobs.start(runner, dataset, experiment=slug, user_prefix=f"{slug}-", granularity=per,
                            limit=int(limit) or None, retry_failed=retry, reflect=reflect, config=config)
                 adapter.experiments.clear()
@@ -130,7 +135,8 @@ def setup(e: Experiment, *, full: bool = False) -> dict:
     c = e.counts or {}
     job = live.get(e.name)  # a replay still running: its counts are recorded when it ends
     more = {"format": e.dataset_format, "embedder": e.config.get("embedder"),
-            "mode": e.config.get("search_mode")} if full else {}
+            "mode": e.config.get("search_mode"),
+            "scored in": (e.metrics or {}).get("search_scope", e.config.get("search_scope"))} if full else {}
     return {"name": e.name, "status": e.status, "dataset": Path(e.dataset_path).name, **more,
             "model": e.config.get("llm_model"), "per": e.config.get("granularity"),
             "exchanges": job.done if job else c.get("exchanges"),
@@ -151,8 +157,11 @@ def attribution_at(questions: list[dict], k: int) -> dict[str, int]:
 def recall(e: Experiment) -> dict:
     m = e.metrics or {}
     distractors = m.get("distractors", {})
-    return {"name": e.name, "questions": m.get("scored_questions"),
+    by_scope = m.get("recall_by_scope", {})
+    return {"name": e.name, "questions": m.get("scored_questions"), "scored in": m.get("search_scope", "memories"),
             **{f"recall@{key}": v for key, v in m.get("recall_at", {}).items()},
+            **{f"facts only @{key}": v for key, v in by_scope.get("memories", {}).items()},
+            **{f"facts + said @{key}": v for key, v in by_scope.get("all", {}).items()},
             **{f"session hit@{key}": v for key, v in m.get("session_hit_at", {}).items() if v},
             "others (median)": distractors.get("median"), "others (fewest)": distractors.get("min")}
 
@@ -172,14 +181,17 @@ scored_ks = sorted({int(key) for e in experiments for key in (e.metrics or {}).g
     ATTRIBUTION_K]
 k_at = st.select_slider("Count a question as found in the top k, for k =", scored_ks, key="lab_attribution_k",
                         value=ATTRIBUTION_K if ATTRIBUTION_K in scored_ks else scored_ks[-1],
-                        help="Misses are attributed at this k: found (hit), found only through a memory linked to "
-                             "the whole session (session hit, not counted in recall), learnt but ranked lower "
-                             "(retrieval miss), or never learnt (extraction miss).")
+                        help="Misses are attributed at this k: found (hit), found only through the evidence message "
+                             "itself when nothing was learnt from it (extraction miss recovered), found only through "
+                             "a memory linked to the whole session (session hit, not counted in recall), learnt but "
+                             "ranked lower (retrieval miss), or never learnt (extraction miss).")
 
 st.subheader("Experiments")
 st.dataframe(pd.DataFrame([setup(e) for e in experiments]), hide_index=True, width="stretch")
-st.caption("Evidence recall@k. \"Others\" are the memories each question was searched among that were not learnt "
-           "from its evidence: finding it among 3 says little.")
+st.caption("Evidence recall@k in the scope each experiment was scored in, then the same questions searched in the "
+           "memories only (facts only) and in the memories and every replayed message (facts + said: a message "
+           "counts when it is an evidence turn). \"Others\" are the memories each question was searched among that "
+           "were not learnt from its evidence: finding it among 3 says little.")
 st.dataframe(pd.DataFrame([recall(e) for e in experiments]), hide_index=True, width="stretch")
 st.caption(f"Why questions were missed at k = {k_at}, and questions about something that changed.")
 st.dataframe(pd.DataFrame([misses(e, k_at) for e in experiments]), hide_index=True, width="stretch")
@@ -207,13 +219,24 @@ recall_fig.update_layout(barmode="group", height=300, margin={"l": 10, "r": 10, 
                          title="Evidence recall@k", yaxis={"range": [0, 1]})
 st.plotly_chart(recall_fig, key="lab_recall")
 
+scope_fig = go.Figure()
+for e in picked_exps:
+    by_scope = (e.metrics or {}).get("recall_by_scope", {})
+    for scope_name, label in (("memories", "facts only"), ("all", "facts + what was said")):
+        at_k = by_scope.get(scope_name, {})
+        scope_fig.add_trace(go.Bar(x=[f"recall@{k}" for k in at_k], y=list(at_k.values()), name=f"{e.name}: {label}"))
+if scope_fig.data:
+    scope_fig.update_layout(barmode="group", height=300, margin={"l": 10, "r": 10, "t": 30, "b": 10},
+                            title="The same replay: facts only against facts + what was said", yaxis={"range": [0, 1]})
+    st.plotly_chart(scope_fig, key="lab_scope_compare")
+
 attribution_fig = go.Figure()
 for e in picked_exps:
     asked = (e.metrics or {}).get("questions", [])
     by_category = {c: attribution_at([q for q in asked if str(q["category"]) == c], k_at)
                    for c in sorted({str(q["category"]) for q in asked})}
-    for kind, colour in (("hit", "#2e7d32"), ("session_hit", "#90a4ae"), ("retrieval_miss", "#f9a825"),
-                         ("extraction_miss", "#c62828")):
+    for kind, colour in (("hit", "#2e7d32"), ("extraction_miss_recovered", "#66bb6a"), ("session_hit", "#90a4ae"),
+                         ("retrieval_miss", "#f9a825"), ("extraction_miss", "#c62828")):
         attribution_fig.add_trace(go.Bar(
             x=[[e.name] * len(by_category), [f"cat {c}" for c in by_category]],
             y=[v.get(kind, 0) for v in by_category.values()],
@@ -234,6 +257,7 @@ if questions:
         col.markdown(f"**{e.name}** · {why.replace('_', ' ') + f' at k = {k_at}' if why else 'not scored at this k'}")
         for rank, r in enumerate((mine or {}).get("retrieved", []), 1):
             mark = "✅" if r["evidence_hit"] else "🟦" if r.get("session_hit") else "·"
-            col.text(f"{rank:>2}. {mark} {r['score']:.2f}  {r['content']}")
+            said = "💬 " if r.get("kind") == "episode" else ""
+            col.text(f"{rank:>2}. {mark} {r['score']:.2f}  {said}{r['content']}")
         if mine and any(r.get("session_hit") for r in mine.get("retrieved", [])):
             col.caption("🟦 linked to the evidence's session only (the model cited no turn): not counted as found.")

@@ -182,6 +182,18 @@ def test_process_is_queued_and_its_trace_can_be_read(api: httpx.Client, model: F
     assert late.status_code == 202 and late.json()["job"]["status"] in ("pending", "running")
     assert [c["event"] for c in waited.json()["result"]["changes"]] == ["ADD"]
     assert {j["id"] for j in api.get("/v1/jobs", params=u).json()} >= {job_id}
+
+    said = api.post("/v1/search", params=u, json={"query": "bees", "scope": "episodes", "limit": 2}).json()
+    assert said[0]["kind"] == "episode" and said[0]["memory"] is None
+    assert said[0]["episode"]["content"] == "I keep bees." and said[0]["episode"]["speaker"] == "user"
+    assert [m["content"] for m in said[0]["episode"]["learnt"]] == ["The user said: I keep bees."]
+    both = api.post("/v1/search", params=u, json={"query": "bees", "scope": "all", "limit": 3}).json()
+    memory = next(h for h in both if h["kind"] == "memory")
+    assert [e["content"] for e in memory["sources"]] == ["I keep bees.", "Nice!"]  # its exchange, where it was said
+    error(api.post("/v1/search", params=u, json={"query": "bees", "scope": "everything"}), 422, "invalid_input")
+    others = api.post("/v1/search", params={"user_id": "ana"}, json={"query": "bees", "scope": "all"}).json()
+    assert all(h["kind"] == "memory" or h["episode"]["user_id"] == "ana" for h in others)
+    assert "I keep bees." not in json.dumps(others)
     error(api.get(f"/v1/jobs/{job_id}", params={"user_id": "ana"}), 404, "not_found")
 
 

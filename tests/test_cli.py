@@ -35,6 +35,9 @@ def test_seed_demo_then_search_finds_current_and_outdated(data: Path) -> None:
     assert "[personal/active]  The user lives in Lisbon." in active and "Amsterdam" not in active
     everything = run(data, "search", "where does the user live", "--user", "maya", "--all").stdout
     assert "[personal/outdated]  The user lives in Amsterdam." in everything
+    said = run(data, "search", "where does the user live", "--user", "maya", "--scope", "all", "--limit", "8").stdout
+    assert "[said] user on " in said  # the demo's messages, with who said them and when
+    assert "learnt from: user on " in said and "Lisbon" in said  # a memory names the message it came from
     assert "demo users already have memories" in run(data, "seed-demo").stdout
 
 

@@ -46,6 +46,8 @@ def test_tools_act_on_the_configured_user_only(tmp_path: Path) -> None:
                 out["learnt"] = payload(await client.call_tool("process_exchange", {
                     "user_message": "I moved to Lisbon.", "assistant_message": "Exciting!", "wait": True}))
                 out["list"] = payload(await client.call_tool("list_memories", {}))
+                out["said"] = payload(await client.call_tool("search_memories", {"query": "moving to Lisbon",
+                                                                                 "scope": "episodes"}))
                 out["bob_search"] = payload(await client.call_tool("search_memories", {"query": "secret plan",
                                                                                        "include_outdated": True}))
                 out["bob_update"] = await client.call_tool("update_memory", {"memory_id": secret.id,
@@ -62,6 +64,9 @@ def test_tools_act_on_the_configured_user_only(tmp_path: Path) -> None:
     assert out["updated"]["status"] == "outdated"
     assert out["learnt"]["status"] == "done" and out["learnt"]["facts"] == ["The user said: I moved to Lisbon."]
     assert out["list"]["total"] == 2
+    said = out["said"][0]
+    assert (said["kind"], said["speaker"], said["content"]) == ("episode", "user", "I moved to Lisbon.")
+    assert said["learnt"] == ["The user said: I moved to Lisbon."]
     assert all("Bob" not in m["content"] for m in out["bob_search"])  # another user's rows never show
     for refused in (out["bob_update"], out["bob_delete"], out["bad_type"]):
         assert refused.is_error

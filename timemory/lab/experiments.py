@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from timemory import prompts
+from timemory.core.engine import DEFAULT_SEARCH_SCOPE
 from timemory.errors import ValidationError
 from timemory.facade import TiMem
 from timemory.lab.datasets import Dataset
@@ -28,8 +29,10 @@ def prompts_hash() -> str:
     return hashlib.sha256(Path(prompts.__file__).read_bytes()).hexdigest()[:16]
 
 
-def configuration(tm: TiMem, *, granularity: str, base_url: str | None = None) -> dict[str, Any]:
-    """The effective configuration an experiment ran with (no secrets: the LLM server's host only)."""
+def configuration(tm: TiMem, *, granularity: str, base_url: str | None = None,
+                  scope: str = DEFAULT_SEARCH_SCOPE) -> dict[str, Any]:
+    """The effective configuration an experiment ran with (no secrets: the LLM server's host only); ``scope`` is
+    what its questions are searched in when it is scored."""
     return {
         "llm_model": getattr(tm.llm, "model", None),
         "llm_host": urlparse(base_url).hostname if base_url else "local",
@@ -38,6 +41,7 @@ def configuration(tm: TiMem, *, granularity: str, base_url: str | None = None) -
         "similar_k": tm.similar_k,
         "similarity_threshold": tm.similarity_threshold,
         "search_mode": tm.engine.candidates.mode,
+        "search_scope": scope,
         "candidates": dataclasses.asdict(tm.engine.candidates),
         "granularity": granularity,
         "prompts_sha256": prompts_hash(),
@@ -92,7 +96,8 @@ def run_experiment(
             report.stopped = report.stopped or reflection.stopped
     metrics = None
     if evaluate_after and not report.stopped and any(c.questions for c in dataset.conversations):
-        metrics = evaluate(tm, dataset, user_prefix=user_prefix)
+        metrics = evaluate(tm, dataset, user_prefix=user_prefix,
+                           scope=config.get("search_scope", DEFAULT_SEARCH_SCOPE))
     status = "stopped" if report.stopped else ("done" if not report.failed else "done_with_failures")
     experiment = record_experiment(tm, dataset, name=name, user_prefix=user_prefix, config=config, status=status,
                                    wall_seconds=report.wall_seconds, metrics=metrics)

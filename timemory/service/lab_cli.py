@@ -11,12 +11,12 @@ from typing import Any
 
 from tqdm import tqdm
 
-from timemory.core.engine import DEFAULT_SEARCH_MODE
+from timemory.core.engine import DEFAULT_SEARCH_MODE, DEFAULT_SEARCH_SCOPE
 from timemory.errors import ValidationError
 from timemory.facade import TiMem
 from timemory.lab.evaluate import ATTRIBUTION_K
 from timemory.lab.replay import ReplayReport
-from timemory.schemas import SEARCH_MODES
+from timemory.schemas import SEARCH_MODES, SEARCH_SCOPES
 from timemory.settings import Settings
 
 
@@ -65,7 +65,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     tm = TiMem.from_settings(Settings())
     dataset = load_dataset(Path(args.file), args.format, speaker=args.speaker)
     result = evaluate(tm, dataset, user_prefix=args.user_prefix, ks=args.k,
-                      answer_with=tm.llm if args.answer else None, mode=args.mode, attribution_k=args.attribution_k)
+                      answer_with=tm.llm if args.answer else None, mode=args.mode, attribution_k=args.attribution_k,
+                      scope=args.scope)
     name = args.experiment or f"{args.user_prefix}{Path(args.file).stem}"
     experiment = tm.get_experiment(name)
     if experiment is not None:
@@ -76,8 +77,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     recall = ", ".join(f"@{k} {v:.3f}" for k, v in result["recall_at"].items())
     attribution = ", ".join(f"{n} {a.replace('_', ' ')}" for a, n in result["attribution"].items())
     distractors = result["distractors"]
-    print(f"{result['scored_questions']} questions · evidence recall {recall} · among {distractors['median']} other "
-          f"memories (median; fewest {distractors['min']}) · at @{result['attribution_k']}: {attribution}")
+    print(f"{result['scored_questions']} questions · evidence recall {recall} (scope {result['search_scope']}) · among "
+          f"{distractors['median']} other memories (median; fewest {distractors['min']}) · at "
+          f"@{result['attribution_k']}: {attribution}")
+    print("recall by scope: " + " · ".join(f"{scope} " + ", ".join(f"@{k} {v:.3f}" for k, v in by_k.items())
+                                           for scope, by_k in result["recall_by_scope"].items()))
     if "stale" in result:
         stale = result["stale"]
         print(f"{stale['questions']} questions about something that changed · latest statement found "
@@ -139,6 +143,9 @@ def add_lab_commands(sub: Any) -> None:
                    help="the k at which a question counts as found (else as a retrieval or extraction miss)")
     s.add_argument("--mode", choices=SEARCH_MODES, default=DEFAULT_SEARCH_MODE,
                    help="the search mode questions are asked with")
+    s.add_argument("--scope", choices=SEARCH_SCOPES, default=DEFAULT_SEARCH_SCOPE,
+                   help="what questions are searched in: the memories, the stored messages (episodes) or both; "
+                        "recall of every scope is reported either way")
     s.add_argument("--json", help="write the full result (every question) to this file")
     s.add_argument("--experiment", help="save the figures on this experiment (default: prefix + file name)")
     s.add_argument("--answer", action="store_true",
