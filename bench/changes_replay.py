@@ -136,7 +136,8 @@ def run(reflect: bool, replay_first: bool = True, guard: bool = True) -> dict[st
         }
         if hasattr(tm, "reflect"):  # the checkout measured before reflection existed cannot score stale memories
             scored = evaluate(tm, dataset, user_prefix=prefix, ks=[1, 5])
-            row.update(recall=scored["recall_at"], stale=scored.get("stale"),
+            row.update(recall=scored["recall_at"], recall_by_scope=scored.get("recall_by_scope"),
+                       stale=scored.get("stale"),
                        active=scored["memories"]["active"], memories=scored["memories"]["total"])
             if reflect:
                 policy = ReflectionPolicy() if guard else ReflectionPolicy(outdate_floor=None, merge_floor=None)

@@ -35,6 +35,10 @@ with st.expander("▶️ New replay", expanded=not adapter.experiments()):
     name = c4.text_input("Experiment name", max_chars=120, key="lab_name")
     limit = c5.number_input("Only the first N exchanges (0 = all)", 0, 1_000_000, 0, key="lab_limit")
     retry = c6.checkbox("Retry failed exchanges", key="lab_retry")
+    summaries = c6.checkbox("Keep session summaries", key="lab_summaries",
+                            help="Each session's rolling summary, updated as in a chat (every few turns, at a change "
+                                 "of topic, at the session's end), dated with the session's date; searched with "
+                                 "what was said.")
     reflect = c6.checkbox("Reflect after replay", key="lab_reflect",
                           help="Once replayed, review each user's memories for outdated ones and duplicates "
                                "(one LLM call per small group; shown as reflection runs on the Timeline).")
@@ -63,7 +67,8 @@ with st.expander("▶️ New replay", expanded=not adapter.experiments()):
                 dataset = load_dataset(path, fmt, speaker=speaker)
                 runner = tm.variant(similar_k=int(k), similarity_threshold=float(threshold))
                 per: Granularity = "session" if granularity == "session" else "exchange"
-                config = configuration(runner, granularity=per, base_url=Settings().openai_base_url, scope=scope)
+                config = {**configuration(runner, granularity=per, base_url=Settings().openai_base_url, scope=scope),
+                          "summaries": summaries}
                 jobs.start(runner, dataset, experiment=slug, user_prefix=f"{slug}-", granularity=per,
                            limit=int(limit) or None, retry_failed=retry, reflect=reflect, config=config)
                 adapter.experiments.clear()

@@ -16,6 +16,7 @@ from timemory.core.engine import DEFAULT_SEARCH_MODE, DEFAULT_SEARCH_SCOPE, Engi
 from timemory.core.jobs import Jobs, Worker
 from timemory.core.memories import MemoryBook
 from timemory.core.reflection import ReflectionPolicy
+from timemory.core.summaries import Summaries
 from timemory.errors import ConfigurationError, ValidationError
 from timemory.providers.embeddings import Embedder
 from timemory.providers.llm import LLM
@@ -124,6 +125,11 @@ class TiMem:
                 raise ConfigurationError("Chat needs an LLM; none is configured.")
             self._chat = ChatService(self.engine, self.engine.llm)
         return self._chat
+
+    @property
+    def summaries(self) -> Summaries:
+        """Rolling session summaries (the chat keeps them up to date; ``update`` makes a new version now)."""
+        return self.chat.summaries
 
     def worker(self, **options: Any) -> Worker:
         """A queue worker on this engine (``lease_seconds``, ``poll_seconds``, ``retry_seconds``, ``name``)."""

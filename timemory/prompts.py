@@ -107,6 +107,22 @@ CHAT_NO_MEMORY = "You do not remember anything about the user yet."
 CHAT_TURNS_BLOCK = """Earlier messages that may help (date, who said it):
 {turns}"""
 
+SUMMARY_PROMPT = """\
+Summarise this conversation between a user and an assistant in at most {words} words, in the third person ("The
+user ..."). Keep names, places, dates, numbers and decisions; leave out greetings and small talk. Reply with the
+summary only.
+
+{previous}Conversation:
+{messages}"""
+
+SUMMARY_PREVIOUS = """Summary of the conversation before these messages:
+{summary}
+
+"""
+
+CHAT_SUMMARY_BLOCK = """Earlier in this conversation (a summary of the messages before the ones below):
+{summary}"""
+
 TITLE_PROMPT = """\
 Give this chat a short title of at most 6 words. Reply with the title only, on one line, without quotes.
 

@@ -21,6 +21,7 @@ from timemory.core.engine import DEFAULT_SEARCH_MODE, DEFAULT_SEARCH_SCOPE, Engi
 from timemory.core.given import GivenPolicy
 from timemory.core.jobs import FINISHED, Jobs, Worker
 from timemory.core.reflection import REFLECTION, Reflection, ReflectionPolicy, refusal, validate_changes
+from timemory.core.summaries import Summaries, SummaryPolicy, drift
 from timemory.core.timeline import EventLog, counts_over_time
 from timemory.core.transfer import (
     exchanges,
@@ -33,6 +34,7 @@ from timemory.core.transfer import (
 )
 
 __all__ = [
+    "drift",
     "DEFAULT_SEARCH_MODE",
     "DEFAULT_SEARCH_SCOPE",
     "DEFAULT_TITLE",
@@ -42,6 +44,8 @@ __all__ = [
     "FINISHED",
     "CandidatePolicy",
     "GivenPolicy",
+    "Summaries",
+    "SummaryPolicy",
     "ChatService",
     "ChatTurn",
     "Engine",

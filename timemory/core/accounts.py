@@ -32,9 +32,9 @@ class Users:
         self._store.users.ensure(check_user_id(user_id))
 
     def delete(self, *, user_id: str) -> dict[str, int]:
-        """Erase the user: every row they own (memories, history, sessions, messages, runs, jobs, API keys), the
-        cached model answers of their runs and their records in experiments; nothing is kept. Returns the rows
-        removed per table."""
+        """Erase the user: every row they own (memories, history, sessions, messages, summaries, runs, jobs, API
+        keys), the cached model answers of their runs and their records in experiments; nothing is kept. Returns the
+        rows removed per table."""
         return self._store.erasure.user(check_stored_user_id(user_id))
 
     def version(self, *, user_id: str) -> int:

@@ -22,10 +22,12 @@ from timemory.core.engine import Engine
 from timemory.core.extraction import PROMPT_MESSAGE_CHARS
 from timemory.core.given import GivenPolicy, given_to_reply, system_prompt
 from timemory.core.jobs import FINISHED, Jobs, Worker
+from timemory.core.summaries import IdleTimers, Summaries, SummaryPolicy
 from timemory.errors import ChatError, LLMError, TiMemoryError
 from timemory.prompts import TITLE_PROMPT
 from timemory.providers.llm import LLM, Usage
 from timemory.schemas import ChatSession, Message, PipelineResult, SearchHit
+from timemory.store import Summary
 from timemory.validation import check_user_id
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,7 @@ class ChatTurn:
         self.state: TurnState = "queued"
         self.error: str | None = None
         self.notes: list[str] = []
+        self.summary: Summary | None = None  # the session summary this turn brought up to date, if any
         self.background = False
         self.job_id: str | None = None
         self._tokens: list[str] = []
@@ -162,6 +165,7 @@ class ChatService:
         llm: LLM,
         *,
         given: GivenPolicy | None = None,
+        summaries: SummaryPolicy | None = None,
         history_messages: int = 10,
         recent_turns: int = 200,
     ) -> None:
@@ -170,6 +174,8 @@ class ChatService:
         self.jobs = Jobs(engine)
         self.llm = llm
         self.given = given or GivenPolicy()
+        self.summaries = Summaries(engine, llm, summaries)
+        self._idle = IdleTimers(self.summaries.policy.idle_seconds, self._summarise_idle)
         self.history_messages = history_messages
         self._replies = SerialWorkers("chat-reply")
         self._pipeline = SerialWorkers("chat-memory")
@@ -272,6 +278,7 @@ class ChatService:
                     time.sleep(0.1)  # held by another worker, or waiting to be retried
                 job = self.jobs.get(job.id, user_id=turn.user_id)
             turn.pipeline = self.jobs.result(job)
+            self._summarise(turn)
             if job.status == "done":
                 turn._set("done")
             else:
@@ -300,8 +307,11 @@ class ChatService:
                                                 skip_messages=[turn.user_message.id, *(m.id for m in history)])
         except TiMemoryError as exc:
             log.warning("memory search failed; answering without memories: %s", exc)
+        # the older turns of a long session reach the reply as its summary
+        summary = (self.summaries.latest(user_id=turn.user_id, session_id=turn.session_id)
+                   if len(history) >= self.history_messages > 0 else None)
         prompt = [
-            {"role": "system", "content": system_prompt(turn.memories_used)},
+            {"role": "system", "content": system_prompt(turn.memories_used, summary.content if summary else None)},
             *({"role": m.role, "content": m.content} for m in history),
             {"role": "user", "content": turn.text},
         ]
@@ -325,8 +335,24 @@ class ChatService:
             turn.title = self._title(turn)
         if turn.process and not turn.background:
             self.process_turn(turn)
+            self._summarise(turn)
         if not turn.background:
             turn._set("done")
+
+    def _summarise(self, turn: ChatTurn) -> None:
+        """After a turn is learnt: update the session's summary if it is due, and restart its idle timer."""
+        try:
+            turn.summary = self.summaries.after_turn(user_id=turn.user_id, session_id=turn.session_id)
+        except TiMemoryError as exc:
+            log.warning("the session summary was not updated: %s", exc)
+        self._idle.touch(f"{turn.user_id}\n{turn.session_id}")
+
+    def _summarise_idle(self, key: str) -> None:
+        user_id, session_id = key.split("\n", 1)
+        try:
+            self.summaries.update(user_id=user_id, session_id=session_id, reason="idle")
+        except TiMemoryError as exc:  # a session deleted meanwhile, a model that is down
+            log.info("no idle summary for session %s: %s", session_id, exc)
 
     @staticmethod
     def _exchange(turn: ChatTurn) -> list[dict[str, Any]]:

@@ -8,7 +8,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from timemory.core.engine import Engine
-from timemory.prompts import CHAT_MEMORY_BLOCK, CHAT_NO_MEMORY, CHAT_SYSTEM_PROMPT, CHAT_TURNS_BLOCK
+from timemory.prompts import (
+    CHAT_MEMORY_BLOCK,
+    CHAT_NO_MEMORY,
+    CHAT_SUMMARY_BLOCK,
+    CHAT_SYSTEM_PROMPT,
+    CHAT_TURNS_BLOCK,
+)
 from timemory.schemas import SearchHit
 
 
@@ -39,13 +45,17 @@ def given_to_reply(engine: Engine, policy: GivenPolicy, text: str, *, user_id: s
     return given
 
 
-def system_prompt(given: Sequence[SearchHit]) -> str:
+def system_prompt(given: Sequence[SearchHit], summary: str | None = None) -> str:
+    """The chat's system prompt: what the reply is given, and the session's summary when the prompt's history holds
+    only its latest turns."""
     memories = [f"- [{h.memory.type}] {h.memory.content}" for h in given if h.memory is not None]
     said = [f"- {h.episode.created_at:%Y-%m-%d}, {h.episode.speaker}: {h.episode.content}" for h in given
             if h.episode is not None]
     blocks = [CHAT_MEMORY_BLOCK.format(memories="\n".join(memories)) if memories else CHAT_NO_MEMORY]
     if said:
         blocks.append(CHAT_TURNS_BLOCK.format(turns="\n".join(said)))
+    if summary:
+        blocks.append(CHAT_SUMMARY_BLOCK.format(summary=summary))
     return CHAT_SYSTEM_PROMPT.format(today=datetime.now(UTC).date().isoformat(), memory_block="\n".join(blocks))
 
 

@@ -84,12 +84,14 @@ def run_experiment(
 ) -> tuple[ReplayReport, Experiment]:
     """Replay ``dataset`` as experiment ``name`` (resuming where it stopped) and record how it went; with
     ``reflect``, a finished replay is followed by a reflection pass over each of its users (resumable too); with
-    ``evaluate_after``, a finished replay of a dataset with questions is scored and the scores recorded too."""
+    ``evaluate_after``, a finished replay of a dataset with questions is scored and the scores recorded too. With
+    ``config["summaries"]`` the replay keeps each session's rolling summary (:func:`timemory.lab.replay.replay`)."""
     if reflect:
         config = {**config, "reflect": True}
     record_experiment(tm, dataset, name=name, user_prefix=user_prefix, config=config, status="running")
     report = replay(tm, dataset, user_prefix=user_prefix, granularity=granularity, limit=limit,
-                    retry_failed=retry_failed, on_progress=on_progress, should_stop=should_stop)
+                    retry_failed=retry_failed, on_progress=on_progress, should_stop=should_stop,
+                    summaries=bool(config.get("summaries")))
     if reflect and not report.stopped:
         for user in user_ids(dataset, user_prefix):
             reflection = tm.engine.reflect(user_id=user, keep_going=lambda: not (should_stop and should_stop()))

@@ -7,15 +7,18 @@ replay again continues where an interrupted one stopped; exchanges whose run fai
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from timemory.errors import ValidationError
+from timemory.errors import LLMError, ValidationError
 from timemory.facade import TiMem
 from timemory.lab.datasets import Dataset, DatasetSession, Turn
 from timemory.validation import check_user_id
+
+log = logging.getLogger(__name__)
 
 Granularity = Literal["exchange", "session"]
 
@@ -69,13 +72,17 @@ def replay(
     retry_failed: bool = False,
     on_progress: Callable[[ReplayReport], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    summaries: bool = False,
 ) -> ReplayReport:
-    """Run every unit not yet processed through ``process_messages`` with its session's date."""
+    """Run every unit not yet processed through ``process_messages`` with its session's date; with ``summaries``,
+    each session's rolling summary is kept up to date as in a chat (when due after a unit, and at the session's
+    end), dated with the session's date."""
     started = time.perf_counter()
     units = units_of(dataset, user_prefix, granularity, limit)
     report = ReplayReport(total=len(units))
     done: dict[str, dict[str, str]] = {}
     sessions: dict[tuple[str, str], str] = {}
+    last_of_session = {(u.user_id, u.session.title): u for u in units}
     try:
         for unit in units:
             if should_stop is not None and should_stop():
@@ -99,6 +106,8 @@ def replay(
                     user_id=unit.user_id, title=unit.session.title, created_at=unit.session.date)).id
             result = tm.process_messages([t.as_message() for t in unit.turns], user_id=unit.user_id,
                                          session_id=sessions[key])
+            if summaries:
+                summarise(tm, unit, sessions[key], session_ends=unit is last_of_session[key])
             report.processed += 1
             if result.status == "failed":
                 report.failed.append((unit.user_id, unit.message_ids[0], "; ".join(result.errors)[:300]))
@@ -108,6 +117,21 @@ def replay(
         report.stopped = True  # the interrupted run rolled back whole; its exchange is processed on resume
     report.wall_seconds = time.perf_counter() - started
     return report
+
+
+def summarise(tm: TiMem, unit: Unit, session_id: str, *, session_ends: bool) -> None:
+    """Bring the session's summary up to date after a replayed unit: when due, and always at the session's end."""
+    due = tm.summaries.due(user_id=unit.user_id, session_id=session_id)
+    if due is None and not session_ends:
+        return
+    reason, through = due if due is not None else ("replay", None)
+    try:
+        tm.summaries.update(user_id=unit.user_id, session_id=session_id, reason=reason, through_seq=through,
+                            when=unit.session.date)
+        if due is not None and session_ends:  # what came after a topic change is summarised too
+            tm.summaries.update(user_id=unit.user_id, session_id=session_id, reason="replay", when=unit.session.date)
+    except LLMError as exc:
+        log.warning("no summary for session %s: %s", unit.session.title, exc)
 
 
 def user_ids(dataset: Dataset, user_prefix: str) -> list[str]:

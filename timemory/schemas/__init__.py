@@ -44,6 +44,7 @@ from timemory.schemas.search import (
     SearchHit,
     SearchMode,
     SearchScope,
+    Speaker,
 )
 from timemory.schemas.trace import (
     AppliedChange,
@@ -98,6 +99,7 @@ __all__ = [
     "SearchHit",
     "SearchMode",
     "SearchScope",
+    "Speaker",
     "SubjectKey",
     "UserSummary",
     "subject_key",

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from timemory.schemas.memory import Memory, MemoryStatus, MemoryType, Role
+from timemory.schemas.memory import Memory, MemoryStatus, MemoryType
 
 SearchMode = Literal["hybrid", "vector", "keyword"]
 SEARCH_MODES: tuple[SearchMode, ...] = ("hybrid", "vector", "keyword")
@@ -50,6 +50,9 @@ SearchScope = Literal["memories", "episodes", "all"]
 SEARCH_SCOPES: tuple[SearchScope, ...] = ("memories", "episodes", "all")
 
 
+Speaker = Literal["user", "assistant", "system", "summary"]
+
+
 class LearntMemory(BaseModel):
     """A memory as an episode lists it: one learnt from that message."""
 
@@ -60,12 +63,13 @@ class LearntMemory(BaseModel):
 
 
 class Episode(BaseModel):
-    """One stored message as search finds it: the turn itself, with what was learnt from it."""
+    """One stored message as search finds it: the turn itself, with what was learnt from it; or a session's current
+    summary (speaker "summary", dated when it was last updated)."""
 
     message_id: str
     user_id: str
     session_id: str | None
-    speaker: Role
+    speaker: Speaker = Field(description="who said it (user or assistant), or summary for a session's summary")
     content: str
     created_at: datetime
     learnt: list[LearntMemory] = Field(default_factory=list, description="the memories learnt from this message")

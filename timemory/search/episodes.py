@@ -7,9 +7,12 @@ stored. So each message is indexed under two kinds of key (LongMemEval's "fact-a
   them, so a short reply ("Yes, every Sunday") is found by the fact it taught ("Goes to church on Sundays");
 - **words**: BM25 over its own text followed by the text of those memories.
 
+Each session's current summary is an episode too (speaker "summary"), found by its own text and vector.
+
 Both are ranked by the same fusion as memories (:func:`timemory.search.ranking.fuse`). A user's index is cached and
-kept while the user's memory version, message count and last message are what it was built from; new messages are
-appended (only their vectors are read or computed), anything else rebuilds the keys from the cached vectors.
+kept while the user's memory version, message count, last message and last summary are what it was built from; new
+messages are appended (only their vectors are read or computed), anything else rebuilds the keys from the cached
+vectors.
 """
 
 from __future__ import annotations
@@ -30,11 +33,15 @@ from timemory.store import EpisodeState, Learnt, Store
 Embed = Callable[[list[str]], np.ndarray]  # unit vectors, one row per text
 
 
+Mark = tuple[int, int, int, int]  # (memory version, message count, last message seq, last summary seq)
+
+
 @dataclass
 class EpisodeEntry:
     user_id: str
-    mark: tuple[int, int, int]  # (memory version, message count, last seq) it was built from
-    states: list[EpisodeState]
+    mark: Mark  # what it was built from
+    message_states: list[EpisodeState]
+    states: list[EpisodeState]  # the messages, then the sessions' current summaries
     matrix: np.ndarray  # (n, d) the messages' own unit vectors
     learnt: list[list[Learnt]]  # per message, the memories learnt from it
     facts: np.ndarray  # (f, d) the vectors of those memories, one row per (message, memory) link
@@ -81,8 +88,9 @@ class EpisodeIndex:
                 self._cache.move_to_end(user_id)
         if cached is not None and cached.mark == mark:
             return cached
-        states = self._embedded(user_id, self._states(user_id, cached, mark), embed)
-        entry = build(user_id, mark, states, self.store.episodes.learnt(user_id), self.store.dim)
+        messages = self._embedded(user_id, self._states(user_id, cached, mark), embed)
+        entry = build(user_id, mark, messages, self._summaries(user_id, embed), self.store.episodes.learnt(user_id),
+                      self.store.dim)
         with self._lock:
             self._cache[user_id] = entry
             self._cache.move_to_end(user_id)
@@ -90,16 +98,32 @@ class EpisodeIndex:
                 self._cache.popitem(last=False)
         return entry
 
-    def _states(self, user_id: str, cached: EpisodeEntry | None, mark: tuple[int, int, int]) -> list[EpisodeState]:
-        """The user's messages now: the cached ones when only memories changed, the cached ones and those stored
-        after them when messages were only added, else all of them read again."""
-        if cached is not None and cached.mark[1:] == mark[1:]:
-            return cached.states
-        if cached is not None and cached.n and mark[1] > cached.n:
-            new = self.store.episodes.states(user_id, after_seq=cached.states[-1].seq)
-            if cached.n + len(new) == mark[1]:
-                return cached.states + new
+    def _states(self, user_id: str, cached: EpisodeEntry | None, mark: Mark) -> list[EpisodeState]:
+        """The user's messages now: the cached ones when only memories or summaries changed, the cached ones and
+        those stored after them when messages were only added, else all of them read again."""
+        if cached is None:
+            return self.store.episodes.states(user_id)
+        known = cached.message_states
+        if cached.mark[1:3] == mark[1:3]:
+            return known
+        if known and mark[1] > len(known):
+            new = self.store.episodes.states(user_id, after_seq=known[-1].seq)
+            if len(known) + len(new) == mark[1]:
+                return known + new
         return self.store.episodes.states(user_id)
+
+    def _summaries(self, user_id: str, embed: Embed) -> list[EpisodeState]:
+        """Each session's current summary as an episode (its vector embedded now if it was never kept)."""
+        out = []
+        for summary in self.store.summaries.current(user_id):
+            vector = summary.vector
+            if vector is None:
+                vector = np.asarray(embed([summary.content]), np.float32)[0]
+                self.store.summaries.save_vector(summary.seq, vector)
+            out.append(EpisodeState(seq=-summary.seq, message_id=f"summary-{summary.seq}",
+                                    session_id=summary.session_id, role="summary", content=summary.content,
+                                    created_at=summary.created_at, vector=vector))
+        return out
 
     def _embedded(self, user_id: str, states: list[EpisodeState], embed: Embed) -> list[EpisodeState]:
         """``states`` with every vector: those never embedded are embedded now (one call) and saved."""
@@ -154,8 +178,9 @@ class EpisodeIndex:
         return out
 
 
-def build(user_id: str, mark: tuple[int, int, int], states: list[EpisodeState], learnt: list[Learnt],
-          dim: int) -> EpisodeEntry:
+def build(user_id: str, mark: Mark, messages: list[EpisodeState], summaries: list[EpisodeState],
+          learnt: list[Learnt], dim: int) -> EpisodeEntry:
+    states = messages + summaries
     rows = {s.message_id: i for i, s in enumerate(states)}
     per_row: list[list[Learnt]] = [[] for _ in states]
     for memory in learnt:
@@ -169,9 +194,10 @@ def build(user_id: str, mark: tuple[int, int, int], states: list[EpisodeState], 
     facts = (np.vstack([m.vector for _, m in links]).astype(np.float32, copy=False) if links
              else np.zeros((0, dim), np.float32))
     texts = [" ".join([s.content, *(m.content for m in per_row[i])]) for i, s in enumerate(states)]
-    return EpisodeEntry(user_id=user_id, mark=mark, states=states, matrix=np.ascontiguousarray(matrix), learnt=per_row,
-                        facts=np.ascontiguousarray(facts), owners=np.array([row for row, _ in links], np.int64),
-                        keywords=KeywordIndex.build(texts), rows=rows)
+    return EpisodeEntry(user_id=user_id, mark=mark, message_states=messages, states=states,
+                        matrix=np.ascontiguousarray(matrix), learnt=per_row, facts=np.ascontiguousarray(facts),
+                        owners=np.array([row for row, _ in links], np.int64), keywords=KeywordIndex.build(texts),
+                        rows=rows)
 
 
 def expanded_cosine(entry: EpisodeEntry, query: np.ndarray) -> np.ndarray:

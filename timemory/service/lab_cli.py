@@ -28,7 +28,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     tm = TiMem.from_settings(settings)
     dataset = load_dataset(Path(args.file), args.format, speaker=args.speaker)
     name = args.experiment or f"{args.user_prefix}{Path(args.file).stem}"
-    config = configuration(tm, granularity=args.granularity, base_url=settings.openai_base_url)
+    config = {**configuration(tm, granularity=args.granularity, base_url=settings.openai_base_url),
+              "summaries": args.summaries}
     if args.cache:
         tm = tm.variant(cache_answers=True)
     cache = tm.llm if isinstance(tm.llm, CachedLLM) else None
@@ -131,6 +132,8 @@ def add_lab_commands(sub: Any) -> None:
     s.add_argument("--retry-failed", action="store_true", help="run exchanges whose run failed again")
     s.add_argument("--cache", action="store_true", help="reuse the model's answers to identical requests")
     s.add_argument("--reflect", action="store_true", help="once replayed, reflect on each user's memories")
+    s.add_argument("--summaries", action="store_true",
+                   help="keep each session's rolling summary as a chat does, dated with the session's date")
     s.set_defaults(func=cmd_replay)
 
     s = sub.add_parser("evaluate", help="evidence recall@k and failure attribution of a replayed dataset")

@@ -7,6 +7,7 @@ from timemory.store.keys import ApiKey
 from timemory.store.models import TIDB_VECTOR_DIM_ATTR, Base, MemoryRow
 from timemory.store.ops import AddMemory, ChangeMemory, DeleteMemory, Op
 from timemory.store.store import Store
+from timemory.store.summaries import Summary
 
 __all__ = [
     "TIDB_VECTOR_DIM_ATTR",
@@ -22,6 +23,7 @@ __all__ = [
     "MemoryState",
     "Op",
     "Store",
+    "Summary",
     "UserWrite",
     "tidb_vector_index_ddl",
 ]

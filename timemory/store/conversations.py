@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from timemory.errors import NotFoundError
 from timemory.schemas import ChatSession, Message
 from timemory.store.database import Database
-from timemory.store.models import MessageRow, SessionRow, utcnow
+from timemory.store.models import MessageRow, SessionRow, SummaryRow, utcnow
 from timemory.store.rows import message_from, naive_utc, new_id, session_from
 from timemory.store.users import UserRepository
 
@@ -66,10 +66,12 @@ class ConversationRepository:
         return self.get_session(user_id, session_id)
 
     def delete_session(self, user_id: str, session_id: str) -> None:
-        """Delete the session and its messages; memories learnt from it stay (their provenance keeps the ids)."""
+        """Delete the session, its messages and its summaries; memories learnt from it stay (their provenance keeps
+        the ids)."""
         with self._db.write() as s:
             row = self._owned_session(s, user_id, session_id)
             s.execute(delete(MessageRow).where(MessageRow.user_id == user_id, MessageRow.session_id == session_id))
+            s.execute(delete(SummaryRow).where(SummaryRow.user_id == user_id, SummaryRow.session_id == session_id))
             s.delete(row)
 
     def save_messages(self, user_id: str, session_id: str | None, messages: Sequence[dict[str, Any]]) -> list[Message]:

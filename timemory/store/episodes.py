@@ -14,7 +14,7 @@ import numpy as np
 from sqlalchemy import bindparam, func, select, update
 
 from timemory.store.database import Database
-from timemory.store.models import MemoryRow, MessageRow
+from timemory.store.models import MemoryRow, MessageRow, SummaryRow
 from timemory.store.rows import aware
 
 
@@ -52,12 +52,14 @@ class EpisodeRepository:
         self._db = db
         self._dim = dim
 
-    def mark(self, user_id: str) -> tuple[int, int, int]:
-        """(memory version, message count, last message seq): an episode index is current while these hold."""
+    def mark(self, user_id: str) -> tuple[int, int, int, int]:
+        """(memory version, message count, last message seq, last summary seq): an episode index is current while
+        these hold."""
         with self._db.read() as s:
             count, last = s.execute(select(func.count(), func.max(MessageRow.seq))
                                     .where(MessageRow.user_id == user_id)).one()
-            return self._db.version(s, user_id), int(count or 0), int(last or 0)
+            summary = s.scalar(select(func.max(SummaryRow.seq)).where(SummaryRow.user_id == user_id))
+            return self._db.version(s, user_id), int(count or 0), int(last or 0), int(summary or 0)
 
     def states(self, user_id: str, after_seq: int = 0) -> builtins.list[EpisodeState]:
         """The user's messages after ``after_seq``, in the order they were stored."""

@@ -1,10 +1,11 @@
 """Erasure: what a user said, and what was learnt from it, removed from every table rather than hidden.
 
 Deleting a memory by hand keeps its history (a DELETE event with the old text); erasing keeps nothing. A user's
-erasure removes their memories, events, sessions, messages, pipeline runs, jobs and API keys, the model answers
-their runs stored in the answer cache, and their questions in the lab's experiments. A memory's erasure removes it
-with its events and takes its text out of the traces, the cached answers and the experiments that hold it. SQLite
-then checkpoints its write-ahead log and rewrites the file (``VACUUM``), so the text is not left in free pages.
+erasure removes their memories, events, sessions, messages, session summaries, pipeline runs, jobs and API keys,
+the model answers their runs stored in the answer cache, and their questions in the lab's experiments. A memory's
+erasure removes it with its events and takes its text out of the traces, the cached answers and the experiments
+that hold it. SQLite then checkpoints its write-ahead log and rewrites the file (``VACUUM``), so the text is not
+left in free pages.
 """
 
 from __future__ import annotations
@@ -29,11 +30,12 @@ from timemory.store.models import (
     MessageRow,
     PipelineRunRow,
     SessionRow,
+    SummaryRow,
     UserRow,
 )
 
 ERASED = "[erased]"
-USER_TABLES = (MemoryRow, MemoryEventRow, MessageRow, SessionRow, PipelineRunRow, JobRow, ApiKeyRow)
+USER_TABLES = (MemoryRow, MemoryEventRow, MessageRow, SummaryRow, SessionRow, PipelineRunRow, JobRow, ApiKeyRow)
 
 
 class Erasure:

@@ -106,6 +106,24 @@ class MessageRow(Base):
     embedding: Mapped[np.ndarray | None] = mapped_column(EmbeddingColumn, nullable=True, deferred=True)
 
 
+class SummaryRow(Base):
+    """One version of a chat session's rolling summary; the newest is the session's summary, the rest its history."""
+
+    __tablename__ = "session_summaries"
+    __table_args__ = (Index("ix_summaries_session", "session_id", "seq"), Index("ix_summaries_user", "user_id", "seq"))
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(UserId)
+    session_id: Mapped[str] = mapped_column(Id)
+    content: Mapped[str] = mapped_column(LongText)
+    through_seq: Mapped[int] = mapped_column(Integer)  # the last message it covers
+    messages: Mapped[int] = mapped_column(Integer)  # how many messages of the session it covers
+    reason: Mapped[str] = mapped_column(String(16))  # turns | idle | topic | replay | asked
+    model: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    embedding: Mapped[np.ndarray | None] = mapped_column(EmbeddingColumn, nullable=True, deferred=True)
+
+
 class MemoryRow(Base):
     __tablename__ = "memories"
     __table_args__ = (

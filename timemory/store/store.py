@@ -1,10 +1,11 @@
 """The store: one database and the repositories over it, composed (each repository owns one kind of row).
 
 ``store.memories`` (memories, vectors, events), ``store.users``, ``store.conversations`` (sessions and messages),
-``store.episodes`` (messages as search reads them), ``store.runs`` (pipeline traces), ``store.jobs`` (the durable
-queue), ``store.keys`` (API keys), ``store.experiments`` and ``store.answers`` (the lab's answer cache). One class over
-SQLAlchemy serves SQLite, MySQL-protocol servers and TiDB; concurrency is described in ``database.py``. Searching
-lives in :mod:`timemory.search`, which listens to the writes made here.
+``store.episodes`` (messages as search reads them), ``store.summaries`` (rolling session summaries),
+``store.runs`` (pipeline traces), ``store.jobs`` (the durable queue), ``store.keys`` (API keys),
+``store.experiments`` and ``store.answers`` (the lab's answer cache). One class over SQLAlchemy serves SQLite,
+MySQL-protocol servers and TiDB; concurrency is described in ``database.py``. Searching lives in
+:mod:`timemory.search`, which listens to the writes made here.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from timemory.store.jobs import JobQueue
 from timemory.store.keys import ApiKeys
 from timemory.store.memories import MemoryRepository
 from timemory.store.runs import RunRepository
+from timemory.store.summaries import SummaryRepository
 from timemory.store.users import UserRepository
 
 
@@ -42,6 +44,7 @@ class Store:
         self.memories = MemoryRepository(self.db, embedding_model=embedding_model, embedding_dim=embedding_dim)
         self.conversations = ConversationRepository(self.db, self.users)
         self.episodes = EpisodeRepository(self.db, embedding_dim)
+        self.summaries = SummaryRepository(self.db, embedding_dim)
         self.runs = RunRepository(self.db)
         self.jobs = JobQueue(self.db, self.users)
         self.keys = ApiKeys(self.db, self.users)
