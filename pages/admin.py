@@ -25,9 +25,15 @@ pick = st.selectbox("User", ids, index=ids.index(current) if current in ids else
 if pick != current:
     st.button(f"Switch to '{pick}'", key="admin_switch_user", on_click=adapter.switch_user, args=(pick,))
 sessions = adapter.sessions(pick)
-st.dataframe(pd.DataFrame([s.model_dump() for s in sessions],
-                          columns=["title", "message_count", "created_at", "updated_at", "id"]),
+summaries = {s.session_id: s for s in adapter.guarded(lambda: tm.summaries.current(user_id=pick)) or []}
+st.dataframe(pd.DataFrame([{**s.model_dump(), "summary": summaries[s.id].content if s.id in summaries else None,
+                            "summarised": f"{summaries[s.id].messages} messages, {summaries[s.id].reason}"
+                            if s.id in summaries else None} for s in sessions],
+                          columns=["title", "message_count", "summary", "summarised", "created_at", "updated_at",
+                                   "id"]),
              hide_index=True, width="stretch")
+st.caption("Each chat's rolling summary (kept up to date every few turns, at a change of topic and when the chat goes "
+           "idle; its earlier versions are on the chat page).")
 
 
 def delete_session(p: dict) -> None:

@@ -99,6 +99,18 @@ if session_id:
     # each reply under the message it answers, also when two were sent before the first was answered
     messages = in_reply_order(adapter.guarded(lambda: tm.sessions.messages(open_session, user_id=user)) or [])
     runs = service.runs_by_message(open_session, user_id=user)
+    versions = adapter.guarded(lambda: tm.summaries.history(user_id=user, session_id=open_session)) or []
+    if versions:
+        latest = versions[-1]
+        with st.expander(f"📝 Summary of this chat ({latest.messages} of {len(messages)} messages, "
+                         f"{latest.created_at:%Y-%m-%d %H:%M})"):
+            st.markdown(latest.content)
+            st.caption("Kept up to date every few turns, at a change of topic and when the chat goes idle; found "
+                       "by search with what was said, and given to replies once the chat is longer than the turns "
+                       "a reply sees.")
+            for old in reversed(versions[:-1]):
+                st.caption(f"Version of {old.created_at:%Y-%m-%d %H:%M} ({old.reason}, {old.messages} messages): "
+                           f"{old.content}")
     for m in messages:
         with st.chat_message(m.role):
             st.markdown(m.content)

@@ -36,7 +36,8 @@ def database_files(store: Store) -> bytes:
 
 
 def write_everywhere(store: Store, embedder, user: str, marker: str, tmp_path: Path) -> TiMem:  # type: ignore[no-untyped-def]
-    """The marker through add, edit, process, chat, the queue, a cached replay with its experiment, and a key."""
+    """The marker through add, edit, process, chat (with the session's summary), the queue, a cached replay with its
+    experiment and summaries, and a key."""
     llm = ScriptedLLMDouble(facts=[{"content": f"The user's code word is {marker}.", "type": "personal"}],
                             consolidate=adds, reply=f"I will remember {marker}.")
     tm = TiMem(store, embedder, llm)
@@ -46,6 +47,7 @@ def write_everywhere(store: Store, embedder, user: str, marker: str, tmp_path: P
     tm.process_messages([{"role": "user", "content": f"My code word is {marker}."}], user_id=user)
     turn = tm.chat.chat_with_memory_stream(f"Remember {marker} for me.", user_id=user, session_id=None)
     list(turn)
+    assert tm.summaries.update(user_id=user, session_id=turn.session_id, reason="asked") is not None
     tm.jobs.enqueue([{"role": "user", "content": f"Queued {marker}."}], user_id=user)
     tm.keys.create(user_id=user, label=f"key of {marker}")
     path = tmp_path / f"{user}.json"
@@ -55,7 +57,7 @@ def write_everywhere(store: Store, embedder, user: str, marker: str, tmp_path: P
     dataset = load_dataset(path, "timemory")
     cached = tm.variant(cache_answers=True)
     run_experiment(cached, dataset, name=f"exp-{user}", user_prefix=user, evaluate_after=True,
-                   config=configuration(cached, granularity="exchange"))
+                   config={**configuration(cached, granularity="exchange"), "summaries": True})
     return tm
 
 
@@ -65,16 +67,19 @@ def test_an_erased_user_is_found_nowhere(store: Store, embedder, tmp_path: Path)
     tm = write_everywhere(store, embedder, user, marker, tmp_path)
     write_everywhere(store, embedder, other, kept, tmp_path)
     assert marker in every_row(store) and tm.search(marker, user_id=user)  # the index holds the user too
+    assert {h.episode.speaker for h in tm.search(marker, user_id=user, scope="episodes", limit=20)  # type: ignore[union-attr]
+            } == {"user", "assistant", "summary"}  # and the episode index their words and summaries
 
     removed = tm.erase_user(user_id=user)
 
     assert removed["memories"] >= 3 and removed["api_keys"] == 1 and removed["jobs"] >= 1
     assert removed["llm_cache"] >= 1 and removed["experiments"] == 1  # its question records left the experiment
+    assert removed["session_summaries"] >= 2 and removed["messages"] >= 4
     rows = every_row(store)
     assert marker not in rows
     if store.backend == "sqlite":
         assert marker.encode() not in database_files(store)
-    assert not tm.search(marker, user_id=user) and tm.list_memories(user_id=user) == []
+    assert not tm.search(marker, user_id=user, scope="all") and tm.list_memories(user_id=user) == []
     assert user not in {k.user_id for k in tm.keys.list()} and user not in {u.id for u in tm.users.list()}
     # the other user is untouched
     assert kept in rows and tm.search(kept, user_id=other)

@@ -1,8 +1,10 @@
-"""The chat: messages sent back to back are both answered, in order, and learnt in one session."""
+"""The chat: messages sent back to back are both answered, in order, and learnt in one session; a reply shows the
+earlier message it was given."""
 
 from __future__ import annotations
 
 import time
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,9 @@ from helpers import (
     settled,
     user_shown,
 )
+
+from timemory import TiMem
+from timemory.store import Store
 
 pytestmark = [pytest.mark.browser, pytest.mark.local_llm]
 
@@ -73,3 +78,25 @@ def test_back_to_back_messages_are_both_answered_and_learnt_in_one_session(page,
         assert "user=maya" in page.url and "memory=" in page.url
         assert page.get_by_text("No memory").count() == 0
         user_shown(page, "maya")
+
+
+def test_a_reply_shows_the_earlier_message_it_was_given(page, server: str, data: Path, embedder) -> None:
+    """Nothing was learnt of the locker; the message that said it, in another chat, is given to the reply and shown
+    under it with who said it and when."""
+    said = "My locker at the swimming pool is number 4512."
+    store = Store.from_url(f"sqlite:///{data}/timemory.db", embedding_model=embedder.name, embedding_dim=embedder.dim)
+    tm = TiMem(store, embedder)
+    pool = tm.sessions.create(user_id="maya", title="Swimming")
+    tm.sessions.add_messages([{"role": "user", "content": said}], user_id="maya", session_id=pool.id)
+    tm.close()
+
+    page.goto(f"{server}/?user=maya")  # a new chat
+    box = page.get_by_placeholder("Tell me something about yourself…")
+    box.fill("What was my locker number at the swimming pool?")
+    box.press("Enter")
+    given = page.get_by_text("Memories given to this reply").last
+    given.wait_for(timeout=300_000)
+    given.click()
+    line = page.get_by_text(f"💬 user said on {date.today():%Y-%m-%d}: {said}")
+    line.wait_for()
+    page.screenshot(path=str(data / "chat-supporting-turn.png"), full_page=True)

@@ -26,6 +26,7 @@ from timemory.errors import LLMError
 from timemory.prompts import SUMMARY_PREVIOUS, SUMMARY_PROMPT
 from timemory.providers.llm import LLM, Usage
 from timemory.store import Summary
+from timemory.validation import check_user_id
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +55,19 @@ class Summaries:
         self.policy = policy or SummaryPolicy()
 
     def latest(self, *, user_id: str, session_id: str) -> Summary | None:
-        return self.engine.store.summaries.latest(user_id, session_id)
+        return self.engine.store.summaries.latest(check_user_id(user_id), session_id)
+
+    def current(self, *, user_id: str) -> list[Summary]:
+        """The current summary of each of the user's sessions that has one."""
+        return self.engine.store.summaries.current(check_user_id(user_id))
+
+    def history(self, *, user_id: str, session_id: str) -> list[Summary]:
+        """Every version of the session's summary, oldest first (the last is the current one)."""
+        return self.engine.store.summaries.history(check_user_id(user_id), session_id)
 
     def due(self, *, user_id: str, session_id: str) -> tuple[str, int] | None:
         """Why the session's summary should be updated now, and through which message; None when it need not."""
+        check_user_id(user_id)
         latest = self.latest(user_id=user_id, session_id=session_id)
         pending = self.engine.store.summaries.after(user_id, session_id, latest.through_seq if latest else 0)
         said = [(seq, m) for seq, m in pending if m.role == "user"]
@@ -83,6 +93,7 @@ class Summaries:
                when: datetime | None = None, usage: Usage | None = None) -> Summary | None:
         """A new version of the session's summary from the previous one and the messages since (those up to
         ``through_seq``); None when no message is new. ``when`` dates it (a replay uses the session's date)."""
+        check_user_id(user_id)
         latest = self.latest(user_id=user_id, session_id=session_id)
         pending = [(seq, m) for seq, m in
                    self.engine.store.summaries.after(user_id, session_id, latest.through_seq if latest else 0)
