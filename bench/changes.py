@@ -251,6 +251,15 @@ def replay_section() -> list[str]:
                    f"{row['seconds']} | {row['latest']} | {row['stale_returned']} | {row['stale_active']} | "
                    f"{row['recall']} |")
     out += ["", r["note"]]
+    if "scopes" in r:
+        scopes = r["scopes"]
+        out += ["", f"**What questions are searched in** (measured {scopes['date']}, same machine, a new replay of the "
+                f"same conversations: {scopes['failed']}). Evidence recall of the same 40 questions when searched "
+                "in the memories, in the stored messages (episodes: each found by its own words and meaning and by "
+                "the memories learnt from it) and in both, one list by score (`evaluate`'s `recall_by_scope`):", "",
+                "| scope | evidence recall @1 | @5 |", "|---|---:|---:|"]
+        out += [f"| {row['scope']} | {row['1']:.2f} | {row['5']:.2f} |" for row in scopes["rows"]]
+        out += ["", scopes["note"]]
     return out
 
 

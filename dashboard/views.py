@@ -100,13 +100,14 @@ def search_table(hits: list[SearchHit]) -> pd.DataFrame:
     """Search hits as rows: a memory with its type, status and the messages it was learnt from; a message (what was
     said) with who said it, when, and what was learnt from it; each with its score parts."""
     rows = []
+    mixed = any(h.episode is not None for h in hits)
     for h in hits:
         memory, said = h.memory, h.episode
         rows.append({
-            "score": round(h.score, 3), "kind": "memory" if memory is not None else "said",
+            "score": round(h.score, 3),
             "status": memory.status if memory is not None else None,
             "type": memory.type if memory is not None else None,
-            "content": h.text,
+            "content": h.text, "kind": ("memory" if memory is not None else "said") if mixed else None,
             "said": f"{said.speaker}, {said.created_at:%Y-%m-%d %H:%M}" if said is not None else None,
             "learnt": " · ".join(m.content for m in said.learnt) if said is not None else None,
             "learnt from": " · ".join(f"{e.speaker}: {e.content}" for e in h.sources) or None,

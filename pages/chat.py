@@ -79,7 +79,8 @@ if error := st.session_state.pop("chat_error", None):
 def show_turn_extras(turn: ChatTurn) -> None:
     """What this process knows about a reply beyond the stored trace: memories it was given, notes, failures."""
     used = turn.memories_used
-    with st.expander(f"🧠 Memories given to this reply ({len(used)})"):
+    with st.expander(f"🧠 Memories given to this reply ({len(used)}, about {turn.given_tokens} tokens of its "
+                     "prompt)"):
         if not used:
             st.caption("None were relevant enough to include.")
         for hit in used:

@@ -325,6 +325,13 @@ def test_search_in_the_browser_says_why_each_memory_ranked(tm: TiMem) -> None:
     words = at.dataframe[0].value
     assert len(words) and all(matched for matched in words["matched"])  # words only: every hit shares a word
     assert "meaning" not in words.columns  # no column of Nones
+    at.radio(key="f_search_mode").set_value("hybrid").run()
+    at.radio(key="f_search_scope").set_value("all").run()
+    both = at.dataframe[0].value
+    assert {"memory", "said"} <= set(both["kind"])  # the demo's messages are searched too
+    said = both[both["kind"] == "said"]
+    assert all(who.split(",")[0] in ("user", "assistant", "summary") for who in said["said"])
+    assert list(both["score"]) == sorted(both["score"], reverse=True)
 
 
 def test_two_messages_sent_back_to_back_each_show_their_reply_under_them(tm: TiMem) -> None:

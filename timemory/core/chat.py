@@ -20,7 +20,7 @@ from typing import Any, Literal
 from timemory.core.accounts import DEFAULT_TITLE, Sessions
 from timemory.core.engine import Engine
 from timemory.core.extraction import PROMPT_MESSAGE_CHARS
-from timemory.core.given import GivenPolicy, given_to_reply, system_prompt
+from timemory.core.given import GivenPolicy, approximate_tokens, given_to_reply, system_prompt
 from timemory.core.jobs import FINISHED, Jobs, Worker
 from timemory.core.summaries import IdleTimers, Summaries, SummaryPolicy
 from timemory.errors import ChatError, LLMError, TiMemoryError
@@ -60,6 +60,7 @@ class ChatTurn:
         self.error: str | None = None
         self.notes: list[str] = []
         self.summary: Summary | None = None  # the session summary this turn brought up to date, if any
+        self.given_tokens = 0  # about how many tokens the system prompt took (memories, earlier messages, summary)
         self.background = False
         self.job_id: str | None = None
         self._tokens: list[str] = []
@@ -310,8 +311,10 @@ class ChatService:
         # the older turns of a long session reach the reply as its summary
         summary = (self.summaries.latest(user_id=turn.user_id, session_id=turn.session_id)
                    if len(history) >= self.history_messages > 0 else None)
+        system = system_prompt(turn.memories_used, summary.content if summary else None)
+        turn.given_tokens = approximate_tokens(system)
         prompt = [
-            {"role": "system", "content": system_prompt(turn.memories_used, summary.content if summary else None)},
+            {"role": "system", "content": system},
             *({"role": m.role, "content": m.content} for m in history),
             {"role": "user", "content": turn.text},
         ]
