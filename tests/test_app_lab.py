@@ -89,6 +89,11 @@ def test_timeline_steps_from_change_to_change_and_keeps_its_moment_in_the_url(tm
     assert linked.slider(key=state.TIMELINE_AT).value.replace(tzinfo=UTC) == changes[-2]
 
 
+def chart(at, key: str):  # type: ignore[no-untyped-def]
+    """The page's plotly chart with this key."""
+    return next(c for c in at.get("plotly_chart") if c.key == key)
+
+
 def test_lab_lists_and_compares_experiments(tm: TiMem) -> None:
     at = app("pages/lab.py")
     setup, recall, misses = (at.dataframe[i].value for i in range(3))
@@ -99,7 +104,13 @@ def test_lab_lists_and_compares_experiments(tm: TiMem) -> None:
     assert {"hit @5", "session hit @5", "retrieval miss @5", "extraction miss @5"} <= set(misses.columns)
     compare = at.dataframe[3].value
     assert "exp2 − exp1" in compare.columns and "recall@5" in compare.index
-    assert len(at.get("plotly_chart")) == 2
+    assert [c.key for c in at.get("plotly_chart")] == ["lab_recall", "lab_scope_compare", "lab_attribution"]
+    # facts only against facts + what was said: the bars are each experiment's recall of the two scopes
+    bars = {trace["name"]: trace["y"] for trace in json.loads(chart(at, "lab_scope_compare").proto.spec)["data"]}
+    for e in tm.list_experiments():
+        assert bars[f"{e.name}: facts only"] == list(e.metrics["recall_by_scope"]["memories"].values())
+        assert bars[f"{e.name}: facts + what was said"] == list(e.metrics["recall_by_scope"]["all"].values())
+    assert {"facts only @5", "facts + said @5"} <= set(recall.columns)
     question = at.selectbox(key=state.LAB_QUESTION)
     assert question.options and any("✅" in t.value or "·" in t.value for t in at.text)
 
@@ -113,13 +124,13 @@ def test_attribution_follows_the_k_chosen_and_one_experiment_can_be_inspected(tm
         assert not at.exception, at.exception
         row = at.dataframe[2].value.set_index("name").loc["exp1"]
         assert row[f"hit @{k}"] == sum(q["hit_at"][str(k)] for q in questions)  # counted by hand from the record
-        assert f"k = {k}" in str(at.get("plotly_chart")[1].proto.spec)
+        assert f"k = {k}" in str(chart(at, "lab_attribution").proto.spec)
     at.multiselect(key="lab_compare").set_value(["exp2"]).run()
     assert not at.exception, at.exception
     assert "Pick" not in " ".join(c.value for c in at.caption)
     inspected = at.dataframe[3].value
     assert list(inspected.columns) == ["exp2"] and "recall@5" in inspected.index
-    assert len(at.get("plotly_chart")) == 2
+    assert len(at.get("plotly_chart")) == 3
 
 
 def test_lab_starts_a_replay_in_the_background_and_refuses_a_second(tm: TiMem) -> None:

@@ -55,7 +55,7 @@ def test_every_few_turns_a_new_version_keeps_the_history(memory: TiMem, user: st
     chat_through(chat, user, ["How many days in Kyoto?"], session)
     assert memory.summaries.latest(user_id=user, session_id=session) == first  # one turn: not due yet
     chat_through(chat, user, ["Is Nara worth a day trip?"], session)
-    history = memory.engine.store.summaries.history(user, session)
+    history = memory.summaries.history(user_id=user, session_id=session)
     assert [s.messages for s in history] == [4, 8]
     assert history[-1].content == "The user continued. said: How many days in Kyoto? | Is Nara worth a day trip?"
 
@@ -106,7 +106,7 @@ def test_a_replay_keeps_summaries_dated_with_the_session(sqlite_store, embedder,
     assert summary is not None and summary.created_at.date() == datetime(2023, 5, 7, tzinfo=UTC).date()
     assert summary.content == "The user said: I adopted a dog called Rex. | He is a beagle."
     replay(tm, dataset, user_prefix="r-", summaries=True)  # resumed: nothing new, no new version
-    assert len(tm.engine.store.summaries.history(user, session.id)) == 1
+    assert len(tm.summaries.history(user_id=user, session_id=session.id)) == 1
 
 
 @pytest.mark.local_llm
