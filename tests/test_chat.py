@@ -141,6 +141,15 @@ def test_an_earlier_message_supports_the_reply_when_no_memory_holds_it(
     assert "2024-03-05, user: My locker at the pool is number 4512." in system
     assert "What was my locker number" not in system  # the message itself is not its own support
 
+    early = chat.chat_with_memory_stream("Which locker did I use at the pool?", user_id=user, session_id=None,
+                                         process=False)
+    memory.sessions.add_messages([{"role": "user", "content": "My new locker at the pool is number 9000."}],
+                                 user_id=user, session_id=early.session_id)  # sent before the reply was written
+    list(early)
+    supporting = [h.text for h in early.memories_used if h.kind == "episode"]
+    assert "My locker at the pool is number 4512." in supporting
+    assert "My new locker at the pool is number 9000." not in supporting  # a later turn's message
+
     chat.given = GivenPolicy(turns=2, turn_tokens=5)  # over budget: the message is left out
     turn = chat.chat_with_memory_stream("And the locker code again?", user_id=user, session_id=None, process=False)
     list(turn)

@@ -46,7 +46,7 @@ def test_back_to_back_messages_are_both_answered_and_learnt_in_one_session(page,
     assert [r for _, r in rows].count("user") == 2, rows  # both messages, in one session
     assert query(data, "SELECT count(*) FROM sessions WHERE user_id = 'maya'")[0][0] == sessions_before + 1
     session = rows[0][0]
-    page.get_by_text("I also started learning to play the violin.").first.wait_for()
+    page.get_by_text("I also started learning to play the violin.").filter(visible=True).first.wait_for()
     deadline = time.monotonic() + 60
     while page.get_by_text("What the memory pipeline did").count() < 2:  # every reply opens its own trace
         assert time.monotonic() < deadline, "a reply has no trace"
@@ -58,7 +58,7 @@ def test_back_to_back_messages_are_both_answered_and_learnt_in_one_session(page,
     # a reload keeps the user and the chat; each reply sits under the message it answers, although the second
     # message was stored before the first reply
     page.reload()
-    page.get_by_text("I just adopted a dog named Pico.").first.wait_for()
+    page.get_by_text("I just adopted a dog named Pico.").filter(visible=True).first.wait_for()
     assert "user=maya" in page.url
     settled(page)
     shown = page.locator("[data-testid='stChatMessage']").all()

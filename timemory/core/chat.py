@@ -304,8 +304,8 @@ class ChatService:
         first_exchange = not history
         try:
             assert turn.user_message is not None
-            turn.memories_used = given_to_reply(self.engine, self.given, turn.text, user_id=turn.user_id,
-                                                skip_messages=[turn.user_message.id, *(m.id for m in history)])
+            turn.memories_used = given_to_reply(self.engine, self.given, turn.user_message, user_id=turn.user_id,
+                                                skip_messages=[m.id for m in history])
         except TiMemoryError as exc:
             log.warning("memory search failed; answering without memories: %s", exc)
         # the older turns of a long session reach the reply as its summary

@@ -15,7 +15,7 @@ from timemory.prompts import (
     CHAT_SYSTEM_PROMPT,
     CHAT_TURNS_BLOCK,
 )
-from timemory.schemas import SearchHit
+from timemory.schemas import Message, SearchHit
 
 
 @dataclass(frozen=True)
@@ -28,16 +28,22 @@ class GivenPolicy:
     turn_tokens: int = 300
 
 
-def given_to_reply(engine: Engine, policy: GivenPolicy, text: str, *, user_id: str,
+def given_to_reply(engine: Engine, policy: GivenPolicy, message: Message, *, user_id: str,
                    skip_messages: Sequence[str]) -> list[SearchHit]:
-    """The memories close enough in meaning, then supporting messages (not those in ``skip_messages``: this one
-    and the history the prompt carries) within the token budget."""
-    memories, said = engine.recall(text, user_id=user_id, memories=policy.memories, episodes=policy.turns,
-                                   skip_messages=skip_messages)
+    """The memories close enough in meaning to ``message``, then supporting messages within the token budget: only
+    messages said before it (one sent after it is a later turn's), none in ``skip_messages`` (the history the
+    prompt carries), and no summary of its own session (the prompt has that one when it needs it)."""
+    memories, said = engine.recall(message.content, user_id=user_id, memories=policy.memories,
+                                   episodes=policy.turns, skip_messages=[message.id, *skip_messages])
     # by meaning: a word shared with the message alone is no reason to bring a memory up
     given = [h for h in memories if h.similarity >= policy.min_similarity]
     budget = policy.turn_tokens
     for hit in said:
+        episode = hit.episode
+        assert episode is not None
+        if episode.created_at > message.created_at or (
+                episode.speaker == "summary" and episode.session_id == message.session_id):
+            continue
         cost = approximate_tokens(hit.text)
         if hit.similarity >= policy.min_similarity and cost <= budget:
             budget -= cost
