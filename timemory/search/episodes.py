@@ -26,7 +26,7 @@ import numpy as np
 
 from timemory.schemas import Episode, LearntMemory, SearchHit, SearchMode
 from timemory.search.keyword import KeywordIndex, term_words
-from timemory.search.matrix import dot_rows
+from timemory.search.matrix import bm25_of, dot_rows
 from timemory.search.ranking import Ranked, fuse, rank_keyword, rank_vector
 from timemory.store import EpisodeState, Learnt, Store
 
@@ -147,8 +147,7 @@ class EpisodeIndex:
         words = term_words(query)
         rows, bm25 = entry.keywords.scores(list(words), entry.n) if words else (np.zeros(0, np.int64),
                                                                                   np.zeros(0, np.float32))
-        dense = np.zeros(entry.n, np.float32)
-        dense[rows] = bm25
+        dense = bm25_of(entry.n, rows, bm25)
         if mode == "keyword":
             ranked = rank_keyword(rows, bm25, k)
             cosine = expanded_cosine(entry, vector) if vector is not None else None
