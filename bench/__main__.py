@@ -96,7 +96,7 @@ many users' rows is better served by the exact `VEC_COSINE_DISTANCE` scan withou
 # Sections measured on their own (``--only NAME``) replace their part of the report and keep the rest.
 HEADINGS = {"search": "## 1. Search latency", "lab": "## 6. The lab", "service": "## 7. The service",
             "quality": "## 8. Search quality", "changes": "## 9. Changes that reach consolidation",
-            "topics": "## 10. Topic changes"}
+            "topics": "## 10. Topic changes", "scale": "## 11. Many users"}
 SCALING_HEADING = "## 5. Where the embedded default stops"
 
 
@@ -143,7 +143,7 @@ def write_report() -> None:
         lines += app_section(app)  # type: ignore[arg-type]
     if dash:
         lines += dashboard_section(dash)  # type: ignore[arg-type]
-    for name in ("lab", "service", "quality", "changes", "topics"):
+    for name in ("lab", "service", "quality", "changes", "topics", "scale"):
         lines += section_of(name) or []
     lines.append(SCALING)
     REPORT.write_text("\n".join(lines))
@@ -153,7 +153,7 @@ def write_report() -> None:
 def smoke(only: set[str] | None = None) -> dict[str, list[str]]:
     """Every section on tiny sizes, each rendered as its report section (returned, not written). Nothing here is a
     figure to publish: the point is that each benchmark still runs against the product as it is now."""
-    from . import app_memory, changes, dashboard, lab, pipeline, quality, search, service, topics
+    from . import app_memory, changes, dashboard, lab, pipeline, quality, scale, search, service, topics
 
     info = {"machine": machine()}
     runs: dict[str, Callable[[], list[str]]] = {
@@ -161,6 +161,8 @@ def smoke(only: set[str] | None = None) -> dict[str, list[str]]:
         "quality": lambda: quality.section({**info, **quality.measure(tune_weights=False, personas=2)}),
         "changes": lambda: changes.section(changes.measure(pairs=3, distractors=30)),
         "topics": lambda: topics.section({**info, **topics.measure(windows=(3,))}),
+        "scale": lambda: scale.section({**info, **scale.measure({"users": 40, "large": 0, "seed": 1}, operations=60,
+                                                                sample=5)}),
         "pipeline": lambda: pipeline_section(pipeline.measure(exchanges=1, answers=1)),
         "app_memory": lambda: app_section(app_memory.measure()),
         "dashboard": lambda: dashboard_section(dashboard.measure(50, (10,), warm_umap=False)),
@@ -193,7 +195,7 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true",
                         help="every section on tiny sizes, rendered and checked, nothing written (make test runs it)")
     parser.add_argument("--only", choices=["search", "pipeline", "app_memory", "dashboard", "lab", "service",
-                                           "quality", "changes", "topics", "report"],
+                                           "quality", "changes", "topics", "scale", "report"],
                         action="append")
     args = parser.parse_args()
     pin_threads()
@@ -213,9 +215,9 @@ def main() -> None:
         print(f"quick benchmark done in {time.perf_counter() - started:.0f} s")
         return
     only = set(args.only or ["search", "pipeline", "app_memory", "dashboard", "lab", "service", "quality",
-                             "changes", "topics"])
+                             "changes", "topics", "scale"])
     if "search" in only:
-        rows = search.measure([1_000, 10_000, 100_000], ["timemory", "faiss", "mem0"])
+        rows = search.measure([1_000, 10_000, 100_000], ["timemory", "timemory-exact", "faiss", "mem0"])
         search.summary(rows)
         save("search", {"rows": rows})
     if "quality" in only:
@@ -230,6 +232,10 @@ def main() -> None:
         from . import topics
 
         save("topics", {**topics.measure(), "machine": machine()})
+    if "scale" in only:
+        from . import scale
+
+        save("scale", scale.measure())
     if "pipeline" in only:
         save("pipeline", pipeline.measure())
     if "app_memory" in only:

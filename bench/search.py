@@ -33,21 +33,23 @@ def _repeats(n: int, system: str) -> tuple[int, int]:
     return (300, 30)
 
 
-def run_timemory(n: int, texts, vectors, embedder) -> dict:  # type: ignore[no-untyped-def]
+def run_timemory(n: int, texts, vectors, embedder, exact: bool = False) -> dict:  # type: ignore[no-untyped-def]
+    """The product's default search, or (``exact``) the exact scan alone, without the HNSW graph of large users."""
     from timemory import TiMem
-    from timemory.search import search_for
+    from timemory.search import EmbeddedSearch, NumpyIndex
     from timemory.store import Store
 
     folder = tempfile.mkdtemp(prefix="bench-timemory-")
     store = Store.from_url(f"sqlite:///{folder}/bench.db", embedding_model=embedder.name, embedding_dim=embedder.dim)
-    tm = TiMem(store, embedder)
-    search = search_for(store)
+    search = EmbeddedSearch(store, NumpyIndex(store.dim, approximate_from=None) if exact else None)
+    tm = TiMem(store, embedder, search=search)
     base = rss_mb()
     with stopwatch() as load:
         load_into(store, USER, texts, vectors)
     qvecs = embedder.embed(QUERIES)
     with stopwatch() as first:
         search.nearest(USER, qvecs[0], K)  # loads the user's matrix from the database
+    graph = _wait_for_graph(search)
     searches, writes = _repeats(n, "timemory")
     cycle = itertools.cycle(range(len(QUERIES)))
     retrieval = timed(lambda: search.nearest(USER, qvecs[next(cycle)], K), searches)
@@ -70,10 +72,55 @@ def run_timemory(n: int, texts, vectors, embedder) -> dict:  # type: ignore[no-u
 
     after_write = timed(write_then_search, max(5, writes // 3), 1)
     hits = [[m.id for m, _ in row] for row in search.nearest(USER, qvecs, K)]
-    return {"load_s": load[0], "first_search_ms": first[0] * 1000, "retrieval": retrieval.__dict__,
+    if graph is not None:
+        graph["recall_at_10"] = _recall(store, search, embedder, vectors)
+    return {"load_s": load[0], "first_search_ms": first[0] * 1000, "graph": graph, "retrieval": retrieval.__dict__,
             "end_to_end": end_to_end.__dict__, "modes": modes, "write": write.__dict__,
             "write_then_search": after_write.__dict__,
             "rss_mb": rss_mb(), "rss_data_mb": rss_mb() - base, "hits": len(hits)}
+
+
+def _wait_for_graph(search) -> dict | None:  # type: ignore[no-untyped-def]
+    """Seconds until the background HNSW build of a large user is ready (None: the user is searched exactly)."""
+    import time
+
+    entry = search.index.peek(USER)
+    if entry is None or entry.approximate is None:
+        return None
+    started = time.perf_counter()
+    entry.approximate.wait()
+    return {"build_s": time.perf_counter() - started, "rows": entry.approximate.graph.rows,
+            "bytes": entry.approximate.memory_bytes}
+
+
+def _recall(store, search, embedder, vectors: np.ndarray) -> dict:  # type: ignore[no-untyped-def]
+    """Recall@10 of the default search against the exact scan, for three kinds of query: new sentences of the
+    corpus's kind, the benchmark's questions, and stored memories' own vectors."""
+    from timemory.search import EmbeddedSearch, NumpyIndex
+
+    from .corpus import sentences
+
+    exact = EmbeddedSearch(store, NumpyIndex(store.dim, approximate_from=None))
+    held_out = [t for t, _ in sentences(len(vectors) + 500)[len(vectors):]]
+    kinds = {"new sentences (500)": embedder.embed(held_out), f"questions ({len(QUERIES)})": embedder.embed(QUERIES),
+             "stored memories (500)": vectors[np.random.default_rng(3).choice(len(vectors), 500, replace=False)]}
+    out = {}
+    for name, queries in kinds.items():
+        found = 0
+        for q in queries:
+            got = {m.id for m, _ in search.nearest(USER, q, 10)[0]}
+            found += len(got & {m.id for m, _ in exact.nearest(USER, q, 10)[0]})
+        out[name] = found / (10 * len(queries))
+    hybrid = 0
+    for text, q in zip(QUERIES, kinds[f"questions ({len(QUERIES)})"], strict=True):
+        got = {h.id for h in search.find(USER, text, q[None, :], 10)}
+        hybrid += len(got & {h.id for h in exact.find(USER, text, q[None, :], 10)})
+    out[f"questions, hybrid ({len(QUERIES)})"] = hybrid / (10 * len(QUERIES))
+    return out
+
+
+def run_timemory_exact(n: int, texts, vectors, embedder) -> dict:  # type: ignore[no-untyped-def]
+    return run_timemory(n, texts, vectors, embedder, exact=True)
 
 
 def run_faiss(n: int, texts, vectors, embedder) -> dict:  # type: ignore[no-untyped-def]
@@ -156,9 +203,10 @@ def section(data: dict[str, Any]) -> list[str]:
            "~500 MB, included) and, in brackets, what loading the memories into the system added.", "",
            "| system | memories | retrieval p50 | p95 | p99 | end to end p50 | p95 | p99 | write p50 | RSS MB (data) |",
            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    names = {"timemory": "TiMemory (SQLite + numpy)", "mem0": "mem0 2.2.1 (qdrant local)", "faiss": "FAISS IndexFlatIP"}
+    names = {"timemory": "TiMemory (SQLite + numpy)", "timemory-exact": "TiMemory, exact scan only",
+             "mem0": "mem0 2.2.1 (qdrant local)", "faiss": "FAISS IndexFlatIP"}
     for n in sizes:
-        for system in ("timemory", "mem0", "faiss"):
+        for system in ("timemory", "timemory-exact", "mem0", "faiss"):
             r = by.get((system, n))
             if r:
                 out.append(f"| {names[system]} | {n:,} | {Stats(**r['retrieval']).row()} | "
@@ -173,6 +221,18 @@ def section(data: dict[str, Any]) -> list[str]:
                        f"{_ratio(m['end_to_end']['p95'], t['end_to_end']['p95']) if m else 'n/a'} | "
                        f"{_ratio(t['retrieval']['p95'], f['retrieval']['p95']) if f else 'n/a'} | "
                        f"{t['write_then_search']['p50']:.1f} ms (write + search, p50) |")
+    graphs = [(n, by[("timemory", n)]["graph"]) for n in sizes if (by.get(("timemory", n)) or {}).get("graph")]
+    if graphs:
+        out += ["", "**Large users** (above 50,000 memories): an HNSW graph (FAISS, M=32) picks candidates, built in "
+                "the background after the user is loaded, and every candidate is scored exactly; rows written since "
+                "the graph was built are scored exactly beside it. Until the graph is ready the exact scan serves. "
+                "Recall@10 = share of the exact scan's top 10 that the default search returns.", "",
+                "| memories | graph build | graph memory | " + " | ".join(
+                    f"recall@10, {kind}" for kind in graphs[0][1]["recall_at_10"]) + " |",
+                "|---:|---:|---:|" + "---:|" * len(graphs[0][1]["recall_at_10"])]
+        for n, g in graphs:
+            out.append(f"| {n:,} | {g['build_s']:.0f} s | {g['bytes'] / 2**20:.0f} MB | "
+                       + " | ".join(f"{v:.4f}" for v in g["recall_at_10"].values()) + " |")
     out += ["", "**Search modes** (TiMemory, same run): vector = cosine only; keyword = BM25 only (no query "
             "embedding); hybrid = both, fused (section 8). Retrieval = ranking with the query's vector already made; "
             "end to end = `tm.search(query, mode=…)`, the query embedded by the local MiniLM on ONNX Runtime. "
@@ -189,7 +249,7 @@ def section(data: dict[str, Any]) -> list[str]:
     return [*out, ""]
 
 
-RUNNERS = {"timemory": run_timemory, "mem0": run_mem0, "faiss": run_faiss}
+RUNNERS = {"timemory": run_timemory, "timemory-exact": run_timemory_exact, "mem0": run_mem0, "faiss": run_faiss}
 
 
 def main(system: str, n: int) -> None:
@@ -211,8 +271,12 @@ def measure(sizes: list[int], systems: list[str]) -> list[dict]:
     out = []
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "MEM0_TELEMETRY": "False",
            "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    from timemory.search.approximate import APPROXIMATE_FROM
+
     for n in sizes:
         for system in systems:
+            if system == "timemory-exact" and n < APPROXIMATE_FROM:
+                continue  # the same path as the default below the graph's size
             print(f"  search: {system} at {n:,} memories", flush=True)
             proc = subprocess.run([sys.executable, "-m", "bench.search", system, str(n)], env=env,
                                   capture_output=True, text=True, timeout=1200)

@@ -76,9 +76,9 @@ def test_episodes_follow_new_messages_deleted_sessions_and_erasure(tm: TiMem, st
     assert "m1" not in {h.id for h in tm.search("bees", user_id=user, limit=5, scope="episodes")}
 
     index = episodes_for(store)
-    assert index._cache.get(user) is not None
+    assert index.cache.peek(user) is not None
     tm.erase_user(user_id=user)
-    assert index._cache.get(user) is None  # erased from memory at once, not at the next search
+    assert index.cache.peek(user) is None  # erased from memory at once, not at the next search
     assert tm.search("Ama", user_id=user, scope="all") == []
 
 

@@ -59,6 +59,11 @@ class EmbeddedSearch:
     def _load(self, user_id: str) -> tuple[list[str], list[str], list[str], list[np.ndarray], list[str]]:
         return columns(self.store.memories.states(user_id))
 
+    def entry(self, user_id: str) -> UserVectors:
+        """The user's cached rows, loaded from the database unless the cache holds the current version."""
+        with self.store.db.read() as s:
+            return self._entry(s, user_id, None)
+
     def _entry(self, s: Session, user_id: str, version: int | None) -> UserVectors:
         current = self.store.db.version(s, user_id) if version is None else version
         return self.index.vectors(user_id, current, self._load)

@@ -17,14 +17,13 @@ vectors.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from timemory.schemas import Episode, LearntMemory, SearchHit, SearchMode
+from timemory.search.cache import MAX_BYTES, MAX_USERS, UserCache
 from timemory.search.keyword import KeywordIndex, term_words
 from timemory.search.matrix import bm25_of, dot_rows
 from timemory.search.ranking import Ranked, fuse, rank_keyword, rank_vector
@@ -53,6 +52,12 @@ class EpisodeEntry:
     def n(self) -> int:
         return len(self.states)
 
+    @property
+    def nbytes(self) -> int:
+        """What the cache holds for this user: vectors, keyword index and texts (roughly)."""
+        texts = sum(len(s.content) + 200 for s in self.states)
+        return int(self.matrix.nbytes + self.facts.nbytes) + self.keywords.nbytes + texts
+
     def episode(self, row: int) -> Episode:
         s = self.states[row]
         return Episode(message_id=s.message_id, user_id=self.user_id, session_id=s.session_id, speaker=s.role,  # type: ignore[arg-type]
@@ -64,38 +69,25 @@ class EpisodeEntry:
 class EpisodeIndex:
     """Each user's episodes, cached (LRU over users) and ranked in this process on every backend."""
 
-    def __init__(self, store: Store, max_users: int = 64) -> None:
+    def __init__(self, store: Store, max_users: int = MAX_USERS, max_bytes: int = MAX_BYTES) -> None:
         self.store = store
-        self._cache: OrderedDict[str, EpisodeEntry] = OrderedDict()
-        self._max_users = max_users
-        self._lock = threading.Lock()
+        self.cache: UserCache[EpisodeEntry] = UserCache(max_users, max_bytes)
         # A write that does not say what it touched (an erasure, a restore) drops the user's cached messages at once.
         store.db.on_user_write(lambda write: self.invalidate(write.user_id) if write.from_version is None else None)
 
     def invalidate(self, user_id: str | None = None) -> None:
-        with self._lock:
-            if user_id is None:
-                self._cache.clear()
-            else:
-                self._cache.pop(user_id, None)
+        self.cache.invalidate(user_id)
 
     def entry(self, user_id: str, embed: Embed) -> EpisodeEntry:
         """The user's current episodes, loading or extending the cached ones as the database says."""
         mark = self.store.episodes.mark(user_id)
-        with self._lock:
-            cached = self._cache.get(user_id)
-            if cached is not None:
-                self._cache.move_to_end(user_id)
+        cached = self.cache.get(user_id)
         if cached is not None and cached.mark == mark:
             return cached
         messages = self._embedded(user_id, self._states(user_id, cached, mark), embed)
         entry = build(user_id, mark, messages, self._summaries(user_id, embed), self.store.episodes.learnt(user_id),
                       self.store.dim)
-        with self._lock:
-            self._cache[user_id] = entry
-            self._cache.move_to_end(user_id)
-            while len(self._cache) > self._max_users:
-                self._cache.popitem(last=False)
+        self.cache.put(user_id, entry)
         return entry
 
     def _states(self, user_id: str, cached: EpisodeEntry | None, mark: Mark) -> list[EpisodeState]:

@@ -5,8 +5,6 @@ ranking is one matrix-vector product and ``argpartition``; large users get a che
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +12,10 @@ from typing import Any
 import numpy as np
 
 from timemory.schemas import MEMORY_STATUSES, MEMORY_TYPES, SearchMode
+from timemory.search import approximate as approx
 from timemory.search import coarse as pre
+from timemory.search.approximate import Approximate
+from timemory.search.cache import MAX_BYTES, MAX_USERS, UserCache
 from timemory.search.coarse import Coarse
 from timemory.search.keyword import KeywordIndex
 from timemory.search.ranking import VECTOR_WEIGHT, Ranked, fuse, fuse_scores, rank_keyword, rank_vector
@@ -43,10 +44,17 @@ class UserVectors:
     masks: dict[tuple[object, object], np.ndarray | None] = field(default_factory=dict)
     coarse: Coarse | None = None  # a cheaper copy of the matrix for the pre-selection of large users
     keywords: KeywordIndex = field(default_factory=KeywordIndex)  # BM25 over the rows' contents
+    approximate: Approximate | None = None  # the HNSW candidates of a large user, shared by the versions of a load
 
     @property
     def matrix(self) -> np.ndarray:
         return self.buffer[: self.n]
+
+    @property
+    def nbytes(self) -> int:
+        """What the cache holds for this user: the vectors (with room to grow), the keyword index and any graph."""
+        graph = self.approximate.memory_bytes if self.approximate is not None else 0
+        return int(self.buffer.nbytes) + self.keywords.nbytes + 56 * len(self.ids) + graph
 
 
 # A user's memories as columns: ids, types, statuses, unit vectors, contents (in a fixed order: ties rank the same)
@@ -54,52 +62,41 @@ Loader = Callable[[str], tuple[list[str], list[str], list[str], list[np.ndarray]
 
 
 class NumpyIndex:
-    """Exact cosine search over one user's memories, cached in memory (LRU over users).
+    """Cosine search over one user's memories, cached in memory (:class:`UserCache`: LRU over users, bounded by
+    users and bytes); exact, except for users large enough for an HNSW graph (:mod:`timemory.search.approximate`).
 
     A write by this process patches the cached matrix (:meth:`patch`) instead of dropping it, so the next search
     does not reload every vector of the user; a write by another process moves the version and forces a reload."""
 
-    def __init__(self, dim: int, max_users: int = 64, coarse_from: int = 20_000,
-                 coarse_kind: str | None = "measure", candidates: tuple[int, int] = (512, 4096)) -> None:
+    def __init__(self, dim: int, max_users: int = MAX_USERS, max_bytes: int = MAX_BYTES, coarse_from: int = 20_000,
+                 coarse_kind: str | None = "measure", candidates: tuple[int, int] = (512, 4096),
+                 approximate_from: int | None = approx.APPROXIMATE_FROM, approximate_candidates: int = 64) -> None:
         self.dim = dim
+        # From this many rows (None: never) an HNSW graph picks the candidates, built in the background
+        self.approximate_from = approximate_from if approximate_from is not None and approx.available() else None
+        self.approximate_candidates = approximate_candidates
         # From this many rows a cheaper pass (``coarse``: int8 or float16) picks candidates that float32 then ranks
         # exactly; the kind is the one that measures fastest on this machine (``coarse_kind`` forces one).
         self.coarse_from = coarse_from
         self._kind = coarse_kind
         self.candidates = candidates
-        self._cache: OrderedDict[str, UserVectors] = OrderedDict()
-        self._max_users = max_users
-        self._lock = threading.Lock()
+        self.cache: UserCache[UserVectors] = UserCache(max_users, max_bytes)
 
     def invalidate(self, user_id: str | None = None) -> None:
-        with self._lock:
-            if user_id is None:
-                self._cache.clear()
-            else:
-                self._cache.pop(user_id, None)
+        self.cache.invalidate(user_id)
 
     def peek(self, user_id: str) -> UserVectors | None:
-        with self._lock:
-            return self._cache.get(user_id)
+        return self.cache.peek(user_id)
 
     def _put(self, user_id: str, entry: UserVectors, *, loaded: bool) -> None:
         """Cache ``entry``. A load from the database always wins (it is what the database says now, even if a
         user deleted elsewhere started counting versions again); a patch never replaces a newer entry."""
-        with self._lock:
-            cached = self._cache.get(user_id)
-            if not loaded and cached is not None and cached.version >= entry.version:
-                return
-            self._cache[user_id] = entry
-            self._cache.move_to_end(user_id)
-            while len(self._cache) > self._max_users:
-                self._cache.popitem(last=False)
+        self.cache.put(user_id, entry, keep=None if loaded else (lambda cached: cached.version >= entry.version))
 
     def vectors(self, user_id: str, version: int, load: Loader) -> UserVectors:
-        with self._lock:
-            cached = self._cache.get(user_id)
-            if cached is not None and cached.version == version:
-                self._cache.move_to_end(user_id)
-                return cached
+        cached = self.cache.get(user_id)
+        if cached is not None and cached.version == version:
+            return cached
         ids, types, statuses, vectors, contents = load(user_id)
         matrix = np.vstack(vectors).astype(np.float32, copy=False) if vectors else np.zeros((0, self.dim), np.float32)
         entry = UserVectors(
@@ -150,8 +147,13 @@ class NumpyIndex:
             changed.append(row)
         if cheap is not None:
             pre.update(cheap, changed, buffer[changed])
+        graph = before.approximate
+        if graph is not None:
+            graph.track(buffer, n)
+            graph.changed(changed)
         self._put(user_id, UserVectors(version=locked_version + 1, n=n, ids=ids, buffer=buffer, types=types,
-                                       statuses=statuses, rows=index, keywords=keywords, coarse=cheap), loaded=False)
+                                       statuses=statuses, rows=index, keywords=keywords, coarse=cheap,
+                                       approximate=graph), loaded=False)
 
     def rank(
         self,
@@ -171,10 +173,13 @@ class NumpyIndex:
         allowed = n if mask is None else int(mask.sum())
         kk = min(k, allowed)
         out: list[list[tuple[str, float]]] = []
+        graph = self._approximate(entry)
         cheap = self._coarse(entry)
-        batch = None if cheap or len(queries) == 1 else queries @ entry.matrix.T  # one pass for all queries
+        batch = None if cheap or graph or len(queries) == 1 else queries @ entry.matrix.T  # one pass for all queries
         for qi, query in enumerate(queries):
-            found = self._coarse_top(entry, cheap, query, kk, mask, allowed) if cheap else None
+            found = self._graph_top(entry, graph, query, kk, mask) if graph else None
+            if found is None and cheap:
+                found = self._coarse_top(entry, cheap, query, kk, mask, allowed)
             if found is None:
                 row = batch[qi] if batch is not None else dot_rows(entry.matrix, query)
                 if mask is not None:
@@ -246,6 +251,11 @@ class NumpyIndex:
         allowed = entry.n if mask is None else int(mask.sum())
         keyword = bm25_of(entry.n, kw_rows, bm25)
         best = float(bm25.max()) if len(bm25) else 0.0
+        graph = self._approximate(entry)
+        found = graph.candidates(query, entry.n, max(self.approximate_candidates, 4 * k), mask) if graph else None
+        if found is not None:  # the graph's nearest rows and every keyword hit, fused exactly
+            rows = np.union1d(found, kw_rows)
+            return fuse(rows, dot_rows(entry.matrix[rows], query), keyword[rows], best, k)
         cheap = self._coarse(entry)
         if cheap is not None:
             # Fuse every row with its approximate cosine, re-rank the best candidates exactly. A row left out
@@ -262,6 +272,29 @@ class NumpyIndex:
         cosine = dot_rows(entry.matrix, query)
         rows = np.arange(entry.n) if mask is None else np.flatnonzero(mask)
         return fuse(rows, cosine[rows], keyword[rows], best, k)
+
+    def _approximate(self, entry: UserVectors) -> Approximate | None:
+        """The entry's graph when one is ready; starts building one in the background when due."""
+        if self.approximate_from is None or entry.n < self.approximate_from:
+            return None
+        graph = entry.approximate
+        if graph is None:
+            graph = entry.approximate = Approximate(self.dim)
+            graph.track(entry.buffer, entry.n)
+        if graph.due(entry.n):
+            graph.build_in_background(entry.matrix)
+        return graph if graph.graph is not None else None
+
+    def _graph_top(self, entry: UserVectors, graph: Approximate, query: np.ndarray, k: int,
+                   mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
+        """Top-k (rows, exact scores) among the graph's candidates; None where the graph cannot serve the filter."""
+        rows = graph.candidates(query, entry.n, max(self.approximate_candidates, 4 * k), mask)
+        if rows is None or len(rows) == 0:
+            return None
+        exact = dot_rows(entry.matrix[rows], query)
+        kk = min(k, len(rows))
+        best = np.argpartition(-exact, kk - 1)[:kk]
+        return rows[best], exact[best]
 
     def _coarse(self, entry: UserVectors) -> Coarse | None:
         """The entry's pre-selection copy, built on first use, or None where the float32 scan is the better one."""
