@@ -249,3 +249,29 @@ def test_coarse_error_bound_holds_and_row_patches_equal_a_rebuild(embedder, kind
     assert torch.equal(cheap.data[:310], rebuilt.data[:310])
     if kind == "int8":
         assert torch.equal(cheap.scales[:310], rebuilt.scales[:310])
+
+
+def test_first_writes_of_new_users_at_once_never_deadlock(store: Store, embedder) -> None:
+    """Writers that each keep starting new users all land (on InnoDB a locking read of a missing user row took a gap
+    lock, and two such first writes deadlocked on their inserts: 2 in 120 writes here before the fix)."""
+    import threading
+
+    vector = embedder.embed(["a first memory"])[0]
+    threads, users_each = 4, 150
+    failures: list[Exception] = []
+
+    def writer(t: int) -> None:
+        for u in range(users_each):
+            try:
+                store.memories.apply(f"new-user-{t}-{u}", [AddMemory(content=f"first memory {t} {u}",
+                                                                     type="personal", embedding=vector, actor="user")])
+            except Exception as exc:  # collected and reported below
+                failures.append(exc)
+
+    workers = [threading.Thread(target=writer, args=(t,)) for t in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert not failures, failures[:2]
+    assert all(len(store.memories.list(f"new-user-{t}-{u}")) == 1 for t in range(threads) for u in range(users_each))

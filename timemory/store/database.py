@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine, inspect, select, text, update
+from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -157,6 +158,10 @@ class Database:
     def _lock_user(self, s: Session, user_id: str) -> int:
         stmt = select(UserRow.memory_version).where(UserRow.id == user_id)
         if self.backend != "sqlite":
+            # Create-or-lock the user's row in one statement. A locking read of a row that does not exist yet takes
+            # a gap lock, and two such first writes of different new users deadlock on their inserts (InnoDB).
+            s.execute(mysql_insert(UserRow).values(id=user_id, created_at=utcnow(), memory_version=0)
+                      .on_duplicate_key_update(memory_version=UserRow.__table__.c.memory_version))
             stmt = stmt.with_for_update()
         version = s.scalar(stmt)
         if version is None:
