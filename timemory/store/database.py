@@ -157,11 +157,12 @@ class Database:
 
     def _lock_user(self, s: Session, user_id: str) -> int:
         stmt = select(UserRow.memory_version).where(UserRow.id == user_id)
-        if self.backend != "sqlite":
+        if self.engine.dialect.name in ("mysql", "mariadb"):  # MariaDB, MySQL and TiDB
             # Create-or-lock the user's row in one statement. A locking read of a row that does not exist yet takes
             # a gap lock, and two such first writes of different new users deadlock on their inserts (InnoDB).
             s.execute(mysql_insert(UserRow).values(id=user_id, created_at=utcnow(), memory_version=0)
                       .on_duplicate_key_update(memory_version=UserRow.__table__.c.memory_version))
+        if self.backend != "sqlite":
             stmt = stmt.with_for_update()
         version = s.scalar(stmt)
         if version is None:
