@@ -271,7 +271,7 @@ def measure(sizes: list[int], systems: list[str]) -> list[dict]:
     out = []
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "MEM0_TELEMETRY": "False",
            "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    from timemory.search.approximate import APPROXIMATE_FROM
+    from timemory.search import APPROXIMATE_FROM
 
     for n in sizes:
         for system in systems:

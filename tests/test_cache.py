@@ -6,8 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from timemory.search import NumpyIndex
-from timemory.search.cache import UserCache
+from timemory.search import NumpyIndex, UserCache
 
 
 @dataclass
@@ -59,3 +58,15 @@ def test_vector_index_counts_what_users_hold() -> None:
     index.vectors("larger", 1, load(150))
     assert index.peek("large") is None and index.peek("small") is not None
     assert index.cache.nbytes == sizes[10] + sizes[150]
+
+
+def test_settings_size_the_caches(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from timemory import Settings
+    from timemory.wiring import build_engine
+
+    settings = Settings(_env_file=None, database_url=f"sqlite:///{tmp_path}/t.db", data_dir=tmp_path,  # type: ignore[call-arg]
+                        openai_api_key=None, openai_base_url=None, cache_mb=3, approximate_from=0)
+    engine = build_engine(settings)
+    assert engine.search_index.index.cache.max_bytes == 3 * 2**20
+    assert engine.search_index.index.approximate_from is None  # 0: always exact
+    assert engine.episodes.cache.max_bytes == 3 * 2**20

@@ -72,6 +72,17 @@ class Settings(BaseSettings):
         description="texts embedded at the same time by several threads go to the encoder in one call",
     )
 
+    # --- search cache --------------------------------------------------------------------------------------------
+    cache_mb: int = Field(
+        default=1024, ge=1, validation_alias=_env("TIMEMORY_CACHE_MB", "cache_mb"),
+        description="RAM for each cache of users' vectors and keyword indexes (memories, episodes), least recently "
+                    "used users first out",
+    )
+    approximate_from: int = Field(
+        default=50_000, ge=0, validation_alias=_env("TIMEMORY_APPROXIMATE_FROM", "approximate_from"),
+        description="memories from which a user gets an HNSW graph for candidates (0: always exact)",
+    )
+
     # --- service -------------------------------------------------------------------------------------------------
     service_routes_open: bool = Field(
         default=False, validation_alias=_env("TIMEMORY_SERVICE_ROUTES_OPEN", "service_routes_open"),

@@ -12,7 +12,7 @@ from timemory.providers.batching import BatchingEmbedder
 from timemory.providers.embeddings import Embedder, LocalEmbedder, OpenAIEmbedder
 from timemory.providers.llm import OpenAILLM
 from timemory.providers.local_llm import LOCAL_MODEL_ALIAS, LOCAL_MODEL_LABEL, LocalLLMServer
-from timemory.search import search_for
+from timemory.search import episodes_for, search_for
 from timemory.settings import LOCAL, Settings
 from timemory.store import Store
 
@@ -84,7 +84,10 @@ def build_engine(settings: Settings) -> Engine:
     if settings.embed_batching:  # concurrent searches (API clients, chat, workers) share encoder calls
         embedder = BatchingEmbedder(embedder)
     store = build_store(settings, embedder)
-    return Engine(store, search_for(store), embedder, build_llm(settings), similar_k=settings.similar_k,
+    cache_bytes = settings.cache_mb * 2**20
+    episodes_for(store, cache_bytes=cache_bytes)  # made here so that the configured size applies
+    search = search_for(store, cache_bytes=cache_bytes, approximate_from=settings.approximate_from or None)
+    return Engine(store, search, embedder, build_llm(settings), similar_k=settings.similar_k,
                   similarity_threshold=settings.similarity_threshold, max_content_chars=settings.max_content_chars)
 
 

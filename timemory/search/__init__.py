@@ -4,7 +4,9 @@ import threading
 import weakref
 
 from timemory.search import coarse
+from timemory.search.approximate import APPROXIMATE_FROM, Approximate
 from timemory.search.base import Search
+from timemory.search.cache import MAX_BYTES, UserCache
 from timemory.search.embedded import EmbeddedSearch
 from timemory.search.episodes import EpisodeIndex
 from timemory.search.keyword import query_terms, terms
@@ -18,27 +20,34 @@ _episodes: weakref.WeakKeyDictionary[Store, EpisodeIndex] = weakref.WeakKeyDicti
 _lock = threading.Lock()
 
 
-def search_for(store: Store) -> Search:
+def search_for(store: Store, *, cache_bytes: int = MAX_BYTES,
+               approximate_from: int | None = APPROXIMATE_FROM) -> Search:
     """The store's search, made on first use and shared after (one cache of each user's rows per store): vectors
-    ranked in TiDB's SQL on TiDB, in this process elsewhere."""
+    ranked in TiDB's SQL on TiDB (its own HNSW index serves large tables), in this process elsewhere. The sizes
+    apply when it is made."""
     with _lock:
         found = _searches.get(store)
         if found is None:
-            found = _searches[store] = TiDBSearch(store) if store.backend == "tidb" else EmbeddedSearch(store)
+            tidb = store.backend == "tidb"
+            index = NumpyIndex(store.dim, max_bytes=cache_bytes, approximate_from=None if tidb else approximate_from)
+            found = _searches[store] = TiDBSearch(store, index) if tidb else EmbeddedSearch(store, index)
         return found
 
 
 
-def episodes_for(store: Store) -> EpisodeIndex:
+def episodes_for(store: Store, *, cache_bytes: int = MAX_BYTES) -> EpisodeIndex:
     """The store's episode index, made on first use and shared after (ranked in this process on every backend)."""
     with _lock:
         found = _episodes.get(store)
         if found is None:
-            found = _episodes[store] = EpisodeIndex(store)
+            found = _episodes[store] = EpisodeIndex(store, max_bytes=cache_bytes)
         return found
 
 
 __all__ = [
+    "APPROXIMATE_FROM",
+    "Approximate",
+    "UserCache",
     "KEYWORD_WEIGHT",
     "VECTOR_WEIGHT",
     "coarse",
