@@ -116,3 +116,23 @@ def test_another_users_messages_are_never_found(tm: TiMem, user: str) -> None:
             hits = tm.search("passport number X1234567", user_id=user, limit=10, scope=scope, mode=mode)  # type: ignore[arg-type]
             assert all(h.user_id == user for h in hits)
             assert "X1234567" not in " ".join(h.text for h in hits)
+
+
+def test_a_first_search_embeds_a_bounded_batch_newest_first(store: Store, embedder, user: str,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from timemory.search import episodes as episodes_module
+
+    monkeypatch.setattr(episodes_module, "EMBED_PER_SEARCH", 2)
+    counting = CountingEmbedderDouble(embedder)
+    tm = TiMem(store, counting)
+    said(tm, user, *[(f"b{i}", "user", f"Message {i}: I keep bees on the roof number {i}.") for i in range(5)])
+    hits = tm.search("bees on the roof number 0", user_id=user, scope="episodes", limit=5)
+    assert counting.calls == [1, 2]  # the query, then the two newest messages
+    assert "b0" in {h.episode.message_id for h in hits if h.episode}  # the oldest, not embedded yet, found by words
+    assert sum(s.vector is not None for s in store.episodes.states(user)) == 2
+    tm.search("bees", user_id=user, scope="episodes")
+    tm.search("bees", user_id=user, scope="episodes")
+    assert counting.calls == [1, 2, 1, 2, 1, 1]  # two more, then the last one
+    tm.search("bees", user_id=user, scope="episodes")
+    assert counting.calls[-1:] == [1] and len(counting.calls) == 7  # all embedded: the query only
+    assert all(s.vector is not None for s in store.episodes.states(user))

@@ -18,7 +18,7 @@ from timemory.providers.cache import CachedLLM
 from timemory.providers.embeddings import Embedder
 from timemory.providers.llm import LLM
 from timemory.schemas import JobLease, PipelineResult, ReflectionReport, SearchHit, SearchMode, SearchScope
-from timemory.search import EpisodeIndex, Search, episodes_for
+from timemory.search import EpisodeEntry, EpisodeIndex, Search, episodes_for
 from timemory.store import Store
 from timemory.validation import (
     check_content,
@@ -167,8 +167,9 @@ class Engine:
                                               statuses=check_each(statuses, check_status))
         if scope == "memories":
             return memories
-        episodes = self._episodes(user_id, query, vec, limit, mode)
-        return merged(self.episodes.sources(user_id, memories, self.embed_checked), episodes, limit)
+        entry = self.episodes.entry(user_id, self.embed_checked)  # one entry for the episodes and their sources
+        episodes = self._episodes(entry, vec, query, limit, mode)
+        return merged(self.episodes.sources(entry, memories), episodes, limit)
 
     def recall(self, query: str, *, user_id: str, memories: int, episodes: int,
                skip_messages: Sequence[str] = ()) -> tuple[list[SearchHit], list[SearchHit]]:
@@ -181,13 +182,14 @@ class Engine:
         if episodes <= 0:
             return found, []
         skip = set(skip_messages)
-        said = self._episodes(user_id, query, vec, episodes + len(skip), DEFAULT_SEARCH_MODE)
+        entry = self.episodes.entry(user_id, self.embed_checked)
+        said = self._episodes(entry, vec, query, episodes + len(skip), DEFAULT_SEARCH_MODE)
         return found, [h for h in said if h.id not in skip][:episodes]
 
-    def _episodes(self, user_id: str, query: str, vec: np.ndarray | None, limit: int,
+    def _episodes(self, entry: EpisodeEntry, vec: np.ndarray | None, query: str, limit: int,
                   mode: SearchMode) -> list[SearchHit]:
         unit = None if vec is None else self.store.memories.check_queries(vec)[0]
-        return self.episodes.find(user_id, query, unit, limit, mode=mode, embed=self.embed_checked)
+        return self.episodes.find(entry, query, unit, limit, mode=mode)
 
     def process_messages(self, messages: Sequence[dict[str, Any]], *, user_id: str, session_id: str | None = None,
                          lease: JobLease | None = None) -> PipelineResult:

@@ -8,7 +8,7 @@ from timemory.search.approximate import APPROXIMATE_FROM, Approximate
 from timemory.search.base import Search
 from timemory.search.cache import MAX_BYTES, UserCache
 from timemory.search.embedded import EmbeddedSearch
-from timemory.search.episodes import EpisodeIndex
+from timemory.search.episodes import EpisodeEntry, EpisodeIndex
 from timemory.search.keyword import query_terms, terms
 from timemory.search.matrix import NumpyIndex, UserVectors, dot_rows
 from timemory.search.ranking import KEYWORD_WEIGHT, VECTOR_WEIGHT, fuse
@@ -52,6 +52,7 @@ __all__ = [
     "VECTOR_WEIGHT",
     "coarse",
     "EmbeddedSearch",
+    "EpisodeEntry",
     "EpisodeIndex",
     "NumpyIndex",
     "Search",

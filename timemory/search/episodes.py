@@ -30,6 +30,9 @@ from timemory.search.ranking import Ranked, fuse, rank_keyword, rank_vector
 from timemory.store import EpisodeState, Learnt, Store
 
 Embed = Callable[[list[str]], np.ndarray]  # unit vectors, one row per text
+# Messages embedded by one search at most, newest first: a user's first search after importing thousands of
+# messages answers in about a second, found by words and by their facts until every message has its vector.
+EMBED_PER_SEARCH = 256
 
 
 Mark = tuple[int, int, int, int]  # (memory version, message count, last message seq, last summary seq)
@@ -47,6 +50,7 @@ class EpisodeEntry:
     owners: np.ndarray  # (f,) the message row of each fact row
     keywords: KeywordIndex = field(default_factory=KeywordIndex)
     rows: dict[str, int] = field(default_factory=dict)  # message id -> row
+    unembedded: int = 0  # messages still without a vector (their own cosine counts as 0 until a later search)
 
     @property
     def n(self) -> int:
@@ -82,7 +86,7 @@ class EpisodeIndex:
         """The user's current episodes, loading or extending the cached ones as the database says."""
         mark = self.store.episodes.mark(user_id)
         cached = self.cache.get(user_id)
-        if cached is not None and cached.mark == mark:
+        if cached is not None and cached.mark == mark and not cached.unembedded:
             return cached
         messages = self._embedded(user_id, self._states(user_id, cached, mark), embed)
         entry = build(user_id, mark, messages, self._summaries(user_id, embed), self.store.episodes.learnt(user_id),
@@ -118,8 +122,9 @@ class EpisodeIndex:
         return out
 
     def _embedded(self, user_id: str, states: list[EpisodeState], embed: Embed) -> list[EpisodeState]:
-        """``states`` with every vector: those never embedded are embedded now (one call) and saved."""
-        missing = [i for i, s in enumerate(states) if s.vector is None]
+        """``states`` with vectors: up to :data:`EMBED_PER_SEARCH` of those never embedded, newest first, are
+        embedded now (one call) and saved."""
+        missing = [i for i, s in enumerate(states) if s.vector is None][::-1][:EMBED_PER_SEARCH]
         if not missing:
             return states
         out = list(states)
@@ -129,11 +134,11 @@ class EpisodeIndex:
         self.store.episodes.save_vectors(user_id, {out[i].seq: vectors[j] for j, i in enumerate(missing)})
         return out
 
-    def find(self, user_id: str, query: str, vector: np.ndarray | None, k: int, *, mode: SearchMode,
-             embed: Embed) -> list[SearchHit]:
-        """Top-k episodes of the user for one query by ``mode`` (``vector``: the query's unit vector, None in
-        keyword mode)."""
-        entry = self.entry(user_id, embed)
+    @staticmethod
+    def find(entry: EpisodeEntry, query: str, vector: np.ndarray | None, k: int, *,
+             mode: SearchMode) -> list[SearchHit]:
+        """Top-k episodes of a user's ``entry`` (:meth:`entry`) for one query by ``mode`` (``vector``: the query's
+        unit vector, None in keyword mode)."""
         if entry.n == 0 or k <= 0:
             return []
         words = term_words(query)
@@ -151,16 +156,16 @@ class EpisodeIndex:
             everything = np.arange(entry.n)
             ranked = (fuse(everything, cosine, dense, float(bm25.max()) if len(bm25) else 0.0, k) if mode == "hybrid"
                       else rank_vector(everything, cosine, k, dense))
-        return [self._hit(entry, r, words) for r in ranked]
+        return [EpisodeIndex._hit(entry, r, words) for r in ranked]
 
     @staticmethod
     def _hit(entry: EpisodeEntry, r: Ranked, words: dict[str, str]) -> SearchHit:
         r.breakdown.matched_terms = [words[t] for t in entry.keywords.matched(r.row, list(words))]
         return SearchHit(kind="episode", episode=entry.episode(r.row), score=r.breakdown.fused, scores=r.breakdown)
 
-    def sources(self, user_id: str, memories: Sequence[SearchHit], embed: Embed) -> list[SearchHit]:
-        """Memory hits with their source episodes filled in (from the cached index)."""
-        entry = self.entry(user_id, embed)
+    @staticmethod
+    def sources(entry: EpisodeEntry, memories: Sequence[SearchHit]) -> list[SearchHit]:
+        """Memory hits with their source episodes filled in (from a user's ``entry``)."""
         out = []
         for hit in memories:
             assert hit.memory is not None
@@ -180,15 +185,16 @@ def build(user_id: str, mark: Mark, messages: list[EpisodeState], summaries: lis
             if row is not None:
                 per_row[row].append(memory)
     links = [(row, m) for row, ms in enumerate(per_row) for m in ms if m.vector is not None and len(m.vector) == dim]
-    matrix = (np.vstack([s.vector for s in states]).astype(np.float32, copy=False) if states  # type: ignore[misc]
-              else np.zeros((0, dim), np.float32))
+    blank = np.zeros(dim, np.float32)
+    matrix = (np.vstack([blank if s.vector is None else s.vector for s in states]).astype(np.float32, copy=False)
+              if states else np.zeros((0, dim), np.float32))
     facts = (np.vstack([m.vector for _, m in links]).astype(np.float32, copy=False) if links
              else np.zeros((0, dim), np.float32))
     texts = [" ".join([s.content, *(m.content for m in per_row[i])]) for i, s in enumerate(states)]
     return EpisodeEntry(user_id=user_id, mark=mark, message_states=messages, states=states,
                         matrix=np.ascontiguousarray(matrix), learnt=per_row, facts=np.ascontiguousarray(facts),
                         owners=np.array([row for row, _ in links], np.int64), keywords=KeywordIndex.build(texts),
-                        rows=rows)
+                        rows=rows, unembedded=sum(s.vector is None for s in messages))
 
 
 def expanded_cosine(entry: EpisodeEntry, query: np.ndarray) -> np.ndarray:
