@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from timemory import TiMem, ValidationError
-from timemory.search import query_terms, terms
+from timemory.search import KeywordIndex, query_terms, terms
 from timemory.store import Store
 
 MEMORIES = [
@@ -262,3 +262,21 @@ def test_matches_are_shown_in_the_words_of_the_query(tm: TiMem, user: str) -> No
     hit = tm.search("Which ferries and hikes near Porto?", user_id=user, limit=1, mode="keyword")[0]
     assert hit.memory.content == MEMORIES[3][0]
     assert hit.scores is not None and hit.scores.matched_terms == ["hikes", "near", "porto"]  # not "hike", "porto"
+
+
+def test_keyword_index_built_at_once_equals_one_row_at_a_time() -> None:
+    texts = ["The user sails in Porto every summer.", "", "Porto, Porto and more Porto!", "Kraków in 2019 🙂",
+             "the and of", "The user teaches sailing to kids in Porto."]
+    batch = KeywordIndex.build(texts)
+    stepwise = KeywordIndex()
+    for row, text in enumerate(texts):
+        stepwise.set(row, text)
+    assert batch.nbytes == stepwise.nbytes and batch.documents == stepwise.documents
+    for query in (["porto"], ["sail", "porto"], ["krakow", "2019"], ["missing"]):
+        (rows_a, scores_a), (rows_b, scores_b) = batch.scores(query, len(texts)), stepwise.scores(query, len(texts))
+        assert rows_a.tolist() == rows_b.tolist() and np.allclose(scores_a, scores_b)
+    for index in (batch, stepwise):  # both take later edits alike
+        index.set(0, "The user now lives in Osaka.")
+        index.remove(2)
+    assert [r.tolist() for r in batch.scores(["porto", "osaka"], 6)] == \
+        [r.tolist() for r in stepwise.scores(["porto", "osaka"], 6)]

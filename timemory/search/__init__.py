@@ -9,7 +9,7 @@ from timemory.search.base import Search
 from timemory.search.cache import MAX_BYTES, UserCache
 from timemory.search.embedded import EmbeddedSearch
 from timemory.search.episodes import EpisodeEntry, EpisodeIndex
-from timemory.search.keyword import query_terms, terms
+from timemory.search.keyword import KeywordIndex, query_terms, terms
 from timemory.search.matrix import NumpyIndex, UserVectors, dot_rows
 from timemory.search.ranking import KEYWORD_WEIGHT, VECTOR_WEIGHT, fuse
 from timemory.search.tidb import TiDBSearch, tidb_cosine_statement, tidb_search_statement
@@ -49,6 +49,7 @@ __all__ = [
     "Approximate",
     "UserCache",
     "KEYWORD_WEIGHT",
+    "KeywordIndex",
     "VECTOR_WEIGHT",
     "coarse",
     "EmbeddedSearch",

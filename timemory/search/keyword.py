@@ -109,9 +109,37 @@ class KeywordIndex:
 
     @classmethod
     def build(cls, texts: Iterable[str]) -> KeywordIndex:
+        """The index of ``texts`` as rows 0, 1, …: the same as setting each row in turn, in one pass that fills
+        each term's postings at once (half the time of row-by-row inserts; loading a user pays it)."""
         index = cls()
+        rows_of: dict[str, list[int]] = {}
+        tf_of: dict[str, list[float]] = {}
+        row_terms: list[tuple[str, ...] | None] = []
+        lengths: list[float] = []
         for row, text in enumerate(texts):
-            index.set(row, text)
+            counts: dict[str, int] = {}
+            for term in terms(text):
+                counts[term] = counts.get(term, 0) + 1
+            for term, tf in counts.items():
+                found = rows_of.get(term)
+                if found is None:
+                    rows_of[term], tf_of[term] = [row], [float(tf)]
+                else:
+                    found.append(row)
+                    tf_of[term].append(float(tf))
+            row_terms.append(tuple(counts))
+            lengths.append(float(sum(counts.values())))
+        for term, rows in rows_of.items():
+            postings = index._postings[term] = _Postings()
+            postings.rows, postings.tf = array("i", rows), array("f", tf_of[term])
+            postings.gen = array("i", [1]) * len(rows)
+            index._df[term] = len(rows)
+            index._posted += len(rows)
+        index._row_terms = row_terms
+        index._lengths = array("f", lengths)
+        index._gens = array("i", [1]) * len(row_terms)
+        index._live = len(row_terms)
+        index._total_length = float(sum(lengths))
         return index
 
     @property
