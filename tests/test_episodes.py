@@ -118,11 +118,8 @@ def test_another_users_messages_are_never_found(tm: TiMem, user: str) -> None:
             assert "X1234567" not in " ".join(h.text for h in hits)
 
 
-def test_a_first_search_embeds_a_bounded_batch_newest_first(store: Store, embedder, user: str,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    from timemory.search import episodes as episodes_module
-
-    monkeypatch.setattr(episodes_module, "EMBED_PER_SEARCH", 2)
+def test_a_first_search_embeds_a_bounded_batch_newest_first(store: Store, embedder, user: str) -> None:
+    episodes_for(store).embed_per_search = 2
     counting = CountingEmbedderDouble(embedder)
     tm = TiMem(store, counting)
     said(tm, user, *[(f"b{i}", "user", f"Message {i}: I keep bees on the roof number {i}.") for i in range(5)])

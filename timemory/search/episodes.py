@@ -76,6 +76,7 @@ class EpisodeIndex:
     def __init__(self, store: Store, max_users: int = MAX_USERS, max_bytes: int = MAX_BYTES) -> None:
         self.store = store
         self.cache: UserCache[EpisodeEntry] = UserCache(max_users, max_bytes)
+        self.embed_per_search = EMBED_PER_SEARCH
         # A write that does not say what it touched (an erasure, a restore) drops the user's cached messages at once.
         store.db.on_user_write(lambda write: self.invalidate(write.user_id) if write.from_version is None else None)
 
@@ -122,9 +123,9 @@ class EpisodeIndex:
         return out
 
     def _embedded(self, user_id: str, states: list[EpisodeState], embed: Embed) -> list[EpisodeState]:
-        """``states`` with vectors: up to :data:`EMBED_PER_SEARCH` of those never embedded, newest first, are
+        """``states`` with vectors: up to ``embed_per_search`` of those never embedded, newest first, are
         embedded now (one call) and saved."""
-        missing = [i for i, s in enumerate(states) if s.vector is None][::-1][:EMBED_PER_SEARCH]
+        missing = [i for i, s in enumerate(states) if s.vector is None][::-1][: self.embed_per_search]
         if not missing:
             return states
         out = list(states)
