@@ -275,3 +275,35 @@ def test_first_writes_of_new_users_at_once_never_deadlock(store: Store, embedder
         w.join()
     assert not failures, failures[:2]
     assert all(len(store.memories.list(f"new-user-{t}-{u}")) == 1 for t in range(threads) for u in range(users_each))
+
+
+def test_memories_are_keyed_by_user_and_older_tables_keyed_by_id_still_work(embedder) -> None:
+    """New tables keep a user's rows together (key user_id, id); a table made before that, keyed by id alone, is
+    used as it is, and startup does not build a second index on id over it."""
+    from sqlalchemy import create_engine, inspect, text
+
+    from databases import MYSQL_URL, reset_mysql
+
+    reset_mysql(MYSQL_URL)
+    store = Store.from_url(MYSQL_URL, embedding_model=embedder.name, embedding_dim=embedder.dim)
+    assert inspect(store.engine).get_pk_constraint("memories")["constrained_columns"] == ["user_id", "id"]
+    store.engine.dispose()
+    engine = create_engine(MYSQL_URL)
+    with engine.begin() as conn:  # the layout of older versions
+        conn.execute(text("ALTER TABLE memories DROP PRIMARY KEY, ADD PRIMARY KEY (id)"))
+        conn.execute(text("DROP INDEX ux_memories_id ON memories"))
+    engine.dispose()
+    old = Store.from_url(MYSQL_URL, embedding_model=embedder.name, embedding_dim=embedder.dim)
+    indexes = {ix["name"] for ix in inspect(old.engine).get_indexes("memories")}
+    assert "ux_memories_id" not in indexes
+    tm = TiMem(old, embedder)
+    kept = tm.add("The user keeps bees.", user_id="alice", type="activity")
+    assert tm.get_memory(kept.id, user_id="alice").content == "The user keeps bees."
+    tm.update_memory(kept.id, user_id="alice", content="The user keeps two hives of bees.")
+    with pytest.raises(NotFoundError):
+        tm.update_memory(kept.id, user_id="bob", content="stolen")
+    with pytest.raises(ValidationError):  # an imported id that another user holds is refused
+        old.memories.apply("bob", [AddMemory(content="x", type="activity", embedding=embedder.embed(["x"])[0],
+                                             actor="user", memory_id=kept.id)])
+    tm.erase(memory_id=kept.id, user_id="alice")
+    assert tm.list_memories(user_id="alice") == []

@@ -80,8 +80,10 @@ class Database:
         try:
             Base.metadata.create_all(self.engine)
             self._add_new_columns()
+            key = inspect(self.engine).get_pk_constraint("memories")["constrained_columns"]
             for index in MemoryRow.__table__.indexes:  # type: ignore[attr-defined]  # indexes added since creation
-                index.create(self.engine, checkfirst=True)
+                if [c.name for c in index.columns] != key:  # an older table's key on id already is that index
+                    index.create(self.engine, checkfirst=True)
             if self.vector_index:
                 self._ensure_vector_index()
         except SQLAlchemyError as exc:

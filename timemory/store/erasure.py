@@ -61,15 +61,15 @@ class Erasure:
         """Erase one memory of the user and its history, and take its texts out of traces, cached answers and
         experiments. Memories it replaced or that replaced it stay, without the link."""
         with self._db.write(user_id) as s:
-            row = s.get(MemoryRow, memory_id)
-            if row is None or row.user_id != user_id:
+            row = s.get(MemoryRow, (user_id, memory_id))
+            if row is None:
                 raise NotFoundError(f"No memory '{memory_id}' for user '{user_id}'.")
             events = s.scalars(select(MemoryEventRow).where(MemoryEventRow.user_id == user_id,
                                                             MemoryEventRow.memory_id == memory_id)).all()
             texts = {row.content} | {t for e in events for t in (e.old_content, e.new_content) if t}
             s.execute(delete(MemoryEventRow).where(MemoryEventRow.user_id == user_id,
                                                    MemoryEventRow.memory_id == memory_id))
-            s.execute(delete(MemoryRow).where(MemoryRow.id == memory_id))
+            s.execute(delete(MemoryRow).where(MemoryRow.user_id == user_id, MemoryRow.id == memory_id))
             s.execute(update(MemoryRow).where(MemoryRow.user_id == user_id, MemoryRow.superseded_by == memory_id)
                       .values(superseded_by=None))
             s.execute(update(MemoryEventRow).where(MemoryEventRow.user_id == user_id,

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import JSON, Boolean, DateTime, Float, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Float, Index, Integer, LargeBinary, PrimaryKeyConstraint, String, Text
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -127,14 +127,16 @@ class SummaryRow(Base):
 class MemoryRow(Base):
     __tablename__ = "memories"
     __table_args__ = (
+        # Keyed by user first: InnoDB and TiKV store rows in key order, so loading a user reads their rows together
+        # instead of one page per memory (docs/scaling.md). Tables made before 0.7 keep their key on id alone.
+        PrimaryKeyConstraint("user_id", "id"),
+        Index("ux_memories_id", "id", unique=True),  # ids stay unique across users (imports keep theirs)
         Index("ix_memories_user_status", "user_id", "status"),
         Index("ix_memories_user_updated", "user_id", "updated_at"),
         Index("ix_memories_user_subject", "user_id", "subject"),
-        # Look-ups by id always say whose memory too; without this SQLite answers them by scanning the user's rows.
-        Index("ux_memories_user_id", "user_id", "id", unique=True),
     )
 
-    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    id: Mapped[str] = mapped_column(Id)
     user_id: Mapped[str] = mapped_column(UserId)
     content: Mapped[str] = mapped_column(LongText)
     type: Mapped[str] = mapped_column(String(16))

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import numpy as np
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from timemory.errors import ConflictError, EmbeddingMismatchError, NotFoundError, ValidationError
@@ -41,8 +41,8 @@ class MemoryWriter:
         return changes
 
     def owned(self, s: Session, user_id: str, memory_id: str) -> MemoryRow:
-        row = s.get(MemoryRow, memory_id)
-        if row is None or row.user_id != user_id:
+        row = s.get(MemoryRow, (user_id, memory_id))
+        if row is None:
             raise NotFoundError(f"No memory '{memory_id}' for user '{user_id}'.")
         return row
 
@@ -63,7 +63,7 @@ class MemoryWriter:
         created = naive_utc(op.created_at) or now
         updated = naive_utc(op.updated_at) or created
         mid = op.memory_id or new_id()
-        if op.memory_id and s.get(MemoryRow, mid) is not None:
+        if op.memory_id and taken(s, mid):
             raise ValidationError(f"A memory with id '{mid}' already exists.")
         s.add(MemoryRow(
             id=mid, user_id=user_id, content=op.content, type=op.type, status=op.status,
@@ -95,7 +95,7 @@ class MemoryWriter:
     def restore(self, s: Session, user_id: str, memory: Memory, embedding: np.ndarray,
                 events: Sequence[MemoryEvent]) -> None:
         """Write an exported memory back as it was: its row (id, times, status, links) and its events as recorded."""
-        if s.get(MemoryRow, memory.id) is not None:
+        if taken(s, memory.id):
             raise ValidationError(f"A memory with id '{memory.id}' already exists.")
         s.add(MemoryRow(
             id=memory.id, user_id=user_id, content=memory.content, type=check_type(memory.type),
@@ -171,3 +171,8 @@ class MemoryWriter:
         content = row.content
         s.delete(row)
         return AppliedChange(event="DELETE", memory_id=op.memory_id, old_content=content, reason=op.reason)
+
+
+def taken(s: Session, memory_id: str) -> bool:
+    """Whether any user has a memory with this id."""
+    return s.scalar(select(MemoryRow.id).where(MemoryRow.id == memory_id)) is not None
