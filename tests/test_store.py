@@ -280,9 +280,8 @@ def test_first_writes_of_new_users_at_once_never_deadlock(store: Store, embedder
 def test_memories_are_keyed_by_user_and_older_tables_keyed_by_id_still_work(embedder) -> None:
     """New tables keep a user's rows together (key user_id, id); a table made before that, keyed by id alone, is
     used as it is, and startup does not build a second index on id over it."""
-    from sqlalchemy import create_engine, inspect, text
-
     from databases import MYSQL_URL, reset_mysql
+    from sqlalchemy import create_engine, inspect, text
 
     reset_mysql(MYSQL_URL)
     store = Store.from_url(MYSQL_URL, embedding_model=embedder.name, embedding_dim=embedder.dim)
