@@ -75,21 +75,13 @@ def dashboard_section(d: dict[str, Any]) -> list[str]:
 
 SCALING = """## 5. Where the embedded default stops, and what TiDB changes
 
-Measured above: the embedded default ranks a user's memories with one matrix-vector product over a float32 matrix
-kept in memory, so retrieval grows linearly with the number of memories **per user** (the other users' memories cost
-nothing) and costs about 1.5 KB of RAM per memory (384 floats). The curve stays within a few milliseconds to 100k
-memories per user; past that, or when several processes or machines must share one store, the embedded default is
-the wrong choice: each process holds its own copy of the vectors and SQLite serialises writers.
-
-*Not measured here (no TiDB server can run on this machine), from TiDB's documentation:* with a `VECTOR(384)`
-column and an HNSW index (`VECTOR INDEX ((VEC_COSINE_DISTANCE(embedding)))`, served by TiFlash), a top-k query is an
-approximate nearest-neighbour search whose cost grows roughly logarithmically with the number of rows instead of
-linearly, the vectors live in the database rather than in every app process, and writes from many processes are
-ordinary transactions. The price is a network round trip per query (milliseconds, more than the whole embedded
-search at small sizes) and approximate results. A `WHERE user_id = …` filter stops TiDB from using the index, so
-TiMemory's indexed query over-fetches in a subquery and filters by user outside it; a user with few memories among
-many users' rows is better served by the exact `VEC_COSINE_DISTANCE` scan without the index, which TiMemory uses when
-`TIMEMORY_VECTOR_INDEX` is off.
+Measured above: the embedded default ranks a user's memories in memory, so retrieval grows with the number of
+memories **per user** (the other users' memories cost nothing) and holds about 2 KB of RAM per cached memory (the
+vector and its share of the keyword index, §11). Below 50,000 memories a user is scanned exactly; from there an HNSW
+graph picks candidates that are scored exactly (§1). What a process holds is bounded by `TIMEMORY_CACHE_MB`; §11
+measures many users on one database, and [docs/scaling.md](scaling.md) turns these figures into an operator's guide:
+when to move from SQLite to a server, and what TiDB and its HNSW index change (TiDB cannot run on this machine, so
+its statements are measured on the SQLite build, as a cost shape).
 """
 
 
