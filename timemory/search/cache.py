@@ -19,7 +19,7 @@ class Sized(Protocol):
 E = TypeVar("E", bound=Sized)
 
 MAX_USERS = 4_096
-MAX_BYTES = 1 << 30  # 1 GiB: about 650k cached memories (vectors and keyword index), see docs/scaling.md
+MAX_BYTES = 1 << 30  # 1 GiB: about 500k cached memories (vectors and keyword index), see docs/scaling.md
 
 
 class UserCache(Generic[E]):

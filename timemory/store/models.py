@@ -128,7 +128,7 @@ class MemoryRow(Base):
     __tablename__ = "memories"
     __table_args__ = (
         # Keyed by user first: InnoDB and TiKV store rows in key order, so loading a user reads their rows together
-        # instead of one page per memory (docs/scaling.md). Tables made before 0.7 keep their key on id alone.
+        # instead of one page per memory (docs/scaling.md). Tables made by earlier versions keep their key on id.
         PrimaryKeyConstraint("user_id", "id"),
         Index("ux_memories_id", "id", unique=True),  # ids stay unique across users (imports keep theirs)
         Index("ix_memories_user_status", "user_id", "status"),
