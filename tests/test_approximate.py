@@ -66,7 +66,7 @@ def test_graph_candidates_find_what_the_exact_scan_finds(loaded: tuple[Store, np
     entry = approximate.index.peek(USER)
     assert entry is not None and entry.approximate is not None
     picked = entry.approximate.candidates(queries[0], entry.n, 64, None)
-    assert picked is not None and 10 <= len(picked) < N // 10  # the graph, not the whole matrix, is scored
+    assert picked is not None and 10 <= len(picked[0]) < N // 10  # the graph, not the whole matrix, is scored
     got = approximate.nearest(USER, queries, 10)
     want = exact.nearest(USER, queries, 10)
     found = sum(len({m.id for m, _ in g} & {m.id for m, _ in w}) for g, w in zip(got, want, strict=True))

@@ -134,10 +134,11 @@ class Approximate:
         return index
 
     # ------------------------------------------------------------------ search
-    def candidates(self, query: np.ndarray, n: int, count: int, mask: np.ndarray | None) -> np.ndarray | None:
-        """Rows to score exactly for one unit ``query`` over ``n`` rows: the graph's ``count`` best, every row
-        written since its snapshot and, with a ``mask``, only rows it allows. None: search exactly instead (no
-        graph yet, or a filter too narrow for the graph)."""
+    def candidates(self, query: np.ndarray, n: int, count: int,
+                   mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
+        """(rows to score exactly, the graph's own part of them) for one unit ``query`` over ``n`` rows: the graph's
+        ``count`` best, every row written since its snapshot and, with a ``mask``, only rows it allows. None:
+        search exactly instead (no graph yet, or a filter too narrow for the graph)."""
         graph = self.graph
         if graph is None:
             return None
@@ -158,7 +159,8 @@ class Approximate:
         extra = np.concatenate([stale, np.arange(graph.rows, n, dtype=np.int64)])
         if mask is not None and len(extra):
             extra = extra[mask[extra]]
-        return np.unique(np.concatenate([found.astype(np.int64), extra[extra < n]]))
+        found = found.astype(np.int64)
+        return np.unique(np.concatenate([found, extra[extra < n]])), found
 
     @property
     def memory_bytes(self) -> int:

@@ -253,9 +253,8 @@ class NumpyIndex:
         best = float(bm25.max()) if len(bm25) else 0.0
         graph = self._approximate(entry)
         found = graph.candidates(query, entry.n, max(self.approximate_candidates, 4 * k), mask) if graph else None
-        if found is not None:  # the graph's nearest rows and every keyword hit, fused exactly
-            rows = np.union1d(found, kw_rows)
-            return fuse(rows, dot_rows(entry.matrix[rows], query), keyword[rows], best, k)
+        if found is not None:
+            return self._graph_hybrid(entry, query, *found, kw_rows, keyword, best, k)
         cheap = self._coarse(entry)
         if cheap is not None:
             # Fuse every row with its approximate cosine, re-rank the best candidates exactly. A row left out
@@ -285,12 +284,35 @@ class NumpyIndex:
             graph.build_in_background(entry.matrix)
         return graph if graph.graph is not None else None
 
+    @staticmethod
+    def _graph_hybrid(entry: UserVectors, query: np.ndarray, found: np.ndarray, graph_rows: np.ndarray,
+                      kw_rows: np.ndarray, keyword: np.ndarray, best: float, k: int) -> list[Ranked]:
+        """Hybrid top-k from the graph's candidates and the keyword hits that can still beat them. A row the graph
+        left out is taken to be at most as near as its farthest candidate (the graph's premise, whose recall is
+        measured), so a keyword hit outside them is scored only if that cosine with its own BM25 could reach the
+        k-th fused score: a common word then costs a few rows, not thousands."""
+        strongest = kw_rows[np.argsort(-keyword[kw_rows], kind="stable")[:k]] if len(kw_rows) else kw_rows
+        pool = np.union1d(found, strongest)
+        cosine = dot_rows(entry.matrix[pool], query)
+        fused = fuse_scores(cosine, keyword[pool], best)
+        if len(kw_rows) > len(strongest) and len(fused) >= k:
+            kth = float(np.partition(fused, len(fused) - k)[len(fused) - k])
+            graphed = np.isin(pool, graph_rows)
+            farthest = float(cosine[graphed].min()) if graphed.any() else 1.0
+            reach = fuse_scores(np.full(len(kw_rows), farthest, np.float32), keyword[kw_rows], best)
+            extra = np.setdiff1d(kw_rows[reach >= kth], pool)
+            if len(extra):
+                pool = np.concatenate([pool, extra])
+                cosine = np.concatenate([cosine, dot_rows(entry.matrix[extra], query)])
+        return fuse(pool, cosine, keyword[pool], best, k)
+
     def _graph_top(self, entry: UserVectors, graph: Approximate, query: np.ndarray, k: int,
                    mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
         """Top-k (rows, exact scores) among the graph's candidates; None where the graph cannot serve the filter."""
-        rows = graph.candidates(query, entry.n, max(self.approximate_candidates, 4 * k), mask)
-        if rows is None or len(rows) == 0:
+        found = graph.candidates(query, entry.n, max(self.approximate_candidates, 4 * k), mask)
+        if found is None or len(found[0]) == 0:
             return None
+        rows = found[0]
         exact = dot_rows(entry.matrix[rows], query)
         kk = min(k, len(rows))
         best = np.argpartition(-exact, kk - 1)[:kk]
