@@ -291,7 +291,7 @@ class NumpyIndex:
         left out is taken to be at most as near as its farthest candidate (the graph's premise, whose recall is
         measured), so a keyword hit outside them is scored only if that cosine with its own BM25 could reach the
         k-th fused score: a common word then costs a few rows, not thousands."""
-        strongest = kw_rows[np.argsort(-keyword[kw_rows], kind="stable")[:k]] if len(kw_rows) else kw_rows
+        strongest = kw_rows if len(kw_rows) <= k else kw_rows[np.argpartition(-keyword[kw_rows], k - 1)[:k]]
         pool = np.union1d(found, strongest)
         cosine = dot_rows(entry.matrix[pool], query)
         fused = fuse_scores(cosine, keyword[pool], best)
