@@ -248,7 +248,7 @@ def test_ranking_comparison_allows_only_ties_to_swap() -> None:
 
 
 def test_the_scan_kernel_equals_numpy() -> None:
-    from timemory.search import dot_rows
+    from timemory.search import dot_rows, dot_rows_at
 
     rng = np.random.default_rng(0)
     matrix = rng.normal(size=(1_000, 384)).astype(np.float32)
@@ -256,6 +256,10 @@ def test_the_scan_kernel_equals_numpy() -> None:
     assert np.allclose(dot_rows(matrix, query), matrix @ query, atol=1e-4)
     assert np.allclose(dot_rows(matrix[::2], query), matrix[::2] @ query, atol=1e-4)  # not contiguous: numpy
     assert dot_rows(matrix[:0], query).shape == (0,)
+    rows = np.array([999, 3, 3, 500, 0])  # by index: any order, repeats allowed
+    assert np.allclose(dot_rows_at(matrix, rows, query), matrix[rows] @ query, atol=1e-4)
+    assert np.allclose(dot_rows_at(matrix[::2], rows // 2, query), matrix[::2][rows // 2] @ query, atol=1e-4)
+    assert dot_rows_at(matrix, rows[:0], query).shape == (0,)
 
 
 def test_matches_are_shown_in_the_words_of_the_query(tm: TiMem, user: str) -> None:

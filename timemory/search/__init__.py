@@ -9,8 +9,9 @@ from timemory.search.base import Search
 from timemory.search.cache import MAX_BYTES, UserCache
 from timemory.search.embedded import EmbeddedSearch
 from timemory.search.episodes import EpisodeEntry, EpisodeIndex
+from timemory.search.kernels import dot_rows, dot_rows_at
 from timemory.search.keyword import KeywordIndex, query_terms, terms
-from timemory.search.matrix import NumpyIndex, UserVectors, dot_rows
+from timemory.search.matrix import NumpyIndex, UserVectors
 from timemory.search.ranking import KEYWORD_WEIGHT, VECTOR_WEIGHT, fuse
 from timemory.search.tidb import TiDBSearch, tidb_cosine_statement, tidb_search_statement
 from timemory.store import Store
@@ -60,6 +61,7 @@ __all__ = [
     "TiDBSearch",
     "UserVectors",
     "dot_rows",
+    "dot_rows_at",
     "episodes_for",
     "fuse",
     "query_terms",

@@ -24,8 +24,8 @@ import numpy as np
 
 from timemory.schemas import Episode, LearntMemory, SearchHit, SearchMode
 from timemory.search.cache import MAX_BYTES, MAX_USERS, UserCache
+from timemory.search.kernels import bm25_of, dot_rows
 from timemory.search.keyword import KeywordIndex, term_words
-from timemory.search.matrix import bm25_of, dot_rows
 from timemory.search.ranking import Ranked, fuse, rank_keyword, rank_vector
 from timemory.store import EpisodeState, Learnt, Store
 

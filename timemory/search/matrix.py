@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -17,6 +16,7 @@ from timemory.search import coarse as pre
 from timemory.search.approximate import Approximate
 from timemory.search.cache import MAX_BYTES, MAX_USERS, UserCache
 from timemory.search.coarse import Coarse
+from timemory.search.kernels import bm25_of, dot_rows, dot_rows_at
 from timemory.search.keyword import KeywordIndex
 from timemory.search.ranking import VECTOR_WEIGHT, Ranked, fuse, fuse_scores, rank_keyword, rank_vector
 from timemory.store import MemoryState
@@ -293,17 +293,19 @@ class NumpyIndex:
         k-th fused score: a common word then costs a few rows, not thousands."""
         strongest = kw_rows if len(kw_rows) <= k else kw_rows[np.argpartition(-keyword[kw_rows], k - 1)[:k]]
         pool = np.union1d(found, strongest)
-        cosine = dot_rows(entry.matrix[pool], query)
+        cosine = dot_rows_at(entry.matrix, pool, query)
         fused = fuse_scores(cosine, keyword[pool], best)
         if len(kw_rows) > len(strongest) and len(fused) >= k:
             kth = float(np.partition(fused, len(fused) - k)[len(fused) - k])
             graphed = np.isin(pool, graph_rows)
             farthest = float(cosine[graphed].min()) if graphed.any() else 1.0
             reach = fuse_scores(np.full(len(kw_rows), farthest, np.float32), keyword[kw_rows], best)
-            extra = np.setdiff1d(kw_rows[reach >= kth], pool)
+            marked = np.zeros(entry.n, bool)
+            marked[pool] = True
+            extra = kw_rows[(reach >= kth) & ~marked[kw_rows]]
             if len(extra):
                 pool = np.concatenate([pool, extra])
-                cosine = np.concatenate([cosine, dot_rows(entry.matrix[extra], query)])
+                cosine = np.concatenate([cosine, dot_rows_at(entry.matrix, extra, query)])
         return fuse(pool, cosine, keyword[pool], best, k)
 
     def _graph_top(self, entry: UserVectors, graph: Approximate, query: np.ndarray, k: int,
@@ -313,7 +315,7 @@ class NumpyIndex:
         if found is None or len(found[0]) == 0:
             return None
         rows = found[0]
-        exact = dot_rows(entry.matrix[rows], query)
+        exact = dot_rows_at(entry.matrix, rows, query)
         kk = min(k, len(rows))
         best = np.argpartition(-exact, kk - 1)[:kk]
         return rows[best], exact[best]
@@ -358,33 +360,3 @@ def candidate_sets(approx: np.ndarray, allowed: int, k: int, sizes: tuple[int, i
     for size in usable[:-1]:
         yield widest[np.argpartition(-approx[widest], size - 1)[:size]]
     yield widest
-
-
-def _faiss_kernel() -> Any:
-    try:
-        import faiss
-    except ImportError:  # numpy does the same, about half as fast here
-        return None
-    return faiss
-
-
-_FAISS = _faiss_kernel()
-
-
-def dot_rows(matrix: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """``matrix @ query`` for one unit query: FAISS's SIMD inner-product kernel where installed (2× numpy's single
-    BLAS thread on a 100k × 384 matrix here), numpy otherwise."""
-    if _FAISS is None or not matrix.flags.c_contiguous or matrix.dtype != np.float32 or len(matrix) == 0:
-        return matrix @ query
-    q = np.ascontiguousarray(query, dtype=np.float32)
-    out = np.empty(len(matrix), np.float32)
-    _FAISS.fvec_inner_products_ny(_FAISS.swig_ptr(out), _FAISS.swig_ptr(q), _FAISS.swig_ptr(matrix),
-                                  matrix.shape[1], len(matrix))
-    return out
-
-
-def bm25_of(n: int, rows: np.ndarray, bm25: np.ndarray) -> np.ndarray:
-    """Every row's BM25 score, 0 where it shares no word with the query."""
-    dense = np.zeros(n, np.float32)
-    dense[rows] = bm25
-    return dense

@@ -17,8 +17,9 @@ from tidb_vector.utils import encode_vector
 
 from timemory.schemas import Memory, SearchHit, SearchMode
 from timemory.search.embedded import columns, follow_writes, hits
+from timemory.search.kernels import bm25_of
 from timemory.search.keyword import term_words
-from timemory.search.matrix import NumpyIndex, bm25_of
+from timemory.search.matrix import NumpyIndex
 from timemory.search.ranking import POOL, fuse, rank_keyword, rank_vector
 from timemory.store import Store
 from timemory.store.models import MemoryRow
