@@ -9,7 +9,7 @@ export CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=O
 # Numerical libraries run many times slower with 2 threads on 2-core boxes: tests and benchmarks pin one.
 ONE_THREAD := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: install install-dev install-bench run seed serve test test-fast lint bench bench-quick clean
+.PHONY: install install-dev install-bench run seed serve test test-fast lint bench bench-quick screenshots clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ bench: install-bench
 
 bench-quick: install-bench
 	$(ONE_THREAD) MEM0_TELEMETRY=False $(PY) -m bench --quick
+
+# The README's pictures of the dashboard (docs/screenshots/*.png), from the demo data on an app of their own.
+screenshots: install-dev
+	$(ONE_THREAD) $(PY) -m bench.screenshots
 
 lint: install-dev
 	$(VENV)/bin/ruff check timemory tests bench dashboard pages streamlit_app.py

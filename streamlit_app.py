@@ -2,7 +2,7 @@
 
 from dashboard.nav import navigation
 
-page = navigation()  # first, so the sidebar shows the page titles while the engine is imported
+page = navigation()  # first, so the sidebar shows the page titles while the core is imported
 
 from dashboard.router import run_app  # noqa: E402  (the heavy import, after the pages are declared)
 

@@ -88,7 +88,8 @@ its statements are measured on the SQLite build, as a cost shape).
 # Sections measured on their own (``--only NAME``) replace their part of the report and keep the rest.
 HEADINGS = {"search": "## 1. Search latency", "lab": "## 6. The lab", "service": "## 7. The service",
             "quality": "## 8. Search quality", "changes": "## 9. Changes that reach consolidation",
-            "topics": "## 10. Topic changes", "scale": "## 11. Many users"}
+            "topics": "## 10. Topic changes", "scale": "## 11. Many users",
+            "locomo": "## 12. Retrieval on LoCoMo"}
 SCALING_HEADING = "## 5. Where the embedded default stops"
 
 
@@ -135,7 +136,7 @@ def write_report() -> None:
         lines += app_section(app)  # type: ignore[arg-type]
     if dash:
         lines += dashboard_section(dash)  # type: ignore[arg-type]
-    for name in ("lab", "service", "quality", "changes", "topics", "scale"):
+    for name in ("lab", "service", "quality", "changes", "topics", "scale", "locomo"):
         lines += section_of(name) or []
     lines.append(SCALING)
     REPORT.write_text("\n".join(lines))
@@ -145,9 +146,13 @@ def write_report() -> None:
 def smoke(only: set[str] | None = None) -> dict[str, list[str]]:
     """Every section on tiny sizes, each rendered as its report section (returned, not written). Nothing here is a
     figure to publish: the point is that each benchmark still runs against the product as it is now."""
-    from . import app_memory, changes, dashboard, lab, pipeline, quality, scale, search, service, topics
+    import tempfile
+    from pathlib import Path
+
+    from . import app_memory, changes, dashboard, lab, locomo, pipeline, quality, scale, search, service, topics
 
     info = {"machine": machine()}
+    tiny = locomo.tiny_file(Path(tempfile.mkdtemp(prefix="bench-smoke-locomo-")))
     runs: dict[str, Callable[[], list[str]]] = {
         "search": lambda: search_section(info, search.measure([200], ["timemory", "faiss", "mem0"])),
         "quality": lambda: quality.section({**info, **quality.measure(tune_weights=False, personas=2)}),
@@ -162,6 +167,8 @@ def smoke(only: set[str] | None = None) -> dict[str, list[str]]:
                                                           repeat=1)}),
         "service": lambda: service.section({**info, **service.measure(memories=100, clients=(2,), per_client=3,
                                                                       rounds=1, flood_seconds=1)}),
+        "locomo": lambda: locomo.section(locomo.measure(tiny, tuned_on=("conv-tiny",)))
+        + locomo.section(locomo.measure(Path(tiny.parent / "absent.json"))),
     }
     rendered = {}
     for name, run in runs.items():
@@ -187,8 +194,10 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true",
                         help="every section on tiny sizes, rendered and checked, nothing written (make test runs it)")
     parser.add_argument("--only", choices=["search", "pipeline", "app_memory", "dashboard", "lab", "service",
-                                           "quality", "changes", "topics", "scale", "report"],
+                                           "quality", "changes", "topics", "scale", "locomo", "report"],
                         action="append")
+    parser.add_argument("--locomo", metavar="PATH",
+                        help="the LoCoMo file for --only locomo (else TIMEMORY_LOCOMO); skipped when there is none")
     args = parser.parse_args()
     pin_threads()
     started = time.perf_counter()
@@ -207,7 +216,7 @@ def main() -> None:
         print(f"quick benchmark done in {time.perf_counter() - started:.0f} s")
         return
     only = set(args.only or ["search", "pipeline", "app_memory", "dashboard", "lab", "service", "quality",
-                             "changes", "topics", "scale"])
+                             "changes", "topics", "scale", "locomo"])
     if "search" in only:
         rows = search.measure([1_000, 10_000, 100_000], ["timemory", "timemory-exact", "faiss", "mem0"])
         search.summary(rows)
@@ -245,6 +254,15 @@ def main() -> None:
         from . import service
 
         save("service", service.measure())
+    if "locomo" in only:
+        from . import locomo
+
+        found = locomo.locomo_file(args.locomo)
+        if found is None:
+            print("  locomo: skipped, no LoCoMo file (pass --locomo PATH or set TIMEMORY_LOCOMO)")
+        else:
+            print(f"  locomo: {found.name}", flush=True)
+            save("locomo", locomo.measure(found))
     if only and only <= set(HEADINGS):
         for name in sorted(only):
             write_section_only(name)

@@ -1,7 +1,7 @@
 """Changes that reach consolidation, on the labelled change set (``bench/data/changes.json``).
 
 Each pair gets a user of its own holding the set's distractor memories and the pair's old memory. The pair's fact
-is embedded and the pipeline's candidate look (``timemory.core.candidates``) runs under each policy, side by side:
+is embedded and the pipeline's candidate look (``timemory.core._candidates``) runs under each policy, side by side:
 counted are the changes whose old memory is shown to the model, how many memories a consolidation shows, and the
 size of its prompt. Each policy runs twice: with subject keys (a model that gives them, on the fact and on the
 memory it wrote earlier) and without (a model that leaves the optional field out).
@@ -77,12 +77,12 @@ def candidate_look(data: dict[str, Any]) -> dict[str, Any]:
     """Per policy and with/without subject keys: changes whose old memory is shown, memories shown per
     consolidation, and the consolidation prompt's characters."""
     from timemory import ExtractedFact
-    from timemory.core import Engine, candidate_memories, find_candidates
-    from timemory.search import search_for
+    from timemory.core import find_candidates, number_candidates
+    from timemory.search import build_search
 
     folder = tempfile.mkdtemp(prefix="bench-changes-")
     store, embedder = _store(folder)
-    search = search_for(store)
+    search = build_search(store)
     out: dict[str, Any] = {}
     for subjects in (True, False):
         prefix = "s-" if subjects else "n-"
@@ -90,7 +90,6 @@ def candidate_look(data: dict[str, Any]) -> dict[str, Any]:
         facts = {p["id"]: ExtractedFact(content=p["fact"]["content"], type=p["fact"]["type"],
                                         subject=p["fact"]["subject"] if subjects else None) for p in data["pairs"]}
         vectors = dict(zip(facts, embedder.embed([f.content for f in facts.values()]), strict=True))
-        engine = Engine(store, search, embedder)
 
         for name, policy in policies().items():
             shown_old: dict[str, bool] = {}
@@ -98,10 +97,10 @@ def candidate_look(data: dict[str, Any]) -> dict[str, Any]:
             for pair in data["pairs"]:
                 user = f"{prefix}{pair['id']}"
                 started = time.perf_counter()
-                similar = candidate_memories(engine, policy, user, [facts[pair["id"]]],
-                                             vectors[pair["id"]][None, :], store.users.version(user))
+                similar = find_candidates(search, store, policy, user, [facts[pair["id"]]],
+                                          vectors[pair["id"]][None, :], store.users.version(user))
                 seconds.append(time.perf_counter() - started)
-                short_ids, candidates = find_candidates(similar)
+                short_ids, candidates = number_candidates(similar)
                 shown_old[pair["id"]] = any(c.memory_id == old_ids[pair["id"]] for c in candidates)
                 sizes.append(len(short_ids))
                 chars.append(sum(len(m.content) + 16 for m in short_ids.values()))

@@ -136,15 +136,16 @@ def run(reflect: bool, replay_first: bool = True, guard: bool = True) -> dict[st
         }
         if hasattr(tm, "reflect"):  # the checkout measured before reflection existed cannot score stale memories
             scored = evaluate(tm, dataset, user_prefix=prefix, ks=[1, 5])
-            row.update(recall=scored["recall_at"], recall_by_scope=scored.get("recall_by_scope"),
-                       stale=scored.get("stale"),
-                       active=scored["memories"]["active"], memories=scored["memories"]["total"])
+            stale = scored.stale.to_json() if scored.stale else None
+            row.update(recall=scored.recall_at, recall_by_scope=scored.recall_by_scope, stale=stale,
+                       active=scored.memories.active, memories=scored.memories.total)
             if reflect:
                 policy = ReflectionPolicy() if guard else ReflectionPolicy(outdate_floor=None, merge_floor=None)
                 reflection = tm.engine.reflect(user_id=prefix, policy=policy)
                 again = evaluate(tm, dataset, user_prefix=prefix, ks=[1, 5])
-                row.update(reflection=reflection.model_dump(exclude={"runs"}), recall_after=again["recall_at"],
-                           stale_after=again.get("stale"), active_after=again["memories"]["active"])
+                row.update(reflection=reflection.model_dump(exclude={"runs"}), recall_after=again.recall_at,
+                           stale_after=again.stale.to_json() if again.stale else None,
+                           active_after=again.memories.active)
         out["users"].append(row)
         print(json.dumps(row), flush=True)
     tm.close()

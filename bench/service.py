@@ -188,8 +188,10 @@ def section(data: dict[str, Any]) -> list[str]:
             f"| alone | {alone.n} | {alone.row()} |", f"| during the flood | {flooded.n} | {flooded.row()} |"]
     inline, queued = Stats(**chat["inline"]), Stats(**chat["queued"])
     out += ["", "The chat with the local model (SmolLM2-135M): a second message sent the moment the first reply has "
-            "streamed. With the exchange learnt inline its first token waits for the extraction and consolidation; "
-            "queued, the reply starts while a queue worker learns from the first exchange (both share the one local "
+            "streamed. Every exchange is learnt by a queue worker; with `chat_with_memory_stream` (inline: the "
+            "caller waits for that job before its loop ends) the second reply's first token waits for the "
+            "extraction and consolidation; with `submit` (queued) the reply starts while the worker learns from the "
+            "first exchange (both share the one local "
             "model server, which answers one request at a time). Seconds from the end of the first reply to the "
             "first token of the second (p50 | p95 | p99 of "
             f"{inline.n} rounds):", "",

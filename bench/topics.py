@@ -1,7 +1,7 @@
 """Topic changes in a chat session, read from embedding drift, on a hand-labelled set (``bench/data/topics.json``).
 
 Each message of the set names its topic; a message whose topic differs from the one before is a change. The detector
-is the product's (:func:`timemory.core.summaries.drift`): the newest user message against the mean of the previous
+is the product's (:func:`timemory.core._summaries.drift`): the newest user message against the mean of the previous
 ``window`` user messages since the last change it found. Every threshold is scored by precision, recall and F1 over
 the messages that have a message before them; the product's default is the best F1.
 

@@ -1,47 +1,62 @@
-"""The only module that talks to Streamlit's caches. Pages call these functions and draw.
+"""The dashboard's one seam to the core: every read and every write a page does is a function here.
 
 Backends are built once per server process (``st.cache_resource``); read results are cached with
-``st.cache_data`` and a write clears only the readers it affects. Per-user state lives in ``st.session_state``
-(keys in :mod:`dashboard.state`); what a reload must keep is also in the URL. Tests inject doubles with
-:func:`override` before running the app.
+``st.cache_data``, and each write function clears exactly the cached readers it affects (:data:`CLEARS` lists
+them), so pages never clear a cache. Readers keyed by the user's data version (``version``) need no clearing on
+memory writes: a write moves the version. Tests inject doubles with :func:`override` before running the app.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import functools
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 import streamlit as st
 
-from dashboard import state
+from dashboard import lab_jobs
 from timemory import (
-    ChatService,
+    ChatExchange,
     ChatSession,
     Experiment,
     Memory,
+    MemoryEdit,
+    MemoryEvent,
     MemoryFilter,
+    Message,
     PipelineResult,
     RunDiff,
+    SearchHit,
+    SearchMode,
+    SearchScope,
     Settings,
     TiMem,
-    TiMemoryError,
-    UserSummary,
+    UserStats,
 )
-from timemory.core import EventLog
-from timemory.lab import Method, ReplayJobs, project
+from timemory.core import (
+    DEFAULT_SEARCH_MODE,
+    DEFAULT_SEARCH_SCOPE,
+    EventLog,
+    in_reply_order,
+    memories_to_csv,
+    memories_to_json,
+)
+from timemory.lab import Method, ReplayJob, ReplayJobs, place_query, project
+from timemory.store import Summary
 from timemory.wiring import describe
 
-T = TypeVar("T")
+P = ParamSpec("P")
+R = TypeVar("R")
 
 _override: dict[str, Any] = {}
 
 
 def override(*, memory: TiMem | None = None, info: dict[str, str] | None = None,
              data_dir: Path | None = None) -> None:
-    """Use this engine instead of the configured one (tests pass doubles here); cached reads are dropped."""
+    """Use this TiMem instead of the configured one (tests pass doubles here); cached reads are dropped."""
     st.cache_data.clear()
     event_log.clear()
     _override.clear()
@@ -52,23 +67,20 @@ def override(*, memory: TiMem | None = None, info: dict[str, str] | None = None,
 
 
 @st.cache_resource(show_spinner="Loading the memory engine…")
-def _engine() -> tuple[TiMem, dict[str, str]]:
+def _backends() -> tuple[TiMem, dict[str, str]]:
     settings = Settings()
     tm = TiMem.from_settings(settings)
     tm.worker().start()  # learns from exchanges queued by the API or left behind by a process that stopped
     return tm, describe(settings)
 
 
-def memory() -> TiMem:
-    return _override["memory"] if "memory" in _override else _engine()[0]
-
-
-def chat() -> ChatService:
-    return memory().chat
+def _tm() -> TiMem:
+    return _override["memory"] if "memory" in _override else _backends()[0]
 
 
 def info() -> dict[str, str]:
-    return _override["info"] if "info" in _override else _engine()[1]
+    """What is in use: ``database``, ``llm`` and ``embedder``, as the sidebar shows them."""
+    return _override["info"] if "info" in _override else _backends()[1]
 
 
 def datasets_dir() -> Path:
@@ -76,61 +88,61 @@ def datasets_dir() -> Path:
     return Path(_override.get("data_dir") or Settings().data_dir) / "datasets"
 
 
-def guarded(action: Callable[[], T], success: str | None = None) -> T | None:
-    """Run a core call; show its error as a readable message instead of a traceback."""
-    try:
-        result = action()
-    except TiMemoryError as exc:
-        st.error(f"{exc} (code: {exc.code})")
-        return None
-    if success:
-        st.toast(success)
-    return result
+def max_content_chars() -> int:
+    return _tm().max_content_chars
 
 
-# --- cached reads, and what each write clears -------------------------------------------------------------------------
+def similar_k() -> int:
+    return _tm().similar_k
+
+
+def similarity_threshold() -> float:
+    return _tm().similarity_threshold
+
+
+# --- cached reads -----------------------------------------------------------------------------------------------------
 
 @st.cache_data(ttl=30, show_spinner=False)
-def users() -> list[UserSummary]:
-    return memory().users.list()
+def users() -> list[UserStats]:
+    return _tm().users.list()
 
 
 @st.cache_data(ttl=30, show_spinner=False)
 def sessions(user_id: str) -> list[ChatSession]:
-    return memory().sessions.list(user_id=user_id)
+    return _tm().sessions.list(user_id=user_id)
 
 
 @st.cache_data(ttl=30, show_spinner=False)
 def memory_count(user_id: str, where: MemoryFilter) -> int:
-    return memory().count_memories(user_id=user_id, where=where)
+    return _tm().count_memories(user_id=user_id, where=where)
 
 
 @st.cache_data(ttl=30, show_spinner=False)
 def memories_page(user_id: str, where: MemoryFilter, limit: int, offset: int) -> list[Memory]:
-    return memory().list_memories(user_id=user_id, where=where, limit=limit, offset=offset)
+    return _tm().list_memories(user_id=user_id, where=where, limit=limit, offset=offset)
+
+
+def version(user_id: str) -> int:
+    return _tm().users.version(user_id=user_id)
 
 
 @st.cache_data(ttl=300, show_spinner=False)
 def run_models(user_id: str, version: int) -> set[str]:
     """The models the user's latest pipeline runs were made with (the demo's say they were scripted)."""
-    return {r.llm_model for r in memory().list_runs(user_id=user_id, limit=50) if r.llm_model}
+    return {r.llm_model for r in _tm().list_runs(user_id=user_id, limit=50) if r.llm_model}
 
 
 @st.cache_data(ttl=300, show_spinner=False)
 def map_data(user_id: str, version: int, method: Method) -> tuple[list[Memory], np.ndarray, np.ndarray]:
     """Memories, their vectors and 2-D coordinates; cached by user and data version (a write moves the version)."""
-    mems, matrix = memory().memory_embeddings(user_id=user_id)
+    mems, matrix = _tm().memory_embeddings(user_id=user_id)
     return mems, matrix, project(matrix, method)
-
-
-def version(user_id: str) -> int:
-    return memory().users.version(user_id=user_id)
 
 
 @st.cache_resource(ttl=300, show_spinner=False, max_entries=8)
 def event_log(user_id: str, version: int) -> EventLog:
     """Every event of the user, indexed; one shared copy per data version (read-only: nothing mutates it)."""
-    return EventLog(user_id, memory().events(user_id=user_id))
+    return EventLog(user_id, _tm().events(user_id=user_id))
 
 
 @st.cache_data(ttl=300, show_spinner=False, max_entries=64)
@@ -153,18 +165,18 @@ def run_diff(run: PipelineResult, version: int) -> RunDiff:
 def run_count(user_id: str, until: datetime, version: int) -> int:
     """How many runs the user had up to ``until`` (a run that changed nothing moves no version: the short ttl
     picks it up)."""
-    return memory().count_runs(user_id=user_id, until=until)
+    return _tm().count_runs(user_id=user_id, until=until)
 
 
 @st.cache_data(ttl=10, show_spinner=False, max_entries=64)
 def runs(user_id: str, until: datetime, offset: int, limit: int, version: int) -> list[PipelineResult]:
     """One page of the user's runs up to ``until``, oldest first."""
-    return memory().list_runs(user_id=user_id, until=until, offset=offset, limit=limit, oldest_first=True)
+    return _tm().list_runs(user_id=user_id, until=until, offset=offset, limit=limit, oldest_first=True)
 
 
 @st.cache_data(ttl=5, show_spinner=False)
 def experiments() -> list[Experiment]:
-    return memory().list_experiments()
+    return _tm().list_experiments()
 
 
 @st.cache_resource
@@ -173,114 +185,197 @@ def replay_jobs() -> ReplayJobs:
     return ReplayJobs()
 
 
-def after_memory_write() -> None:
-    """Memories changed: the browser's pages and counts, and the sidebar's per-user counts."""
-    memory_count.clear()
-    memories_page.clear()
-    users.clear()
+# --- reads that are not cached (each is asked for once per click or per drawn item) ----------------------------------
+
+def search(query: str, *, user_id: str, limit: int, types: Sequence[str] | None = None,
+           statuses: Sequence[str] | None = ("active",), mode: SearchMode = DEFAULT_SEARCH_MODE,
+           scope: SearchScope = DEFAULT_SEARCH_SCOPE) -> list[SearchHit]:
+    return _tm().search(query, user_id=user_id, limit=limit, types=types, statuses=statuses, mode=mode, scope=scope)
 
 
-def after_session_write() -> None:
-    """Sessions or messages changed: the session lists and the per-user session counts."""
-    sessions.clear()
-    users.clear()
+def get_memories(memory_ids: Sequence[str], *, user_id: str) -> dict[str, Memory]:
+    return _tm().get_memories(list(memory_ids), user_id=user_id)
 
 
-def after_user_write() -> None:
-    """Users were added or deleted: everything keyed by user."""
-    after_memory_write()
-    after_session_write()
+def history(memory_id: str, *, user_id: str) -> list[MemoryEvent]:
+    return _tm().history(memory_id, user_id=user_id)
 
 
-def current_user() -> str:
-    return str(st.session_state.get(state.USER) or "demo")
+def supersession_chain(memory_id: str, *, user_id: str) -> list[Memory]:
+    return _tm().supersession_chain(memory_id, user_id=user_id)
 
 
-def choose_user(known: list[str]) -> str:
-    """The current user: kept in the session, else taken from the URL (?user=), else the first known user."""
-    if not st.session_state.get(state.USER):
-        wanted = st.query_params.get(state.Q_USER)
-        st.session_state[state.USER] = wanted if wanted in known else (known[0] if known else "demo")
-    return current_user()
+def _matching(user_id: str, where: MemoryFilter) -> list[Memory]:
+    """Every memory the filter matches (all pages)."""
+    return _tm().list_memories(user_id=user_id, where=where, limit=max(memory_count(user_id, where), 1), offset=0)
 
 
-def switch_user(user_id: str) -> None:
-    """Make ``user_id`` current (from a callback or before the picker is drawn); the chat session is per user."""
-    st.session_state[state.USER] = user_id
-    st.session_state.pop(state.CHAT_SESSION, None)
+def export_csv(user_id: str, where: MemoryFilter) -> str:
+    """Every memory the filter matches, as CSV (read when a download is clicked)."""
+    return memories_to_csv(_matching(user_id, where))
 
 
-def set_url(**params: str | Iterable[str] | None) -> None:
-    """Mirror page state in the URL's query parameters; empty values are removed."""
-    for key, value in params.items():
-        values = [value] if isinstance(value, str) else list(value or [])
-        values = [v for v in values if v]
-        current = st.query_params.get_all(key)
-        if values == current:
-            continue
-        if values:
-            st.query_params[key] = values if len(values) > 1 else values[0]
-        else:
-            del st.query_params[key]
+def export_json(user_id: str, where: MemoryFilter, *, with_history: bool) -> str:
+    """Every memory the filter matches, as JSON, with each one's history when asked."""
+    mems = _matching(user_id, where)
+    return memories_to_json(mems, _tm().histories([m.id for m in mems], user_id=user_id) if with_history else None)
 
 
-def url_values(key: str, allowed: Iterable[str] | None = None) -> list[str]:
-    """A query parameter's values, keeping only allowed ones when a list is given."""
-    values = st.query_params.get_all(key)
-    if allowed is not None:
-        allowed = set(allowed)
-        values = [v for v in values if v in allowed]
-    return values
+def embed_query(query: str) -> np.ndarray:
+    return _tm().embed([query])[0]
 
 
-def open_memory(memory_id: str) -> None:
-    """Show one memory in the memory browser, for the current user."""
-    st.session_state[state.FOCUS_MEMORY] = memory_id
-    st.switch_page("pages/memories.py", query_params={state.Q_USER: current_user(), state.Q_MEMORY: memory_id})
+def place_on_map(vector: np.ndarray, matrix: np.ndarray, coords: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where a query vector lands on a map, and its nearest points there (best first)."""
+    return place_query(vector, matrix, coords)
 
 
-# --- dialogs ----------------------------------------------------------------------------------------------------------
-
-def ask(name: str, **payload: Any) -> None:
-    """Open the confirmation named ``name`` (drawn by :func:`confirmation` on this and later runs)."""
-    st.session_state[state.CONFIRM] = {"name": name, **payload}
-
-
-def confirmation(name: str, title: str, message: str, on_confirm: Callable[[dict[str, Any]], Any],
-                 button: str = "Delete", after: Callable[[], None] = after_user_write) -> None:
-    """Draw the confirm dialog while it is open; it stays open across reruns until confirmed or dismissed."""
-    pending = st.session_state.get(state.CONFIRM)
-    if not pending or pending.get("name") != name:
-        return
-
-    def close() -> None:
-        st.session_state.pop(state.CONFIRM, None)
-
-    @st.dialog(title, on_dismiss=close)
-    def _dialog() -> None:
-        st.warning(message)
-        c1, c2 = st.columns(2)
-        if c1.button(button, type="primary", key=f"confirm-{name}"):
-            close()
-            guarded(lambda: on_confirm(pending))
-            after()
-            st.rerun()
-        if c2.button("Cancel", key=f"cancel-{name}"):
-            close()
-            st.rerun()
-
-    _dialog()
+def messages(session_id: str, *, user_id: str) -> list[Message]:
+    """The session's messages, each reply under the message it answers (also when two were sent before the first
+    was answered)."""
+    return in_reply_order(_tm().sessions.messages(session_id, user_id=user_id))
 
 
-def flash(message: str) -> None:
-    """Show ``message`` once, after the next rerun."""
-    st.session_state[state.FLASH] = message
+def current_summaries(user_id: str) -> list[Summary]:
+    """The latest rolling summary of each of the user's chats."""
+    return _tm().summaries.current(user_id=user_id)
 
 
-def show_flash() -> None:
-    if message := st.session_state.pop(state.FLASH, None):
-        st.success(message)
+def summary_history(user_id: str, session_id: str) -> list[Summary]:
+    """Every version of one chat's rolling summary, oldest first."""
+    return _tm().summaries.history(user_id=user_id, session_id=session_id)
 
 
-def plural(n: int, word: str, words: str | None = None) -> str:
-    return f"{n} {word if n == 1 else (words or word + 's')}"
+def runs_by_message(session_id: str, *, user_id: str) -> dict[str, PipelineResult]:
+    return _tm().chat.runs_by_message(session_id, user_id=user_id)
+
+
+def recent_exchange(message_id: str) -> ChatExchange | None:
+    """What this process knows about the exchange that produced a reply (given memories, notes, failures)."""
+    return _tm().chat.recent_exchange(message_id)
+
+
+def pending(session_id: str) -> list[ChatExchange]:
+    """The session's exchanges still being answered or learnt from in this process."""
+    return _tm().chat.pending(session_id)
+
+
+def replays() -> list[ReplayJob]:
+    return replay_jobs().all()
+
+
+def known_datasets() -> list[str]:
+    """The dataset files already kept for the Lab, by name."""
+    return lab_jobs.known_datasets(datasets_dir())
+
+
+# --- writes, and what each clears -------------------------------------------------------------------------------------
+
+_MEMORY = (memory_count, memories_page, users)  # the browser's pages and counts, and the sidebar's counts
+_SESSIONS = (sessions, users)  # the session lists and the per-user session counts
+_VERSIONED = (run_models, map_data, event_log, state_at, counts_over_time, run_count, runs)
+CLEARS: dict[str, tuple[str, ...]] = {}  # write function → the readers it clears (documentation and tests)
+
+
+def _clears(*readers: Any) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """The write clears these readers when it returns or fails (a failed write may have written part)."""
+    unique = tuple(dict.fromkeys(readers))
+
+    def wrap(write: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(write)
+        def run(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return write(*args, **kwargs)
+            finally:
+                for reader in unique:
+                    reader.clear()
+
+        CLEARS[write.__name__] = tuple(r.__name__ for r in unique)
+        return run
+    return wrap
+
+
+@_clears(users)
+def create_user(user_id: str) -> None:
+    _tm().users.ensure(user_id=user_id)
+
+
+@_clears(*_MEMORY, *_SESSIONS, *_VERSIONED, experiments)
+def delete_user(user_id: str) -> dict[str, int]:
+    """Erase the user everywhere (their records in experiments too); a new user of that id starts again at
+    version 0, so the version-keyed readers are cleared as well. Returns the rows removed per table."""
+    return _tm().users.delete(user_id=user_id)
+
+
+def was_erased(user_id: str) -> bool:
+    """Whether the user was erased (and not created again): a stale tab or link must not act for them."""
+    return _tm().users.erased(user_id=user_id)
+
+
+@_clears(*_SESSIONS)
+def delete_session(session_id: str, *, user_id: str) -> None:
+    _tm().sessions.delete(session_id, user_id=user_id)
+
+
+@_clears(sessions)
+def rename_session(session_id: str, *, user_id: str, title: str) -> ChatSession:
+    return _tm().sessions.rename(session_id, user_id=user_id, title=title)
+
+
+@_clears(*_SESSIONS)
+def submit_message(text: str, *, user_id: str, session_id: str | None) -> ChatExchange:
+    """Save the message (in a new session when ``session_id`` is None) and queue its reply in the background."""
+    return _tm().chat.submit(text, user_id=user_id, session_id=session_id)
+
+
+@_clears(*_MEMORY, *_SESSIONS)
+def learnt_from_chat() -> None:
+    """The chat's exchanges were answered and learnt from in the background: memories changed, and a new chat
+    got its title."""
+
+
+@_clears(*_MEMORY)
+def add_memory(content: str, *, user_id: str, type: str, status: str) -> Memory:
+    return _tm().add(content, user_id=user_id, type=type, status=status)
+
+
+@_clears(*_MEMORY)
+def edit_memories(edits: Sequence[MemoryEdit], *, user_id: str) -> list[Memory]:
+    return _tm().edit_memories(edits, user_id=user_id)
+
+
+@_clears(*_MEMORY)
+def set_status(memory_ids: Sequence[str], *, user_id: str, status: str) -> list[Memory]:
+    return _tm().set_status(memory_ids, user_id=user_id, status=status)
+
+
+@_clears(*_MEMORY)
+def delete_memories(memory_ids: Sequence[str], *, user_id: str) -> None:
+    _tm().delete_memories(memory_ids, user_id=user_id)
+
+
+@_clears(experiments)
+def start_replay(request: lab_jobs.ReplayRequest) -> ReplayJob:
+    """Start the Lab's replay in the background (its experiment is recorded as running at once)."""
+    return lab_jobs.start_replay(_tm(), replay_jobs(), datasets_dir(), request, base_url=Settings().openai_base_url)
+
+
+@_clears(experiments)
+def resume_replay(job: ReplayJob) -> ReplayJob:
+    return lab_jobs.resume(_tm(), replay_jobs(), job)
+
+
+def stop_replay(job: ReplayJob) -> None:
+    """Ask a replay to stop after the unit it is running (its experiment is recorded when it stops)."""
+    job.stop()
+
+
+@_clears(experiments)
+def replay_demo() -> ReplayJob:
+    """Replay the demo's conversations with the configured model, into the live- users."""
+    return lab_jobs.start_demo(_tm(), replay_jobs())
+
+
+@_clears(*_MEMORY, *_SESSIONS, experiments)
+def replays_ended() -> None:
+    """The background replays ended: their users, sessions and memories, and their experiments' results."""

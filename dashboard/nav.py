@@ -1,5 +1,5 @@
 """The app's pages, declared before anything heavy is imported: until a script run declares them, Streamlit shows the
-raw file names of ``pages/`` in the sidebar (for as long as the first run spends importing the engine)."""
+raw file names of ``pages/`` in the sidebar (for as long as the first run spends importing the core)."""
 
 from __future__ import annotations
 

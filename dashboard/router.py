@@ -11,7 +11,7 @@ from typing import Any
 
 import streamlit as st
 
-from dashboard import adapter, state
+from dashboard import adapter, state, ui
 from dashboard.nav import navigation
 from timemory.lab import SCRIPTED_MODEL
 
@@ -43,24 +43,26 @@ def ensure_router() -> None:
 def _create_user() -> None:
     """Runs before the next script run, so the user picker can be switched to the new user."""
     new_user = st.session_state.get("new_user_id", "").strip()
-    if new_user and adapter.guarded(lambda: adapter.memory().users.ensure(user_id=new_user)) is None:
-        adapter.after_user_write()
-        adapter.switch_user(new_user)
+    if new_user:
+        ui.guarded(lambda: adapter.create_user(new_user))
+        ui.switch_user(new_user)  # also when the id was refused (as before): the error says why
 
 
 def _pick_user() -> None:
-    adapter.switch_user(st.session_state[state.USER_PICKER])
+    ui.switch_user(st.session_state[state.USER_PICKER])
 
 
 def sidebar() -> None:
     with st.sidebar:
         st.title("🧠 TiMemory")
-        summaries = adapter.guarded(adapter.users) or []
-        user = adapter.choose_user([u.id for u in summaries])
+        summaries = ui.guarded(adapter.users) or []
+        # a first open lands on the user with the most to show: memories that changed, then memories
+        richest = sorted(summaries, key=lambda u: (-u.memories_outdated, -u.memories_active, u.id))
+        user = ui.choose_user([u.id for u in richest], adapter.was_erased)
         options = sorted({u.id for u in summaries} | {user})
         st.session_state[state.USER_PICKER] = user  # the picker always shows the current user, whatever set it
         st.selectbox("User", options, key=state.USER_PICKER, on_change=_pick_user)
-        adapter.set_url(**{state.Q_USER: user})
+        ui.set_url(**{state.Q_USER: user})
         with st.popover("New user"):
             st.text_input("User id", max_chars=128, key="new_user_id")
             st.button("Create", key="create_user", on_click=_create_user)
@@ -69,7 +71,7 @@ def sidebar() -> None:
         c1.metric("Active", summary.memories_active if summary else 0)
         c2.metric("Outdated", summary.memories_outdated if summary else 0)
         st.divider()
-        if SCRIPTED_MODEL in (adapter.guarded(lambda: adapter.run_models(user, adapter.version(user))) or set()):
+        if SCRIPTED_MODEL in (ui.guarded(lambda: adapter.run_models(user, adapter.version(user))) or set()):
             st.caption(f"**Demo** · {user}'s memories were learnt by the real pipeline from the demo's scripted "
                        "model answers (no model ran). Replay the demo with the configured model on the Sessions & "
                        "users page.")
@@ -84,4 +86,5 @@ def run_app(page: Any = None) -> None:
     page = page or navigation()
     mark_routed()
     sidebar()
+    ui.show_flash()  # what the last action did, on whichever page it left the person
     page.run()

@@ -1,66 +1,88 @@
-"""Drawing helpers shared by pages: a pipeline run's trace, a run's diff, a table of memories."""
+"""Drawing helpers shared by pages: a pipeline run's record, a run's diff, a table of memories."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import pandas as pd
 import streamlit as st
 
-from dashboard import adapter
-from timemory import Memory, PipelineResult, RunDiff, SearchHit
+from dashboard import ui
+from timemory import Decision, Memory, PipelineResult, RunDiff, SearchHit
 from timemory.lab import SCRIPTED_MODEL
 
 WHY_SHOWN = {"nearest": "close in meaning", "subject": "same subject", "type": "nearest of its type",
              "change": "worded as a change", "group": "reviewed together"}
 
 
-def show_trace(trace: PipelineResult, key: str) -> None:
-    if trace.kind == "reflection":
-        st.caption("A reflection run: stored memories reviewed together for ones a later memory replaced or that "
-                   "say the same thing twice.")
-    cols = st.columns(5)
-    cols[0].metric("Memories reviewed" if trace.kind == "reflection" else "Facts",
-                   len(trace.candidates) if trace.kind == "reflection" else len(trace.facts))
-    cols[1].metric("Changes", len(trace.changes))
-    cols[2].metric("LLM calls", trace.llm_calls)
-    cols[3].metric("Tokens", trace.prompt_tokens + trace.completion_tokens)
-    cols[4].metric("Seconds", f"{sum(trace.timings.values()):.2f}")
-    if trace.llm_model == SCRIPTED_MODEL:
-        st.caption("🎭 The model's answers in this run were scripted: written by hand for the demo; the pipeline that "
-                   "applied them is the real one.")
-    elif trace.llm_model:
-        st.caption(f"Model: {trace.llm_model}")
-    for err in trace.errors:
-        st.warning(err)
-
-    def fact(i: int) -> str:
-        return trace.facts[i].content if 0 <= i < len(trace.facts) else f"(fact {i})"
-
-    if trace.facts:
-        st.markdown("**Facts extracted**")
-        st.dataframe(pd.DataFrame([f.model_dump() for f in trace.facts]), hide_index=True, width="stretch")
-    reflection = trace.kind == "reflection"
-    shown = {c.memory_id: c.content for c in trace.candidates}
-    if trace.candidates:
-        st.markdown("**Memories reviewed together**" if reflection else "**Memories shown to the model**")
-        st.dataframe(pd.DataFrame([{**({} if reflection else {"new fact": fact(c.fact)}), "existing memory": c.content,
-                                    "status": c.status, "similarity": round(c.score, 3),
-                                    "shown because": WHY_SHOWN.get(c.via, c.via)} for c in trace.candidates]),
-                     hide_index=True, width="stretch")
-    if trace.decisions:
-        st.markdown("**Decisions**")
-        st.dataframe(pd.DataFrame([{**({"memory": shown.get(d.memory_id or "", d.memory_id)} if reflection
-                                       else {"fact": fact(d.fact)}),
-                                    "action": d.action, "accepted": d.accepted, "reason": d.reason,
-                                    "rejected because": d.rejected_because or ""}
-                                   for d in trace.decisions]), hide_index=True, width="stretch")
-    if trace.changes:
+def show_run(run: PipelineResult, key: str) -> None:
+    """A pipeline run's record: what it was given, what the model decided and what changed."""
+    if run.kind == "reflection":
+        _reflection_run(run)
+    else:
+        _exchange_run(run)
+    if run.changes:
         st.markdown("**What changed**")
-        for c in trace.changes:
+        for c in run.changes:
             a, b = st.columns([5, 1])
             a.markdown(f"`{c.event}` {c.content or c.old_content or ''}")
             if b.button("Open", key=f"open-{key}-{c.memory_id}-{c.event}"):
-                adapter.open_memory(c.memory_id)
-    st.caption("Time per stage: " + ", ".join(f"{k} {v:.3f}s" for k, v in trace.timings.items()))
+                ui.open_memory(c.memory_id)
+    st.caption("Time per stage: " + ", ".join(f"{k} {v:.3f}s" for k, v in run.timings.items()))
+
+
+def _header(run: PipelineResult, first: str, count: int) -> None:
+    cols = st.columns(5)
+    cols[0].metric(first, count)
+    cols[1].metric("Changes", len(run.changes))
+    cols[2].metric("LLM calls", run.llm_calls)
+    cols[3].metric("Tokens", run.prompt_tokens + run.completion_tokens)
+    cols[4].metric("Seconds", f"{sum(run.timings.values()):.2f}")
+    if run.llm_model == SCRIPTED_MODEL:
+        st.caption("🎭 The model's answers in this run were scripted: written by hand for the demo; the pipeline that "
+                   "applied them is the real one.")
+    elif run.llm_model:
+        st.caption(f"Model: {run.llm_model}")
+    for err in run.errors:
+        st.warning(err)
+
+
+def _decisions(run: PipelineResult, about: str, name: Callable[[Decision], str]) -> None:
+    if run.decisions:
+        st.markdown("**Decisions**")
+        st.dataframe(pd.DataFrame([{about: name(d), "action": d.action, "accepted": d.accepted, "reason": d.reason,
+                                    "rejected because": d.rejected_because or ""} for d in run.decisions]),
+                     hide_index=True, width="stretch")
+
+
+def _exchange_run(run: PipelineResult) -> None:
+    _header(run, "Facts", len(run.facts))
+
+    def fact(i: int) -> str:
+        return run.facts[i].content if 0 <= i < len(run.facts) else f"(fact {i})"
+
+    if run.facts:
+        st.markdown("**Facts extracted**")
+        st.dataframe(pd.DataFrame([f.model_dump() for f in run.facts]), hide_index=True, width="stretch")
+    if run.candidates:
+        st.markdown("**Memories shown to the model**")
+        st.dataframe(pd.DataFrame([{"new fact": fact(c.fact), "existing memory": c.content, "status": c.status,
+                                    "similarity": round(c.score, 3), "shown because": WHY_SHOWN.get(c.via, c.via)}
+                                   for c in run.candidates]), hide_index=True, width="stretch")
+    _decisions(run, "fact", lambda d: fact(d.fact))
+
+
+def _reflection_run(run: PipelineResult) -> None:
+    st.caption("A reflection run: stored memories reviewed together for ones a later memory replaced or that "
+               "say the same thing twice.")
+    _header(run, "Memories reviewed", len(run.candidates))
+    shown = {c.memory_id: c.content for c in run.candidates}
+    if run.candidates:
+        st.markdown("**Memories reviewed together**")
+        st.dataframe(pd.DataFrame([{"existing memory": c.content, "status": c.status, "similarity": round(c.score, 3),
+                                    "shown because": WHY_SHOWN.get(c.via, c.via)} for c in run.candidates]),
+                     hide_index=True, width="stretch")
+    _decisions(run, "memory", lambda d: shown.get(d.memory_id or "", d.memory_id or ""))
 
 
 def show_diff(diff: RunDiff, key: str) -> None:

@@ -3,12 +3,10 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard import adapter, router, state
+from dashboard import adapter, router, ui
 from timemory import TiMemoryError
-from timemory.lab import configuration, demo_dataset
 
 router.ensure_router()
-tm = adapter.memory()
 st.header("👥 Sessions & users")
 
 users = adapter.users()
@@ -20,12 +18,12 @@ if not users:
     st.info("No users yet.")
     st.stop()
 ids = [u.id for u in users]
-current = adapter.current_user()
+current = ui.current_user()
 pick = st.selectbox("User", ids, index=ids.index(current) if current in ids else 0, key="admin_user")
 if pick != current:
-    st.button(f"Switch to '{pick}'", key="admin_switch_user", on_click=adapter.switch_user, args=(pick,))
+    st.button(f"Switch to '{pick}'", key="admin_switch_user", on_click=ui.switch_user, args=(pick,))
 sessions = adapter.sessions(pick)
-summaries = {s.session_id: s for s in adapter.guarded(lambda: tm.summaries.current(user_id=pick)) or []}
+summaries = {s.session_id: s for s in ui.guarded(lambda: adapter.current_summaries(pick)) or []}
 st.dataframe(pd.DataFrame([{**s.model_dump(), "summary": summaries[s.id].content if s.id in summaries else None,
                             "summarised": f"{summaries[s.id].messages} messages, {summaries[s.id].reason}"
                             if s.id in summaries else None} for s in sessions],
@@ -37,13 +35,14 @@ st.caption("Each chat's rolling summary (kept up to date every few turns, at a c
 
 
 def delete_session(p: dict) -> None:
-    tm.sessions.delete(p["session"], user_id=p["user"])
+    adapter.delete_session(p["session"], user_id=p["user"])
 
 
 def delete_user(p: dict) -> None:
-    tm.users.delete(user_id=p["user"])
-    if st.session_state.get(state.USER) == p["user"]:
-        del st.session_state[state.USER]
+    removed = adapter.delete_user(p["user"])
+    ui.forget_user(p["user"])
+    parts = [f"{n} {table.replace('_', ' ')}" for table, n in removed.items() if n]
+    ui.flash(f"Erased user '{p['user']}': " + (", ".join(parts) if parts else "they had no rows") + ".")
 
 
 c1, c2 = st.columns(2)
@@ -51,16 +50,16 @@ if sessions:
     sid = c1.selectbox("Session", [s.id for s in sessions], format_func=lambda i: next(
         s.title for s in sessions if s.id == i), key="admin_session")
     if c1.button("Delete session", key="delete_session_btn"):
-        adapter.ask("session", user=pick, session=sid)
+        ui.ask("session", user=pick, session=sid)
 if c2.button(f"Delete all data of '{pick}'", key="delete_user_btn"):
-    adapter.ask("user", user=pick)
-adapter.confirmation("session", "Delete this session?",
-                     "This deletes the session and its messages (memories learnt from it stay). It cannot be undone.",
-                     delete_session, after=adapter.after_session_write)
-adapter.confirmation("user", "Delete this user?",
-                     f"This erases user '{pick}' everywhere: every memory, event, session, message, trace, queued "
-                     "job and API key, their cached model answers and their records in experiments. Nothing is kept; "
-                     "it cannot be undone.", delete_user)
+    ui.ask("user", user=pick)
+ui.confirmation("session", "Delete this session?",
+                "This deletes the session and its messages (memories learnt from it stay). It cannot be undone.",
+                delete_session)
+ui.confirmation("user", "Delete this user?",
+                f"This erases user '{pick}' everywhere: every memory, event, session, message, trace, queued job "
+                "and API key, their cached model answers and their records in experiments. Nothing is kept; it "
+                "cannot be undone.", delete_user)
 
 st.subheader("The demo, live")
 st.caption("The demo users' memories were learnt by the real pipeline from answers written by hand (the sidebar says "
@@ -68,8 +67,7 @@ st.caption("The demo users' memories were learnt by the real pipeline from answe
            "live-aisha, to see what it makes of them; the Lab page shows the replay's progress.")
 if st.button("Replay the demo with the configured model", key="demo_live"):
     try:
-        adapter.replay_jobs().start(tm, demo_dataset(), experiment="demo-live", user_prefix="live-",
-                                    granularity="session", config=configuration(tm, granularity="session"))
+        adapter.replay_demo()
     except TiMemoryError as exc:
         st.error(f"{exc} (code: {exc.code})")
     else:

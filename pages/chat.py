@@ -7,24 +7,23 @@ this script run) loses nothing; both are answered in order, in the same session,
 
 import streamlit as st
 
-from dashboard import adapter, router, state, views
-from timemory import ChatTurn, TiMemoryError
-from timemory.core import in_reply_order
+from dashboard import adapter, moments, router, state, ui, views
+from dashboard import runs as dashboard_runs
+from dashboard.adapter import ChatExchange
+from timemory import TiMemoryError
 
 router.ensure_router()
-user = adapter.current_user()
-service = adapter.chat()
-tm = adapter.memory()
+user = ui.current_user()
 
 st.header("💬 Chat")
-sessions = adapter.guarded(lambda: adapter.sessions(user)) or []
-titles = {s.id: f"{s.title} · {s.updated_at:%Y-%m-%d}" for s in sessions}
+sessions = ui.guarded(lambda: adapter.sessions(user)) or []
+titles = {s.id: moments.session_label(s.title, s.updated_at) for s in sessions}
 if state.CHAT_SESSION not in st.session_state:  # first visit in this browser session: a link may name the chat
-    st.session_state[state.CHAT_SESSION] = st.query_params.get(state.Q_SESSION)
+    st.session_state[state.CHAT_SESSION] = ui.from_url(state.Q_SESSION)
 if st.session_state[state.CHAT_SESSION] not in titles:  # deleted, another user's, or a stale link
     st.session_state[state.CHAT_SESSION] = None
 session_id: str | None = st.session_state[state.CHAT_SESSION]
-adapter.set_url(**{state.Q_SESSION: session_id})
+ui.set_url(**{state.Q_SESSION: session_id})
 
 
 def pick_session() -> None:
@@ -35,13 +34,12 @@ def send() -> None:
     """Runs before the next script run: save the message and queue its reply (nothing here can be interrupted)."""
     text = st.session_state.get("chat_prompt") or ""
     try:
-        turn = service.submit(text, user_id=user, session_id=st.session_state.get(state.CHAT_SESSION))
+        turn = adapter.submit_message(text, user_id=user, session_id=st.session_state.get(state.CHAT_SESSION))
     except TiMemoryError as exc:
         st.session_state["chat_error"] = f"Your message was not sent: {exc} (code: {exc.code})"
         return
     st.session_state[state.CHAT_SESSION] = turn.session_id
     st.session_state.setdefault("chat_turns", []).append(turn)
-    adapter.after_session_write()
 
 
 left, mid, right = st.columns([4, 1, 1], vertical_alignment="bottom")
@@ -54,31 +52,29 @@ if session_id:
     with mid.popover("Rename"):
         title = st.text_input("Title", value=next((s.title for s in sessions if s.id == session_id), ""),
                               max_chars=200)
-        saved = st.button("Save title") and adapter.guarded(
-            lambda: tm.sessions.rename(sid, user_id=user, title=title), "Renamed") is not None
+        saved = st.button("Save title") and ui.guarded(
+            lambda: adapter.rename_session(sid, user_id=user, title=title), "Renamed") is not None
         if saved:
-            adapter.after_session_write()
             st.rerun()
 
     def delete_chat(p: dict) -> None:
-        tm.sessions.delete(p["session"], user_id=user)
+        adapter.delete_session(p["session"], user_id=user)
         st.session_state[state.CHAT_SESSION] = None
 
     if right.button("Delete", key="delete_session"):
-        adapter.ask("chat", session=session_id)
-    adapter.confirmation("chat", "Delete this chat?",
-                         "The chat and its messages are deleted. Memories learnt from it stay.", delete_chat,
-                         after=adapter.after_session_write)
+        ui.ask("chat", session=session_id)
+    ui.confirmation("chat", "Delete this chat?", "The chat and its messages are deleted. Memories learnt from it stay.",
+                    delete_chat)
 
 st.chat_input("Tell me something about yourself…", key="chat_prompt", on_submit=send,
-              max_chars=tm.max_content_chars)
+              max_chars=adapter.max_content_chars())
 if error := st.session_state.pop("chat_error", None):
     st.error(error)
 
 
-def show_turn_extras(turn: ChatTurn) -> None:
+def show_turn_extras(turn: ChatExchange) -> None:
     """What this process knows about a reply beyond the stored trace: memories it was given, notes, failures."""
-    used = turn.memories_used
+    used = turn.given
     with st.expander(f"🧠 Memories given to this reply ({len(used)}, about {turn.given_tokens} tokens of its "
                      "prompt)"):
         if not used:
@@ -94,13 +90,14 @@ def show_turn_extras(turn: ChatTurn) -> None:
         st.caption(note)
 
 
-my_turns: list[ChatTurn] = st.session_state.get("chat_turns", [])
+my_turns: list[ChatExchange] = st.session_state.get("chat_turns", [])
 if session_id:
     open_session: str = session_id
     # each reply under the message it answers, also when two were sent before the first was answered
-    messages = in_reply_order(adapter.guarded(lambda: tm.sessions.messages(open_session, user_id=user)) or [])
-    runs = service.runs_by_message(open_session, user_id=user)
-    versions = adapter.guarded(lambda: tm.summaries.history(user_id=user, session_id=open_session)) or []
+    messages = ui.guarded(lambda: adapter.messages(open_session, user_id=user)) or []
+    by_message = adapter.runs_by_message(open_session, user_id=user)
+    runs = dashboard_runs.shown_under(messages, by_message)
+    versions = ui.guarded(lambda: adapter.summary_history(user, open_session)) or []
     if versions:
         latest = versions[-1]
         with st.expander(f"📝 Summary of this chat ({latest.messages} of {len(messages)} messages, "
@@ -117,21 +114,23 @@ if session_id:
             st.markdown(m.content)
             if m.role != "assistant":
                 continue
-            turn = service.recent_turn(m.id)
+            turn = adapter.recent_exchange(m.id)
             if turn is not None:
                 show_turn_extras(turn)
             run = runs.get(m.id)
             if run is not None:
-                label = f"⚙️ What the memory pipeline did ({adapter.plural(len(run.changes), 'change')})"
+                label = f"⚙️ What the memory pipeline did ({ui.plural(len(run.changes), 'change')})"
                 with st.expander(label, expanded=m.id == messages[-1].id):
-                    views.show_trace(run, m.id)
+                    views.show_run(run, m.id)
+            elif m.id in by_message:
+                st.caption("⚙️ Learnt with the later messages of this session: its run is under the last reply.")
             elif turn is not None and turn.state == "processing":
                 st.caption("⏳ Updating memory…")
             elif turn is not None and turn.state == "failed":
                 st.warning(turn.error or "The memory update failed.")
 
     streamed = False
-    for turn in service.pending(session_id):
+    for turn in adapter.pending(session_id):
         if turn.assistant_message is not None:
             continue  # answered: shown above from the database
         with st.chat_message("assistant"):
@@ -148,15 +147,15 @@ if session_id:
     @st.fragment(run_every=1.0)
     def wait_for_memory() -> None:
         """Poll while exchanges of this session are still being learnt from; redraw the page when they are done."""
-        if not service.pending(open_session):
+        if not adapter.pending(open_session):
             if st.session_state.pop("chat_waiting", False):
-                adapter.after_user_write()  # what was learnt: the sidebar's counts, the browser's pages
+                adapter.learnt_from_chat()  # what was learnt: the sidebar's counts, the browser's pages
                 st.rerun(scope="app")
             return
         st.session_state["chat_waiting"] = True
         st.caption("⏳ Learning from the conversation…")
 
-    if service.pending(session_id) or st.session_state.get("chat_waiting"):
+    if adapter.pending(session_id) or st.session_state.get("chat_waiting"):
         wait_for_memory()
 else:
     with st.container(border=True):

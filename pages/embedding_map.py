@@ -4,12 +4,11 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import adapter, router, state
-from timemory.lab import UMAP_MIN_POINTS, place_query
+from dashboard import adapter, router, state, ui
+from timemory.lab import UMAP_MIN_POINTS
 
 router.ensure_router()
-user = adapter.current_user()
-tm = adapter.memory()
+user = ui.current_user()
 
 st.header("🗺️ Embedding map")
 c1, c2, c3 = st.columns([2, 2, 4])
@@ -48,7 +47,7 @@ if st.toggle("Show the map as of a moment", key="map_as_of_on") and last > first
     df = df[df.id.isin(then)].copy()  # not yet created: hidden; outdated as they were then
     df["status"] = [then[i].status for i in df.id]
     df["superseded_by"] = [then[i].superseded_by for i in df.id]
-    st.caption(f"{adapter.plural(len(df), 'memory', 'memories')} existed at {moment:%Y-%m-%d %H:%M}.")
+    st.caption(f"{ui.plural(len(df), 'memory', 'memories')} existed at {moment:%Y-%m-%d %H:%M}.")
 
 fig = go.Figure()
 at = {i: (x, y) for i, x, y in zip(df.id, df.x, df.y, strict=True)}
@@ -84,16 +83,16 @@ else:
                 marker={"size": 11, "symbol": symbols[str(status)], "color": colour, "line": {"width": 1}},
             ))
 if query.strip():
-    vec = adapter.guarded(lambda: tm.embed([query]))
+    vec = ui.guarded(lambda: adapter.embed_query(query))
     if vec is not None:
-        xy, nearest = place_query(vec[0], matrix, coords)
+        xy, nearest = adapter.place_on_map(vec, matrix, coords)
         fig.add_trace(go.Scattergl(x=[xy[0]], y=[xy[1]], mode="markers+text", text=["query"], name="query",
                                    textposition="top center", marker={"size": 18, "symbol": "star", "color": "black"}))
         fig.add_trace(go.Scattergl(x=coords[nearest, 0], y=coords[nearest, 1], mode="markers", name="nearest",
                                    hoverinfo="skip", marker={"size": 20, "color": "rgba(0,0,0,0)",
                                                              "line": {"width": 2, "color": "black"}}))
         on_map = {m.id: i for i, m in enumerate(mems)}
-        hits = adapter.guarded(lambda: tm.search(query, user_id=user, limit=5, statuses=None)) or []
+        hits = ui.guarded(lambda: adapter.search(query, user_id=user, limit=5, statuses=None)) or []
         best = [h for h in hits if h.id in on_map]
         if best:
             fig.add_trace(go.Scattergl(
@@ -101,7 +100,7 @@ if query.strip():
                 mode="markers", name="best matches", hoverinfo="skip",
                 marker={"size": 26, "color": "rgba(0,0,0,0)", "line": {"width": 2, "color": "crimson"}}))
         st.caption("Nearest by meaning (black rings): " + " · ".join(
-            f"{mems[i].content} ({float(matrix[i] @ vec[0]):.2f})" for i in nearest))
+            f"{mems[i].content} ({float(matrix[i] @ vec):.2f})" for i in nearest))
         st.caption("Best matches by meaning + words (red rings): " + " · ".join(
             f"{h.text} — {h.scores.explain() if h.scores else round(h.score, 2)}" for h in best))
 fig.update_layout(height=600, margin={"l": 10, "r": 10, "t": 10, "b": 10},
@@ -123,8 +122,8 @@ if picked:
         a, b = st.columns([6, 1])
         a.markdown(f"`{m.type}` `{m.status}` {m.content}")
         if b.button("Edit", key=f"edit-{mid}"):
-            adapter.open_memory(mid)
+            ui.open_memory(mid)
 shown_as = "UMAP" if method == "UMAP" and len(mems) >= UMAP_MIN_POINTS else "PCA"
-count = (f"{len(df)} of {adapter.plural(len(mems), 'memory', 'memories')} shown (as of that moment)"
-         if len(df) != len(mems) else adapter.plural(len(mems), "memory", "memories"))
+count = (f"{len(df)} of {ui.plural(len(mems), 'memory', 'memories')} shown (as of that moment)"
+         if len(df) != len(mems) else ui.plural(len(mems), "memory", "memories"))
 st.caption(f"{count} · {shown_as} of {matrix.shape[1]}-d embeddings · ✕ = outdated, dotted line → what replaced it")

@@ -1,31 +1,22 @@
 """Memory browser: filter, search, edit inline (re-embeds, writes EDIT events), bulk actions, history, export."""
 
-import hashlib
-from datetime import UTC, date, datetime, time
-
-import pandas as pd
 import streamlit as st
 
-from dashboard import adapter, router, state
+from dashboard import adapter, edits, moments, router, state, ui
 from dashboard.views import search_table
 from timemory import (
     MEMORY_STATUSES,
     MEMORY_TYPES,
-    Memory,
-    MemoryEdit,
     MemoryFilter,
     SearchMode,
     SearchScope,
     TiMemoryError,
 )
-from timemory.core import memories_to_csv, memories_to_json
 from timemory.search import KEYWORD_WEIGHT
 
 router.ensure_router()
-user = adapter.current_user()
-tm = adapter.memory()
+user = ui.current_user()
 PAGE_SIZE = 50
-EDITABLE = ("content", "type", "status")
 
 st.header("🗂️ Memories")
 
@@ -41,12 +32,7 @@ with st.container(border=True):
                                 format_func=lambda i: "All sessions" if i is None else titles[i])
     span = c5.date_input("Created between", value=[], key="f_dates")
 
-since = until = None
-if isinstance(span, tuple) and len(span) == 2:
-    since = datetime.combine(span[0], time.min, tzinfo=UTC)
-    until = datetime.combine(span[1], time.max, tzinfo=UTC)
-elif isinstance(span, date):
-    since = datetime.combine(span, time.min, tzinfo=UTC)
+since, until = moments.created_between(span)
 
 SEARCH_MODES: dict[SearchMode, str] = {"hybrid": "Meaning + words", "vector": "Meaning only", "keyword": "Words only"}
 SCOPES: dict[SearchScope, str] = {"memories": "Memories", "episodes": "What was said", "all": "Both"}
@@ -61,7 +47,7 @@ scope: SearchScope = c8.radio("Search in", list(SCOPES), format_func=SCOPES.get,
 if query.strip():
     # what is true now, unless the status filter asks for outdated memories too
     searched = statuses or ["active"]
-    hits = adapter.guarded(lambda: tm.search(query, user_id=user, limit=10, types=types or None,
+    hits = ui.guarded(lambda: adapter.search(query, user_id=user, limit=10, types=types or None,
                                              statuses=searched, mode=mode, scope=scope)) or []
     st.dataframe(search_table(hits).dropna(axis="columns", how="all"), hide_index=True,
                  width="stretch")  # no column of Nones
@@ -76,29 +62,11 @@ where = MemoryFilter.of(types=types or None, statuses=statuses or None, text=tex
 total = adapter.memory_count(user, where)
 pages = max(1, -(-total // PAGE_SIZE))
 page = st.number_input(f"Page (of {pages})", 1, pages, 1, key=state.Q_PAGE, bind="query-params") if pages > 1 else 1
-st.caption(f"{adapter.plural(total, 'memory', 'memories')} {'matches' if total == 1 else 'match'}")
+st.caption(f"{ui.plural(total, 'memory', 'memories')} {'matches' if total == 1 else 'match'}")
 rows = adapter.memories_page(user, where, PAGE_SIZE, (page - 1) * PAGE_SIZE)
-shown = {m.id: m for m in rows}
-replacements = tm.get_memories([m.superseded_by for m in rows if m.superseded_by], user_id=user)
-
-
-def replaced_by(m: Memory) -> str:
-    if not m.superseded_by:
-        return ""
-    new = replacements.get(m.superseded_by)
-    return f"{new.content} ({new.status})" if new else "(deleted)"
-
-
-# Rows are indexed by memory id, and the grid's key names exactly the rows (and versions) it shows: when the rows
-# change — a save re-sorts them, a filter or another writer changes them — the grid starts clean, so a pending edit
-# can never be applied to whatever memory moved into its position.
-frame = pd.DataFrame([{
-    "select": False, "content": m.content, "type": m.type, "status": m.status,
-    "updated": m.updated_at.strftime("%Y-%m-%d %H:%M"), "superseded by": replaced_by(m), "id": m.id,
-} for m in rows], columns=["select", "content", "type", "status", "updated", "superseded by", "id"],
-    index=pd.Index([m.id for m in rows], dtype="object"))
-grid_key = "editor-" + hashlib.sha1(
-    "|".join(f"{m.id}@{m.updated_at.isoformat()}" for m in rows).encode()).hexdigest()[:16]
+replacements = adapter.get_memories([m.superseded_by for m in rows if m.superseded_by], user_id=user)
+frame = edits.grid_frame(rows, replacements)  # indexed by id, under a key naming the rows: see dashboard.edits
+grid_key = edits.grid_key(rows)
 
 lost = st.session_state.get("pending_edits")
 if lost and lost["grid"] != grid_key and lost["saved"] is False:
@@ -110,79 +78,60 @@ edited = st.data_editor(
     disabled=["updated", "superseded by", "id"],
     column_config={
         "select": st.column_config.CheckboxColumn("✓", width="small"),
-        "content": st.column_config.TextColumn("Content", width="large", max_chars=tm.max_content_chars),
+        "content": st.column_config.TextColumn("Content", width="large", max_chars=adapter.max_content_chars()),
         "type": st.column_config.SelectboxColumn("Type", options=list(MEMORY_TYPES), required=True),
         "status": st.column_config.SelectboxColumn("Status", options=list(MEMORY_STATUSES), required=True),
     },
 )
 
-edits: list[MemoryEdit] = []
-for memory_id, after in edited.iterrows():
-    before = frame.loc[memory_id]
-    diff = {k: after[k] for k in EDITABLE if after[k] != before[k]}
-    if diff:
-        if "content" in diff and not isinstance(diff["content"], str):  # a cleared cell comes back as None
-            diff["content"] = ""
-        edits.append(MemoryEdit(memory_id=str(memory_id), seen_updated_at=shown[str(memory_id)].updated_at, **diff))
+changes = edits.grid_edits(rows, edited)
 st.session_state["pending_edits"] = {
-    "grid": grid_key, "saved": False,
-    "texts": [(shown[e.memory_id].content[:60], (e.content or "")[:60]) for e in edits if e.content is not None],
-} if edits else None
-selected = [str(i) for i, r in edited.iterrows() if r["select"]]
+    "grid": grid_key, "saved": False, "texts": edits.unsaved_texts(rows, changes)} if changes else None
+selected = edits.ticked(edited)
 
 b1, b2, b3, b4 = st.columns(4)
-if b1.button(f"💾 Save {adapter.plural(len(edits), 'edit')}", disabled=not edits, type="primary", key="save_edits"):
-    saved = adapter.guarded(lambda: tm.edit_memories(edits, user_id=user))
-    if saved is not None:
+if b1.button(f"💾 Save {ui.plural(len(changes), 'edit')}", disabled=not changes, type="primary", key="save_edits"):
+    try:
+        saved = adapter.edit_memories(changes, user_id=user)
+    except TiMemoryError as exc:  # refused whole: the grid shows the stored values again, with the reason
+        st.session_state.pop(grid_key, None)
         st.session_state["pending_edits"] = None
-        adapter.after_memory_write()
-        adapter.flash(f"Saved {adapter.plural(len(saved), 'edit')}"
-                      + ("; edited text was re-embedded." if any(e.content is not None for e in edits) else "."))
+        ui.refused(f"Nothing was saved: {exc} (code: {exc.code})")
         st.rerun()
+    st.session_state["pending_edits"] = None
+    ui.flash(f"Saved {ui.plural(len(saved), 'edit')}"
+             + ("; edited text was re-embedded." if any(e.content is not None for e in changes) else "."))
+    st.rerun()
 
 
 def bulk(p: dict) -> None:
     if p["name"] == "delete":
-        tm.delete_memories(p["ids"], user_id=user)
+        adapter.delete_memories(p["ids"], user_id=user)
     else:
-        tm.set_status(p["ids"], user_id=user, status="outdated" if p["name"] == "outdate" else "active")
-    adapter.flash(f"{p['name'].capitalize()}d {adapter.plural(len(p['ids']), 'memory', 'memories')}.")
+        adapter.set_status(p["ids"], user_id=user, status="outdated" if p["name"] == "outdate" else "active")
+    ui.flash(f"{p['name'].capitalize()}d {ui.plural(len(p['ids']), 'memory', 'memories')}.")
 
 
 if b2.button("Outdate selected", disabled=not selected):
-    adapter.ask("outdate", ids=selected)
+    ui.ask("outdate", ids=selected)
 if b3.button("Reactivate selected", disabled=not selected):
-    adapter.ask("reactivate", ids=selected)
+    ui.ask("reactivate", ids=selected)
 if b4.button("Delete selected", disabled=not selected):
-    adapter.ask("delete", ids=selected)
-asked = st.session_state.get(state.CONFIRM, {}).get("ids", [])
-n = adapter.plural(len(asked), "memory", "memories")
-still_replaced = [shown[i] for i in asked if i in shown and shown[i].superseded_by
-                  and getattr(replacements.get(shown[i].superseded_by or ""), "status", None) == "active"]
-reactivate_note = "".join(
-    f"\n\n“{m.content}” was replaced by “{replacements[m.superseded_by or ''].content}”, which is still active: "
-    "both will be active." for m in still_replaced)
-adapter.confirmation("outdate", "Outdate memories?", f"Mark {n} as outdated?", bulk, "Outdate",
-                     after=adapter.after_memory_write)
-adapter.confirmation("reactivate", "Reactivate memories?", f"Make {n} active again?{reactivate_note}", bulk,
-                     "Reactivate", after=adapter.after_memory_write)
-adapter.confirmation("delete", "Delete memories?", f"Delete {n}? Their history events are kept.", bulk,
-                     after=adapter.after_memory_write)
-adapter.show_flash()
-
-
-def matching() -> list[Memory]:
-    """Every memory the filters match (all pages), read when a download is clicked."""
-    return tm.list_memories(user_id=user, where=where, limit=max(total, 1), offset=0)
-
+    ui.ask("delete", ids=selected)
+asked = ui.asked().get("ids", [])
+n = ui.plural(len(asked), "memory", "memories")
+reactivate_note = "".join(f"\n\n“{old}” was replaced by “{new}”, which is still active: both will be active."
+                          for old, new in edits.still_replaced(asked, rows, replacements))
+ui.confirmation("outdate", "Outdate memories?", f"Mark {n} as outdated?", bulk, "Outdate")
+ui.confirmation("reactivate", "Reactivate memories?", f"Make {n} active again?{reactivate_note}", bulk, "Reactivate")
+ui.confirmation("delete", "Delete memories?", f"Delete {n}? Their history events are kept.", bulk)
 
 e1, e2, e3 = st.columns([1, 1, 3], vertical_alignment="center")
 with_history = e3.checkbox("JSON with each memory's history", key="export_history")
-e1.download_button(f"Export CSV ({total})", lambda: memories_to_csv(matching()), f"memories-{user}.csv",
+e1.download_button(f"Export CSV ({total})", lambda: adapter.export_csv(user, where), f"memories-{user}.csv",
                    "text/csv", on_click="ignore")
-e2.download_button(f"Export JSON ({total})", lambda: memories_to_json(
-    mems := matching(), tm.histories([m.id for m in mems], user_id=user) if with_history else None),
-    f"memories-{user}.json", "application/json", on_click="ignore")
+e2.download_button(f"Export JSON ({total})", lambda: adapter.export_json(user, where, with_history=with_history),
+                   f"memories-{user}.json", "application/json", on_click="ignore")
 
 
 
@@ -191,18 +140,17 @@ def add_by_hand() -> None:
     add (an empty text, a database that is down) keeps what the person wrote."""
     s = st.session_state
     try:
-        tm.add(s.get("add_content", ""), user_id=user, type=s.get("add_type", "personal"),
-               status=s.get("add_status", "active"))
+        adapter.add_memory(s.get("add_content", ""), user_id=user, type=s.get("add_type", "personal"),
+                           status=s.get("add_status", "active"))
     except TiMemoryError as exc:
         s["add_error"] = f"{exc} (code: {exc.code})"
         return
     s["add_content"] = ""
-    adapter.after_memory_write()
     st.toast("Memory added")
 
 
 with st.expander("➕ Add a memory by hand"), st.form("add_memory"):
-    st.text_area("Content", max_chars=tm.max_content_chars, key="add_content")
+    st.text_area("Content", max_chars=adapter.max_content_chars(), key="add_content")
     a1, a2 = st.columns(2)
     a1.selectbox("Type", MEMORY_TYPES, key="add_type")
     a2.selectbox("Status", MEMORY_STATUSES, key="add_status")
@@ -211,11 +159,11 @@ with st.expander("➕ Add a memory by hand"), st.form("add_memory"):
         st.error(error)
 
 st.subheader("History")
-focus = st.session_state.get(state.FOCUS_MEMORY) or st.query_params.get(state.Q_MEMORY)
+focus = st.session_state.get(state.FOCUS_MEMORY) or ui.from_url(state.Q_MEMORY)
 labels = {m.id: m.content[:80] for m in rows}
 ids = list(labels)
 if focus and focus not in labels:
-    found = tm.get_memories([focus], user_id=user).get(focus)
+    found = adapter.get_memories([focus], user_id=user).get(focus)
     if found is not None:
         labels[focus] = found.content[:80]
         ids = [focus, *ids]
@@ -226,7 +174,7 @@ if ids:
                         format_func=lambda i: labels.get(i, i), key="history_pick")
     if focus and pick != focus:
         st.session_state.pop(state.FOCUS_MEMORY, None)
-    events = adapter.guarded(lambda: tm.history(pick, user_id=user)) or []
+    events = ui.guarded(lambda: adapter.history(pick, user_id=user)) or []
     for e in events:
         line = f"**{e.event}** by {e.actor} · {e.created_at:%Y-%m-%d %H:%M}"
         if e.reason:
@@ -236,7 +184,7 @@ if ids:
             st.text(f"  {e.old_content}\n→ {e.new_content}")
         elif e.event in ("ADD", "DELETE"):
             st.text(f"  {e.new_content or e.old_content}")
-    chain = tm.supersession_chain(pick, user_id=user)
+    chain = adapter.supersession_chain(pick, user_id=user)
     if len(chain) > 1:
         st.markdown("**Superseded-by chain:**")
         st.text(" → ".join(f"{m.content} ({m.status})" for m in chain))

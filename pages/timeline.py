@@ -6,11 +6,11 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import adapter, router, state, views
+from dashboard import adapter, moments, router, state, ui, views
+from dashboard.moments import aware
 
 router.ensure_router()
-user = adapter.current_user()
-tm = adapter.memory()
+user = ui.current_user()
 
 st.header("🕰️ Timeline")
 ver = adapter.version(user)
@@ -20,32 +20,17 @@ if not log.events:
     st.stop()
 
 changes = sorted({e.created_at for e in log.events})  # the moments something changed, to step between
-first, last = changes[0], changes[-1]
-if last - first < timedelta(minutes=1):
-    last = first + timedelta(minutes=1)
-
-
-def aware(at: datetime) -> datetime:
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
-
-
+first, last = moments.span(changes)
 if state.TIMELINE_AT not in st.session_state:  # first visit in this browser session: a link may name the moment
-    try:
-        linked = aware(datetime.fromisoformat(st.query_params.get(state.Q_AT, "")))
-    except ValueError:
-        linked = last
-    st.session_state[state.TIMELINE_AT] = min(max(linked, first), last)
+    st.session_state[state.TIMELINE_AT] = moments.linked(ui.from_url(state.Q_AT), first, last)
 elif not first <= aware(st.session_state[state.TIMELINE_AT]) <= last:  # another user's moment
     st.session_state[state.TIMELINE_AT] = last
 
 
 def step_to(direction: int) -> None:
     """Move the slider to the previous (-1) or next (+1) moment something changed."""
-    now = aware(st.session_state[state.TIMELINE_AT])
-    if direction < 0:
-        st.session_state[state.TIMELINE_AT] = max((c for c in changes if c < now), default=first)
-    else:
-        st.session_state[state.TIMELINE_AT] = min((c for c in changes if c > now), default=last)
+    st.session_state[state.TIMELINE_AT] = moments.step(changes, st.session_state[state.TIMELINE_AT], direction,
+                                                       first, last)
 
 
 left, middle, right = st.columns([1.3, 8, 1.3], vertical_alignment="bottom")
@@ -56,10 +41,10 @@ moment = aware(middle.slider("Memory as of", min_value=first, max_value=last, st
                              key=state.TIMELINE_AT))
 right.button("Next ▶", key="timeline_next", on_click=step_to, args=(1,), width="stretch",
              help="The next moment the memory changed")
-adapter.set_url(**{state.Q_AT: None if moment >= last else moment.isoformat()})  # the moment, for reloads and links
+ui.set_url(**{state.Q_AT: None if moment >= last else moment.isoformat()})  # the moment, for reloads and links
 then = adapter.state_at(user, moment, ver)
 active = sum(m.status == "active" for m in then)
-st.caption(f"As of {moment:%Y-%m-%d %H:%M} UTC: {adapter.plural(active, 'active memory', 'active memories')}, "
+st.caption(f"As of {moment:%Y-%m-%d %H:%M} UTC: {ui.plural(active, 'active memory', 'active memories')}, "
            f"{len(then) - active} outdated.")
 views.memory_table(then)
 
@@ -84,7 +69,7 @@ if not counts.empty:
 
 st.subheader("Pipeline runs")
 total = adapter.run_count(user, moment, ver)
-st.caption(f"{adapter.plural(total, 'run')} up to this moment, oldest first; "
+st.caption(f"{ui.plural(total, 'run')} up to this moment, oldest first; "
            "open one for what it changed and its trace.")
 PAGE = 25
 pages = max(1, -(-total // PAGE))
@@ -92,10 +77,10 @@ page = int(st.number_input(f"Page (of {pages})", 1, pages, pages, key="timeline_
 page = min(page, pages)
 for run in adapter.runs(user, moment, (page - 1) * PAGE, PAGE, ver):
     when = run.created_at or datetime.now(UTC)
-    what = (f"reflection on {adapter.plural(len(run.candidates), 'memory', 'memories')}" if run.kind == "reflection"
-            else adapter.plural(len(run.facts), "fact"))
-    label = f"{when:%Y-%m-%d %H:%M} · {run.status} · {adapter.plural(len(run.changes), 'change')} · {what}"
+    what = (f"reflection on {ui.plural(len(run.candidates), 'memory', 'memories')}" if run.kind == "reflection"
+            else ui.plural(len(run.facts), "fact"))
+    label = f"{when:%Y-%m-%d %H:%M} · {run.status} · {ui.plural(len(run.changes), 'change')} · {what}"
     with st.expander(label):
         views.show_diff(adapter.run_diff(run, ver), run.run_id)
         with st.popover("Trace"):
-            views.show_trace(run, f"tl-{run.run_id}")
+            views.show_run(run, f"tl-{run.run_id}")

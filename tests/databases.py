@@ -8,7 +8,8 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 
 from timemory.providers import LocalEmbedder
-from timemory.store import Base, Store
+from timemory.store import Store
+from timemory.store._models import Base
 
 MYSQL_URL = os.environ.get("TIMEMORY_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
 BACKENDS = ["sqlite", "mariadb"]

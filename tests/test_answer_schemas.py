@@ -8,18 +8,16 @@ import jsonschema
 import pytest
 
 from timemory import ConsolidationPlan, FactExtraction
-from timemory.core import (
+from timemory.core import FACT_CHARS, REASON_CHARS, request
+from timemory.core._answers import (
     EXTRACTED_FACTS,
-    FACT_CHARS,
-    REASON_CHARS,
     answer_cap,
     consolidation_schema,
     extraction_schema,
     largest_answer,
     reflection_schema,
-    request,
 )
-from timemory.providers import openai_strict_subset, strict_json_schema
+from timemory.providers._llm import openai_strict_subset, strict_json_schema
 
 
 def decision(fact: int, action: str = "NONE", memory_id: int | None = 2, content: str | None = None,

@@ -231,6 +231,8 @@ def test_a_cleared_cell_is_refused_with_the_reason_and_nothing_is_saved(tm: TiMe
     save_button(at).click().run()
     assert any("cannot be blank" in e.value for e in at.error)
     assert not at.success
+    assert save_button(at).disabled and save_button(at).label == "💾 Save 0 edits"  # the cells are put back
+    assert table(at)["content"].notna().all() and set(table(at)["content"]) <= set(before.values())
     assert contents(tm) == before
     assert {m.type for m in tm.list_memories(user_id="maya")} == {m.type for m in tm.list_memories(user_id="maya")}
     assert all(e.event != "EDIT" for m in tm.list_memories(user_id="maya") for e in tm.history(m.id, user_id="maya"))

@@ -113,6 +113,14 @@ def test_lab_lists_and_compares_experiments(tm: TiMem) -> None:
     assert {"facts only @5", "facts + said @5"} <= set(recall.columns)
     question = at.selectbox(key=state.LAB_QUESTION)
     assert question.options and any("✅" in t.value or "·" in t.value for t in at.text)
+    # the question's hits in each experiment, as stored: rank, mark, score and text, line for line
+    stored = [r for e in tm.list_experiments() for q in e.metrics["questions"] if q["id"] == question.value
+              for r in q["retrieved"]]
+    shown = [t.value for t in at.text if not t.value.startswith("──── k = ")]  # the rule where k ends
+    assert stored and len(shown) == len(stored)
+    for line, r in zip(shown, stored, strict=True):
+        mark = "✅" if r["evidence_hit"] else "🟦" if r["session_hit"] else "·"
+        assert line.endswith(f"{mark} {r['score']:+.2f}  {r['content']}")
 
 
 def test_attribution_follows_the_k_chosen_and_one_experiment_can_be_inspected(tm: TiMem) -> None:

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ("search", "quality", "changes", "topics", "scale", "pipeline", "app_memory", "dashboard", "lab", "service")
+SECTIONS = ("search", "quality", "changes", "topics", "scale", "pipeline", "app_memory", "dashboard", "lab", "service",
+            "locomo")
 
 pytestmark = [pytest.mark.local_llm, pytest.mark.browser]
 

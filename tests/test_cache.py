@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from timemory.search import NumpyIndex, UserCache
+from timemory.search import NumpyIndex
+from timemory.search._cache import UserCache
 
 
 @dataclass

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from doubles import ScriptedLLMDouble
 
-from timemory import ChatService, GivenPolicy, NotFoundError, TiMem, ValidationError
+from timemory import ChatService, GivenPolicy, InvalidInputError, NotFoundError, TiMem
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ def test_turn_streams_saves_and_learns(chat: ChatService, user: str, memory: TiM
     turn = chat.chat_with_memory_stream("I'm training for a marathon in Porto!", user_id=user, session_id=None)
     tokens = list(turn)
     assert len(tokens) > 1 and "".join(tokens).strip() == "Good luck with the training!"
-    assert [h.memory.content for h in turn.memories_used][:1] == ["The user lives in Porto."]
+    assert [h.memory.content for h in turn.given][:1] == ["The user lives in Porto."]
     assert "The user lives in Porto." in turn._service.llm.prompts[0][0]["content"]  # type: ignore[attr-defined]
     msgs = memory.sessions.messages(turn.session_id, user_id=user)
     assert [(m.role, m.content) for m in msgs] == [("user", "I'm training for a marathon in Porto!"),
@@ -48,15 +48,15 @@ def test_second_turn_keeps_history_and_title(chat: ChatService, user: str) -> No
     assert second.title is None and second.pipeline is None
     prompt = chat.llm.prompts[-1]  # type: ignore[attr-defined]
     assert [m["content"] for m in prompt[1:]][:2] == ["hello", "Good luck with the training!"]
-    assert chat.process_turn(second).status == "ok"
+    assert chat.process_exchange(second).status == "ok"
 
 
 def test_sessions_rename_delete_and_errors(chat: ChatService, user: str, memory: TiMem) -> None:
     s = memory.sessions.create(user_id=user)
     assert memory.sessions.rename(s.id, user_id=user, title="Trip").title == "Trip"
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidInputError):
         memory.sessions.rename(s.id, user_id=user, title="  ")
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidInputError):
         chat.chat_with_memory_stream("   ", user_id=user, session_id=s.id)
     with pytest.raises(NotFoundError):
         chat.chat_with_memory_stream("hi", user_id="someone-else", session_id=s.id)
@@ -118,8 +118,8 @@ def test_memories_below_the_relevance_floor_are_not_given_to_the_reply(
     turn = chat.chat_with_memory_stream("What is the weather like in Porto?", user_id=user, session_id=None,
                                         process=False)
     list(turn)
-    assert [h.memory.content for h in turn.memories_used] == ["The user lives in Porto."]
-    assert all(h.scores.vector >= 0.3 for h in turn.memories_used)
+    assert [h.memory.content for h in turn.given] == ["The user lives in Porto."]
+    assert all(h.scores.vector >= 0.3 for h in turn.given)
     assert "green" not in chat.llm.prompts[-2][0]["content"]  # type: ignore[attr-defined]
 
 
@@ -131,11 +131,11 @@ def test_an_earlier_message_supports_the_reply_when_no_memory_holds_it(
     memory.sessions.add_messages([{"id": "locker", "role": "user", "content": "My locker at the pool is number 4512.",
                                    "created_at": datetime(2024, 3, 5, 10, tzinfo=UTC)}], user_id=user,
                                  session_id=old.id)
-    chat.given = GivenPolicy(turns=2, turn_tokens=300)
+    chat.given = GivenPolicy(messages=2, message_tokens=300)
     turn = chat.chat_with_memory_stream("What was my locker number at the pool?", user_id=user, session_id=None,
                                         process=False)
     list(turn)
-    supporting = [h for h in turn.memories_used if h.kind == "episode"]
+    supporting = [h for h in turn.given if h.kind == "episode"]
     assert [h.id for h in supporting] == ["locker"]
     system = chat.llm.prompts[-2][0]["content"]  # type: ignore[attr-defined]
     assert "2024-03-05, user: My locker at the pool is number 4512." in system
@@ -146,14 +146,14 @@ def test_an_earlier_message_supports_the_reply_when_no_memory_holds_it(
     memory.sessions.add_messages([{"role": "user", "content": "My new locker at the pool is number 9000."}],
                                  user_id=user, session_id=early.session_id)  # sent before the reply was written
     list(early)
-    supporting = [h.text for h in early.memories_used if h.kind == "episode"]
+    supporting = [h.text for h in early.given if h.kind == "episode"]
     assert "My locker at the pool is number 4512." in supporting
     assert "My new locker at the pool is number 9000." not in supporting  # a later turn's message
 
-    chat.given = GivenPolicy(turns=2, turn_tokens=5)  # over budget: the message is left out
+    chat.given = GivenPolicy(messages=2, message_tokens=5)  # over budget: the message is left out
     turn = chat.chat_with_memory_stream("And the locker code again?", user_id=user, session_id=None, process=False)
     list(turn)
-    assert [h for h in turn.memories_used if h.kind == "episode"] == []
+    assert [h for h in turn.given if h.kind == "episode"] == []
 
 
 def test_a_long_message_is_saved_whole_and_says_what_extraction_reads(
@@ -172,7 +172,7 @@ def test_a_long_message_is_saved_whole_and_says_what_extraction_reads(
     ("", ""),
 ])
 def test_clean_title(raw: str, title: str) -> None:
-    from timemory.core import clean_title
+    from timemory.core._chat import clean_title
 
     assert clean_title(raw) == title
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from timemory import TiMem, ValidationError
-from timemory.search import episodes_for
+from timemory import InvalidInputError, TiMem
 from timemory.store import Store
 
 
@@ -43,7 +42,7 @@ def test_each_scope_searches_what_it_names(tm: TiMem, user: str) -> None:
     assert [m.content for m in nurse.episode.learnt] == ["The user works as a nurse in Porto."]  # type: ignore[union-attr]
 
     assert tm.search("swimming locker", user_id=user, mode="keyword", scope="episodes")[0].id == "m1"
-    with pytest.raises(ValidationError, match="scope"):
+    with pytest.raises(InvalidInputError, match="scope"):
         tm.search("locker", user_id=user, scope="everything")  # type: ignore[arg-type]
 
 
@@ -75,7 +74,7 @@ def test_episodes_follow_new_messages_deleted_sessions_and_erasure(tm: TiMem, st
     tm.sessions.delete(first, user_id=user)
     assert "m1" not in {h.id for h in tm.search("bees", user_id=user, limit=5, scope="episodes")}
 
-    index = episodes_for(store)
+    index = tm.engine.episodes
     assert index.cache.peek(user) is not None
     tm.erase_user(user_id=user)
     assert index.cache.peek(user) is None  # erased from memory at once, not at the next search
@@ -99,7 +98,7 @@ def test_each_message_is_embedded_once_and_its_vector_kept(store: Store, embedde
     said(tm, user, ("m1", "user", "I play the cello in a quartet."), ("m2", "user", "We rehearse on Thursdays."))
     tm.search("music", user_id=user, scope="episodes")
     assert counting.calls == [1, 2]  # the query, then both messages in one call
-    episodes_for(store).invalidate()  # as in a new process: the vectors come from the database
+    tm.engine.episodes.invalidate()  # as in a new process: the vectors come from the database
     tm.search("music", user_id=user, scope="episodes")
     assert counting.calls == [1, 2, 1]
     stored = store.episodes.states(user)
@@ -119,9 +118,9 @@ def test_another_users_messages_are_never_found(tm: TiMem, user: str) -> None:
 
 
 def test_a_first_search_embeds_a_bounded_batch_newest_first(store: Store, embedder, user: str) -> None:
-    episodes_for(store).embed_per_search = 2
     counting = CountingEmbedderDouble(embedder)
     tm = TiMem(store, counting)
+    tm.engine.episodes.embed_per_search = 2
     said(tm, user, *[(f"b{i}", "user", f"Message {i}: I keep bees on the roof number {i}.") for i in range(5)])
     hits = tm.search("bees on the roof number 0", user_id=user, scope="episodes", limit=5)
     assert counting.calls == [1, 2]  # the query, then the two newest messages

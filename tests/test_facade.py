@@ -13,8 +13,8 @@ from timemory import ChatService, TiMem
 from timemory.core import Sessions, Users
 
 ROOT = Path(__file__).resolve().parents[1]
-OUTSIDE = [*ROOT.glob("dashboard/*.py"), *ROOT.glob("pages/*.py"), *ROOT.glob("bench/*.py"),
-           *ROOT.glob("tests/**/*.py"), ROOT / "streamlit_app.py"]
+# tests may reach internals (they check them); code that uses TiMemory may not
+OUTSIDE = [*ROOT.glob("dashboard/*.py"), *ROOT.glob("pages/*.py"), *ROOT.glob("bench/*.py"), ROOT / "streamlit_app.py"]
 
 
 def reaches(source: str) -> list[str]:
@@ -43,8 +43,8 @@ def test_user_id_is_keyword_only_on_every_public_call(cls: type) -> None:
 
 
 def test_exported_names() -> None:
-    expected = {"TiMem", "Settings", "ChatService", "ChatTurn", "ChatError", "Memory", "MemoryEvent", "SearchHit",
-                "PipelineResult", "ChatSession", "Message", "TiMemoryError", "ValidationError", "NotFoundError",
+    expected = {"TiMem", "Settings", "ChatService", "ChatExchange", "ChatError", "Memory", "MemoryEvent", "SearchHit",
+                "PipelineResult", "ChatSession", "Message", "TiMemoryError", "InvalidInputError", "NotFoundError",
                 "ConflictError", "ConfigurationError", "DatabaseError", "LLMError", "LLMOutputError",
                 "EmbeddingError", "EmbeddingMismatchError", "ConcurrentUpdateError"}
     assert expected <= set(timemory.__all__)

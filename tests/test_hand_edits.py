@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from timemory import ConflictError, MemoryEdit, NotFoundError, TiMem, ValidationError
+from timemory import ConflictError, InvalidInputError, MemoryEdit, NotFoundError, TiMem
 
 
 def contents(tm: TiMem, user: str) -> dict[str, str]:
@@ -30,7 +30,7 @@ def test_an_empty_edit_is_refused_and_nothing_else_is_saved(tm: TiMem, user: str
     b = tm.add("The user likes jazz.", user_id=user, type="preference")
     before = contents(tm, user)
     for blank in ("", "   \n"):
-        with pytest.raises(ValidationError, match="cannot be blank"):
+        with pytest.raises(InvalidInputError, match="cannot be blank"):
             tm.edit_memories([MemoryEdit(memory_id=a.id, content="The user plays chess every Sunday."),
                               MemoryEdit(memory_id=b.id, content=blank)], user_id=user)
     assert contents(tm, user) == before
@@ -64,10 +64,10 @@ def test_status_and_type_edits_and_duplicates(tm: TiMem, user: str) -> None:
     [edited] = tm.edit_memories([MemoryEdit(memory_id=a.id, type="professional", status="outdated",
                                             seen_updated_at=a.updated_at)], user_id=user)
     assert (edited.type, edited.status, edited.content) == ("professional", "outdated", "The user is a nurse.")
-    with pytest.raises(ValidationError, match="once per save"):
+    with pytest.raises(InvalidInputError, match="once per save"):
         tm.edit_memories([MemoryEdit(memory_id=a.id, status="active"), MemoryEdit(memory_id=a.id, type="plan")],
                          user_id=user)
-    with pytest.raises(ValidationError, match="Unknown memory type"):
+    with pytest.raises(InvalidInputError, match="Unknown memory type"):
         tm.edit_memories([MemoryEdit(memory_id=a.id, type="secret")], user_id=user)
     assert tm.get_memory(a.id, user_id=user).status == "outdated"
 

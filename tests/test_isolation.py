@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from doubles import ScriptedLLMDouble
 
-from timemory import NotFoundError, TiMem
+from timemory import NewMessage, NotFoundError, TiMem
 from timemory.store import Store
 
 
@@ -30,7 +30,7 @@ def test_other_user_cannot_read_or_change(store: Store, embedder) -> None:
         lambda: store.conversations.get_session("mallory", session.id),
         lambda: store.conversations.rename_session("mallory", session.id, "mine now"),
         lambda: store.conversations.delete_session("mallory", session.id),
-        lambda: store.conversations.save_messages("mallory", session.id, [{"role": "user", "content": "hi"}]),
+        lambda: store.conversations.save_messages("mallory", session.id, [NewMessage(role="user", content="hi")]),
     ):
         with pytest.raises(NotFoundError):
             call()
@@ -46,13 +46,13 @@ def test_other_user_cannot_read_or_change(store: Store, embedder) -> None:
 def test_user_ids_follow_one_grammar_and_an_older_odd_id_can_still_be_erased(sqlite_store: Store, embedder) -> None:
     from sqlalchemy import text
 
-    from timemory import TiMem, ValidationError
+    from timemory import InvalidInputError, TiMem
 
     tm = TiMem(sqlite_store, embedder)
     for good in ("ana", "exp1-conv-26-a", "ana@example.com", "team:7+x=1", "_tmp.2"):
         tm.add("The user likes tea.", user_id=good)
     for bad in ("bad id/../x", "a b", "-flag", "ana\n", "tab\tid", "ünï", "x" * 129):
-        with pytest.raises(ValidationError, match="user_id"):
+        with pytest.raises(InvalidInputError, match="user_id"):
             tm.add("The user likes tea.", user_id=bad)
     with sqlite_store.engine.begin() as conn:  # a user created before the grammar existed
         conn.execute(text("INSERT INTO users (id, created_at, memory_version) VALUES ('old id/../x', "

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from doubles import ScriptedLLMDouble
 
-from timemory import FactExtraction, TiMem, ValidationError
-from timemory.lab import evaluate, load_dataset, parse_date, record_experiment, replay, units_of
+from timemory import FactExtraction, InvalidInputError, TiMem
+from timemory.lab import evaluate, load_dataset, record_experiment, replay, units_of
+from timemory.lab._datasets import parse_date
 from timemory.store import Store
 
 LOCOMO = [{
@@ -115,10 +116,10 @@ def test_locomo_is_read_once_per_speaker_with_dia_ids(files: dict[str, Path]) ->
     ds = load_dataset(files["locomo"], "locomo")
     assert [c.key for c in ds.conversations] == ["conv-1-a", "conv-1-b"]
     a, b = ds.conversations
-    assert [(t.id, t.role) for t in a.sessions[0].turns] == [("D1:1", "user"), ("D1:2", "assistant"),
+    assert [(t.id, t.role) for t in a.sessions[0].messages] == [("D1:1", "user"), ("D1:2", "assistant"),
                                                              ("D1:3", "user"), ("D1:4", "assistant")]
-    assert [t.role for t in b.sessions[0].turns] == ["assistant", "user", "assistant", "user"]
-    assert "a grey cat on a sofa" in a.sessions[0].turns[2].content
+    assert [t.role for t in b.sessions[0].messages] == ["assistant", "user", "assistant", "user"]
+    assert "a grey cat on a sofa" in a.sessions[0].messages[2].content
     assert a.sessions[1].date == datetime(2023, 6, 2, 10, 0, tzinfo=UTC)
     assert [q.evidence for q in a.questions] == [["D2:1"], ["D1:2"], ["D2:2"], ["D1:3"], ["D3:1"], []]
     assert len(load_dataset(files["locomo"], "locomo", speaker="b").conversations) == 1
@@ -147,7 +148,7 @@ def test_malformed_files_name_the_file_the_item_and_the_field(tmp_path: Path, fm
                                                                 message: str) -> None:
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(data))
-    with pytest.raises(ValidationError, match=message) as err:
+    with pytest.raises(InvalidInputError, match=message) as err:
         load_dataset(path, fmt)
     assert str(path) in str(err.value)
 
@@ -165,23 +166,23 @@ def test_replay_uses_session_dates_and_evaluation_matches_hand_computed_figures(
         "Berlin" in m.content for m in tm.state_at(datetime(2023, 5, 31, tzinfo=UTC), user_id="exp-conv-1-a"))
 
     result = evaluate(tm, ds, user_prefix="exp-", ks=[1, 5])
-    by_q = {q["question"]: q for q in result["questions"]}
-    assert result["scored_questions"] == 5  # the question without evidence is not scored
-    assert by_q["Where does Caroline live now?"]["attribution"] == "hit"  # D2:1 was learnt and found
-    assert by_q["What does Mel paint?"]["attribution"] == "hit"  # Mel's own replay learnt D1:2
+    by_q = {q.question: q for q in result.questions}
+    assert result.scored_questions == 5  # the question without evidence is not scored
+    assert by_q["Where does Caroline live now?"].attribution == "hit"  # D2:1 was learnt and found
+    assert by_q["What does Mel paint?"].attribution == "hit"  # Mel's own replay learnt D1:2
     # provenance is per exchange: Caroline's fact from D2:1 was learnt from the exchange that holds D2:2 too
-    assert by_q["What did Mel say about the move?"]["evidence"] == ["D2:2"]
-    assert by_q["When do they meet again?"]["attribution"] == "extraction_miss"  # small talk on both sides
-    assert by_q["Where does Caroline live?"]["hit_at"]["1"] is False  # D1:3 (the cat) is not what the question finds
-    assert result["attribution"]["extraction_miss"] == 1
-    assert result["recall_at"]["5"] == pytest.approx(sum(q["hit_at"]["5"] for q in result["questions"]) / 5)
+    assert by_q["What did Mel say about the move?"].evidence == ["D2:2"]
+    assert by_q["When do they meet again?"].attribution == "extraction_miss"  # small talk on both sides
+    assert by_q["Where does Caroline live?"].hit_at["1"] is False  # D1:3 (the cat) is not what the question finds
+    assert result.attribution["extraction_miss"] == 1
+    assert result.recall_at["5"] == pytest.approx(sum(q.hit_at["5"] for q in result.questions) / 5)
     active = sum(m.status == "active" for u in ("exp-conv-1-a", "exp-conv-1-b") for m in tm.list_memories(user_id=u))
-    assert result["per_category"]["4"] == {
+    assert result.per_category["4"].to_json() == {
         "scored_questions": 1, "recall_at": {"1": 0.0, "5": 0.0}, "session_hit_at": {"1": 0.0, "5": 0.0},
         "attribution_k": 5, "distractors": {"min": active, "median": active},
         "attribution": {"hit": 0, "extraction_miss_recovered": 0, "session_hit": 0, "retrieval_miss": 0,
                         "extraction_miss": 1}}
-    assert result["memories"]["total"] == len(tm.list_memories(user_id="exp-conv-1-a")) + len(
+    assert result.memories.total == len(tm.list_memories(user_id="exp-conv-1-a")) + len(
         tm.list_memories(user_id="exp-conv-1-b"))
 
 
@@ -236,7 +237,7 @@ def test_session_granularity_runs_once_per_session(sqlite_store: Store, embedder
     assert report.processed == 2
     assert len(tm.list_runs(user_id="s-q42")) == 2
     result = evaluate(tm, ds, user_prefix="s-", ks=[1])
-    assert result["recall_at"]["1"] == 1.0  # a session of one exchange: its memories come from that exchange
+    assert result.recall_at["1"] == 1.0  # a session of one exchange: its memories come from that exchange
 
 
 def test_experiments_record_configuration_and_counts(sqlite_store: Store, embedder, files: dict[str, Path]) -> None:
@@ -254,9 +255,51 @@ def test_experiments_record_configuration_and_counts(sqlite_store: Store, embedd
     again = record_experiment(tm, ds, name="baseline", user_prefix="e1-", config=config, status="done",
                               wall_seconds=2.0)
     assert again.wall_seconds == pytest.approx(3.5) and again.id == exp.id
-    with pytest.raises(ValidationError, match="another experiment name"):
+    with pytest.raises(InvalidInputError, match="another experiment name"):
         record_experiment(tm, ds, name="baseline", user_prefix="e2-", config=config, status="done")
     assert [e.name for e in tm.list_experiments()] == ["baseline"]
+
+
+def test_an_experiment_stores_its_scores_as_their_json_and_reads_them_back(sqlite_store: Store, embedder,
+                                                                          files: dict[str, Path]) -> None:
+    from timemory.lab import evaluation
+
+    tm = make_tm(sqlite_store, embedder)
+    ds = load_dataset(files["locomo"], "locomo")
+    replay(tm, ds, user_prefix="e1-")
+    result = evaluate(tm, ds, user_prefix="e1-", ks=[1, 5])
+    exp = record_experiment(tm, ds, name="scored", user_prefix="e1-", config={}, status="done", metrics=result)
+    assert exp.metrics == result.to_json() and evaluation(exp) == result
+    kept = record_experiment(tm, ds, name="scored", user_prefix="e1-", config={}, status="done")  # no new scores
+    assert kept.metrics == exp.metrics
+    assert evaluation(record_experiment(tm, ds, name="unscored", user_prefix="e1-", config={}, status="done")) is None
+
+
+def test_an_older_experiment_s_metrics_are_read_with_what_they_lack_left_empty() -> None:
+    """The shape evaluate stored before misses were attributed at a chosen k, before session hits, distractors,
+    scopes and episodes: three kinds of attribution, questions without evidence_learnt, an int category."""
+    from timemory.lab import EvaluationResult
+
+    old = {"scored_questions": 1, "recall_at": {"1": 0.0, "5": 1.0},
+           "attribution": {"hit": 1, "retrieval_miss": 0, "extraction_miss": 0}, "search_mode": "vector",
+           "per_category": {"1": {"scored_questions": 1, "recall_at": {"1": 0.0, "5": 1.0},
+                                  "attribution": {"hit": 1, "retrieval_miss": 0, "extraction_miss": 0}}},
+           "memories": {"total": 3, "active": 3, "per_100_turns": 50.0},
+           "cost": {"llm_calls_per_exchange": 2.0, "tokens_per_exchange": 120.0, "runs": 2},
+           "questions": [{"id": "q1", "question": "Where?", "answer": "Berlin", "category": 1, "evidence": ["D2:1"],
+                          "hit_at": {"1": False, "5": True}, "attribution": "hit",
+                          "retrieved": [{"memory_id": "m1", "user_id": "u", "content": "Berlin", "score": 0.5,
+                                         "evidence_hit": True}]}]}
+    result = EvaluationResult.from_stored(old)
+    assert result is not None and result.recall_at == {"1": 0.0, "5": 1.0} and result.search_mode == "vector"
+    assert result.search_scope is None and result.recall_by_scope == {} and result.stale is None
+    assert result.attribution_k is None and result.distractors.median is None
+    [q] = result.questions
+    assert q.category == "1" and q.evidence_learnt is None and q.session_hit_at == {} and q.update is None
+    assert not q.scored_at(5)  # nothing to attribute a miss with
+    assert q.retrieved[0].kind == "memory" and q.retrieved[0].session_hit is False
+    assert result.per_category["1"].attribution == {"hit": 1, "retrieval_miss": 0, "extraction_miss": 0}
+    assert EvaluationResult.from_stored({}) is None
 
 
 def test_a_cached_rerun_asks_the_model_nothing_and_gives_the_same_memories(store: Store, embedder,

@@ -6,7 +6,8 @@ import pytest
 from doubles import FakeOpenAIServer
 
 from timemory import ConsolidationPlan, FactExtraction, LLMError, LLMOutputError
-from timemory.providers import OpenAILLM, Usage, openai_strict_subset, strict_json_schema
+from timemory.providers import OpenAILLM, Usage
+from timemory.providers._llm import openai_strict_subset, strict_json_schema
 
 GOOD = '{"facts": [{"content": "The user likes tea.", "type": "preference"}]}'
 ASK = [{"role": "user", "content": "I like tea"}]
@@ -80,7 +81,8 @@ def test_a_reply_cap_is_sent_with_every_streamed_reply() -> None:
 
 
 def test_a_structured_call_sends_the_request_s_schema_within_openai_s_strict_subset() -> None:
-    from timemory.core import consolidation_schema, request
+    from timemory.core import request
+    from timemory.core._answers import consolidation_schema
 
     schema = consolidation_schema([0], [1, 2])
     with FakeOpenAIServer(lambda body: (200, '{"decisions": []}')) as server:
@@ -99,7 +101,7 @@ def test_strict_schema_has_no_refs_and_requires_everything() -> None:
 
 
 def test_a_retried_request_is_sampled_differently() -> None:
-    from timemory.providers import resampled
+    from timemory.providers._llm import resampled
 
     with FakeOpenAIServer(lambda body: (200, GOOD)) as server:
         llm = client(server)

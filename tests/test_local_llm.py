@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from timemory import Settings, TiMem
-from timemory.providers import LocalLLMServer, free_port, pid_alive
+from timemory.providers import LocalLLMServer, free_port
+from timemory.providers._local_llm import pid_alive
 from timemory.wiring import build_llm
 
 pytestmark = pytest.mark.local_llm
@@ -116,7 +117,7 @@ def test_dead_server_is_restarted(server: LocalLLMServer) -> None:
 
 def test_child_is_gone_after_the_owner_exits(tmp_path: Path) -> None:
     code = (
-        "import json,sys; from pathlib import Path; from timemory.providers.local_llm import LocalLLMServer;"
+        "import json,sys; from pathlib import Path; from timemory.providers._local_llm import LocalLLMServer;"
         f"s=LocalLLMServer(Path({str(tmp_path)!r})); s.ensure_running(); print(json.dumps({{'pid': s.pid}}))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180, check=True)
@@ -187,7 +188,8 @@ def test_a_consolidation_of_three_facts_and_five_memories_never_fails(server: Lo
     from datetime import UTC, datetime
 
     from timemory import ExtractedFact, Memory
-    from timemory.core import consolidation_cap, find_candidates, plan_consolidation
+    from timemory.core import number_candidates
+    from timemory.core._consolidation import consolidation_cap, plan_consolidation
     from timemory.providers import Usage
 
     settings = Settings(_env_file=None, data_dir=data_dir, openai_api_key=None, openai_base_url=None)
@@ -199,7 +201,7 @@ def test_a_consolidation_of_three_facts_and_five_memories_never_fails(server: Lo
         shown = [Memory(id=f"m{run}-{i}", user_id="u", content=text, type="personal", status="active",
                         created_at=NOW, updated_at=NOW) for i, text in enumerate(pick.sample(OLD, 5))]
         similar = [[(m, 0.5, "nearest") for m in shown] for _ in facts]
-        short_ids, candidates = find_candidates(similar)
+        short_ids, candidates = number_candidates(similar)
         usage = Usage()
         plan = plan_consolidation(llm, facts, candidates, short_ids, usage)
         from_model = [d for d in plan.decisions if not d.reason.startswith("no usable decision")]

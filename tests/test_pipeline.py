@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from doubles import CountingEmbedder, FakeOpenAIServer, ScriptedLLMDouble, short_id_of
 
-from timemory import EmbeddingError, TiMem, ValidationError
+from timemory import EmbeddingError, InvalidInputError, TiMem
 from timemory.providers import OpenAILLM
 from timemory.store import Store
 
@@ -192,7 +192,7 @@ def test_bad_messages_are_validation_errors(sqlite_store: Store, embedder, user:
     tm, _ = make(sqlite_store, embedder, ScriptedLLMDouble())
     for bad in ([], [{"role": "robot", "content": "x"}], [{"role": "user", "content": "  "}],
                 [{"role": "user", "content": "x" * 40_000}], [{"role": "user", "content": "x", "created_at": "soon"}]):
-        with pytest.raises(ValidationError):
+        with pytest.raises(InvalidInputError):
             tm.process_messages(bad, user_id=user)
     assert tm.count_memories(user_id=user) == 0
 
@@ -264,7 +264,8 @@ def test_a_fact_taken_from_the_assistant_s_reply_is_dropped(sqlite_store: Store,
 
 
 def test_the_consolidation_answer_cap_grows_with_the_facts_asked(sqlite_store: Store, embedder, user: str) -> None:
-    from timemory.core import answer_cap, consolidation_cap, extraction_schema
+    from timemory.core._answers import answer_cap, extraction_schema
+    from timemory.core._consolidation import consolidation_cap
 
     facts = [{"content": f"The user has hobby number {n}: {word}.", "type": "activity"}
              for n, word in enumerate(["chess", "climbing", "baking", "sailing", "pottery", "karate"])]

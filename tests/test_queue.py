@@ -10,8 +10,16 @@ import pytest
 from doubles import ScriptedLLMDouble
 from test_lab import FactPerUserTurnDouble, adds_every_fact
 
-from timemory import JobLease, NotFoundError, TiMem, ValidationError
+from timemory import InvalidInputError, Job, JobLease, NotFoundError, PipelineResult, TiMem
+from timemory.core._jobs import stored_exchange
 from timemory.store import Store
+
+
+def learn_as(tm: TiMem, job: Job, worker: str) -> PipelineResult:
+    """What a worker that claimed ``job`` runs, under its lease."""
+    messages, when = stored_exchange(tm.engine, job)
+    return tm.engine.learn(messages, user_id=job.user_id, session_id=job.payload["session_id"], dated=when,
+                           lease=JobLease(job.id, worker))
 
 
 def exchange(text: str) -> list[dict[str, str]]:
@@ -28,9 +36,9 @@ def tm(tm_with) -> TiMem:
 
 
 def test_bad_input_is_refused_when_queued_not_later(tm: TiMem, user: str) -> None:
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidInputError):
         tm.jobs.enqueue([{"role": "robot", "content": "hi"}], user_id=user)
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidInputError):
         tm.jobs.enqueue([], user_id=user)
     other = tm.sessions.create(user_id="someone-else")
     with pytest.raises(NotFoundError):
@@ -93,11 +101,11 @@ def test_a_job_whose_worker_died_is_taken_over_after_its_lease(tm: TiMem, store:
 
 
 def test_work_that_landed_before_a_crash_is_not_applied_again(tm: TiMem, store: Store, user: str) -> None:
-    job = tm.jobs.enqueue(exchange("I keep bees."), user_id=user)
+    tm.jobs.enqueue(exchange("I keep bees."), user_id=user)
     claimed = store.jobs.claim("died", 0.5)
     assert claimed is not None
     # the worker ran the pipeline under its lease (the changes and the "applied" mark commit together), then died
-    tm.process_messages(claimed.payload["messages"], user_id=user, lease=JobLease(job.id, "died"))
+    learn_as(tm, claimed, "died")
     calls = len(tm.llm.calls)  # type: ignore[union-attr]
     time.sleep(0.6)
     after = tm.worker().run_once()
@@ -113,7 +121,7 @@ def test_a_worker_that_lost_its_lease_writes_nothing(tm: TiMem, store: Store, us
     time.sleep(0.3)
     taken = store.jobs.claim("fast", 30)  # the lease ran out: another worker takes the job over
     assert taken is not None and taken.id == slow.id and taken.attempts == 2
-    late = tm.process_messages(slow.payload["messages"], user_id=user, lease=JobLease(slow.id, "slow"))
+    late = learn_as(tm, slow, "slow")
     assert late.status == "failed" and any("lease_lost" in e for e in late.errors)
     assert tm.list_memories(user_id=user) == []  # rolled back whole
     assert not store.jobs.finish(JobLease(slow.id, "slow"), status="done", run_id=late.run_id)

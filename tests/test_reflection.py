@@ -126,7 +126,7 @@ def test_a_queued_reflection_runs_on_a_worker(tm_with, user) -> None:
 
 def test_two_duplicates_are_not_merged_into_one_memory_in_one_answer() -> None:
     from timemory import Memory, ReflectionPlan
-    from timemory.core import validate_changes
+    from timemory.core._reflection import validate_changes
 
     shown = {i + 1: Memory(id=f"m{i}", user_id="u", content=text, type="activity", status="active",
                            created_at=T0 + timedelta(days=i), updated_at=T0 + timedelta(days=i))
@@ -166,7 +166,8 @@ def test_reflection_refuses_to_retire_a_memory_unrelated_to_the_one_said_to_repl
 
 def test_the_guard_reads_subject_type_and_closeness() -> None:
     from timemory import Memory
-    from timemory.core import ReflectionPolicy, refusal
+    from timemory.core import ReflectionPolicy
+    from timemory.core._reflection import refusal
 
     def memory(content: str, type_: str, subject: str | None = None) -> Memory:
         return Memory(id=content, user_id="u", content=content, type=type_, subject=subject, status="active",

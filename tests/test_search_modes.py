@@ -8,8 +8,8 @@ import itertools
 import numpy as np
 import pytest
 
-from timemory import TiMem, ValidationError
-from timemory.search import KeywordIndex, query_terms, terms
+from timemory import InvalidInputError, TiMem
+from timemory.search._keyword import KeywordIndex, query_terms, terms
 from timemory.store import Store
 
 MEMORIES = [
@@ -118,7 +118,7 @@ def test_query_terms_are_capped_and_plain() -> None:
 
 
 def test_unknown_mode_is_a_clear_error(tm: TiMem, user: str) -> None:
-    with pytest.raises(ValidationError, match="Unknown search mode"):
+    with pytest.raises(InvalidInputError, match="Unknown search mode"):
         tm.search("x", user_id=user, mode="fuzzy")  # type: ignore[arg-type]
 
 
@@ -191,10 +191,11 @@ def test_hybrid_candidates_from_the_coarse_pass_rank_exactly_as_the_full_pass(
         seed: int, kind: str, monkeypatch) -> None:
     """Large users' hybrid search fuses only candidates (the vector top and the keyword top) when it can prove no
     other row could rank higher; it must return exactly what fusing every row returns."""
-    from timemory.search import NumpyIndex, fuse
+    from timemory.search import NumpyIndex
+    from timemory.search._ranking import fuse
 
     fused_sizes: list[int] = []
-    monkeypatch.setattr("timemory.search.matrix.fuse",
+    monkeypatch.setattr("timemory.search._matrix.fuse",
                         lambda rows, *a, **kw: fused_sizes.append(len(rows)) or fuse(rows, *a, **kw))
     rng = np.random.default_rng(seed)
     n, dim = 3_000, 32
@@ -248,7 +249,7 @@ def test_ranking_comparison_allows_only_ties_to_swap() -> None:
 
 
 def test_the_scan_kernel_equals_numpy() -> None:
-    from timemory.search import dot_rows, dot_rows_at
+    from timemory.search._kernels import dot_rows, dot_rows_at
 
     rng = np.random.default_rng(0)
     matrix = rng.normal(size=(1_000, 384)).astype(np.float32)

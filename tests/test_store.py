@@ -7,8 +7,8 @@ import itertools
 import numpy as np
 import pytest
 
-from timemory import ConcurrentUpdateError, EmbeddingMismatchError, NotFoundError, TiMem, ValidationError
-from timemory.search import search_for
+from timemory import ConcurrentUpdateError, EmbeddingMismatchError, InvalidInputError, NewMessage, NotFoundError, TiMem
+from timemory.search import build_search
 from timemory.store import AddMemory, ChangeMemory, DeleteMemory, Store
 
 
@@ -115,7 +115,7 @@ def test_wrong_dimension_is_a_clear_error(store: Store, user: str) -> None:
     with pytest.raises(EmbeddingMismatchError, match="reembed"):
         store.memories.apply(user, [AddMemory(content="x", type="personal", embedding=np.ones(10, np.float32))])
     with pytest.raises(EmbeddingMismatchError):
-        search_for(store).nearest(user, np.ones((1, 10), np.float32), 3)
+        build_search(store).nearest(user, np.ones((1, 10), np.float32), 3)
 
 
 def test_other_embedding_model_names_reembed(store: Store, embedder, user: str) -> None:
@@ -125,13 +125,13 @@ def test_other_embedding_model_names_reembed(store: Store, embedder, user: str) 
 
 
 def test_invalid_type_status_and_empty_content(tm: TiMem, user: str) -> None:
-    with pytest.raises(ValidationError, match="type"):
+    with pytest.raises(InvalidInputError, match="type"):
         tm.add("x", user_id=user, type="hobby")
-    with pytest.raises(ValidationError, match="status"):
+    with pytest.raises(InvalidInputError, match="status"):
         tm.add("x", user_id=user, type="personal", status="archived")
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidInputError):
         tm.add("   ", user_id=user, type="personal")
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidInputError):
         tm.add("text", user_id="", type="personal")
 
 
@@ -144,7 +144,7 @@ def test_text_round_trips_unchanged(tm: TiMem, user: str) -> None:
 def test_sessions_and_idempotent_messages(store: Store, user: str) -> None:
     s = store.conversations.create_session(user, "  My   first chat ")
     assert s.title == "My first chat"
-    msgs = [{"id": "m1", "role": "user", "content": "hello"}, {"id": "m2", "role": "assistant", "content": "hi"}]
+    msgs = [NewMessage(id="m1", role="user", content="hello"), NewMessage(id="m2", role="assistant", content="hi")]
     store.conversations.save_messages(user, s.id, msgs)
     store.conversations.save_messages(user, s.id, msgs)  # re-ingesting keeps one copy
     assert [m.id for m in store.conversations.list_messages(user, s.id)] == ["m1", "m2"]
@@ -176,7 +176,7 @@ def test_patched_search_cache_matches_a_fresh_load(store: Store, embedder, user:
         fresh = Store.from_url(str(store.engine.url.render_as_string(hide_password=False)),
                                embedding_model=embedder.name, embedding_dim=embedder.dim)
         for k, statuses in itertools.product((2, 20), (("active",), ("active", "outdated"), None)):
-            mine, theirs = ([[(m.id, round(s, 5)) for m, s in row] for row in search_for(db).nearest(user, queries, k,
+            mine, theirs = ([[(m.id, round(s, 5)) for m, s in row] for row in build_search(db).nearest(user, queries, k,
                                                                                            statuses=statuses)]
                             for db in (store, fresh))
             assert mine == theirs
@@ -205,7 +205,8 @@ def test_coarse_preselection_gives_the_exact_float32_ranking(embedder, kind: str
     """Large users are pre-selected by a cheaper pass (float16 or int8) and re-ranked in float32; the result must
     equal the float32 pass, also for near-duplicate rows where the candidates cannot be proven complete (then it
     falls back)."""
-    from timemory.search import NumpyIndex, UserVectors
+    from timemory.search import NumpyIndex
+    from timemory.search._matrix import UserVectors
 
     rng = np.random.default_rng(3)
     base = embedder.embed([f"The user mentioned fact number {i} about travel and food." for i in range(300)])
@@ -233,22 +234,22 @@ def test_coarse_preselection_gives_the_exact_float32_ranking(embedder, kind: str
 def test_coarse_error_bound_holds_and_row_patches_equal_a_rebuild(embedder, kind: str) -> None:
     import torch
 
-    from timemory.search import coarse as pre
+    from timemory.search import _coarse as coarse
 
     texts = [f"The user mentioned fact number {i} about travel, food and {i % 13} friends." for i in range(300)]
     buffer = np.zeros((400, 384), np.float32)
     buffer[:300] = embedder.embed(texts)
-    cheap = pre.build(kind, buffer, 300)
+    coarse_copy = coarse.build(kind, buffer, 300)
     for q in embedder.embed(["travel and food", "fact number 12", "Kofi", "🙂"]):
-        assert np.abs(pre.scores(cheap, q, 300) - buffer[:300] @ q).max() <= pre.error(cheap, q)
+        assert np.abs(coarse.scores(coarse_copy, q, 300) - buffer[:300] @ q).max() <= coarse.error(coarse_copy, q)
     new = embedder.embed([f"A new memory {i} about chess in Porto." for i in range(12)])
     rows = [5, 10, *range(300, 310)]
     buffer[rows] = new
-    pre.update(cheap, rows, buffer[rows])
-    rebuilt = pre.build(kind, buffer, 310)
-    assert torch.equal(cheap.data[:310], rebuilt.data[:310])
+    coarse.update(coarse_copy, rows, buffer[rows])
+    rebuilt = coarse.build(kind, buffer, 310)
+    assert torch.equal(coarse_copy.data[:310], rebuilt.data[:310])
     if kind == "int8":
-        assert torch.equal(cheap.scales[:310], rebuilt.scales[:310])
+        assert torch.equal(coarse_copy.scales[:310], rebuilt.scales[:310])
 
 
 def test_first_writes_of_new_users_at_once_never_deadlock(store: Store, embedder) -> None:
@@ -301,7 +302,7 @@ def test_memories_are_keyed_by_user_and_older_tables_keyed_by_id_still_work(embe
     tm.update_memory(kept.id, user_id="alice", content="The user keeps two hives of bees.")
     with pytest.raises(NotFoundError):
         tm.update_memory(kept.id, user_id="bob", content="stolen")
-    with pytest.raises(ValidationError):  # an imported id that another user holds is refused
+    with pytest.raises(InvalidInputError):  # an imported id that another user holds is refused
         old.memories.apply("bob", [AddMemory(content="x", type="activity", embedding=embedder.embed(["x"])[0],
                                              actor="user", memory_id=kept.id)])
     tm.erase(memory_id=kept.id, user_id="alice")

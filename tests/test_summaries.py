@@ -47,7 +47,7 @@ def chat_through(chat: ChatService, user: str, texts: list[str], session_id: str
 
 def test_every_few_turns_a_new_version_keeps_the_history(memory: TiMem, user: str) -> None:
     chat = memory.chat
-    chat.summaries.policy = SummaryPolicy(every_turns=2, topic_drift=2.0)  # no topic changes in this test
+    chat.summaries.policy = SummaryPolicy(every_messages=2, topic_drift=2.0)  # no topic changes in this test
     session = chat_through(chat, user, ["I'm planning a trip to Japan.", "Should I buy a rail pass?"])
     first = memory.summaries.latest(user_id=user, session_id=session)
     assert first is not None and first.reason == "turns" and first.messages == 4
@@ -66,7 +66,7 @@ def test_every_few_turns_a_new_version_keeps_the_history(memory: TiMem, user: st
 
 def test_a_change_of_topic_summarises_the_old_topic(memory: TiMem, user: str) -> None:
     chat = memory.chat
-    chat.summaries.policy = SummaryPolicy(every_turns=10)
+    chat.summaries.policy = SummaryPolicy(every_messages=10)
     session = chat_through(chat, user, ["I'm planning a trip to Japan in April.",
                                         "Should I get a rail pass for Tokyo and Kyoto?",
                                         "Is the day trip to Nara worth it?"])
@@ -80,7 +80,7 @@ def test_a_change_of_topic_summarises_the_old_topic(memory: TiMem, user: str) ->
 def test_a_long_session_gives_its_summary_to_the_reply(memory: TiMem, user: str) -> None:
     chat = memory.chat
     chat.history_messages = 2
-    chat.summaries.policy = SummaryPolicy(every_turns=2, topic_drift=2.0)
+    chat.summaries.policy = SummaryPolicy(every_messages=2, topic_drift=2.0)
     session = chat_through(chat, user, ["My locker code is 4512.", "I swim on Mondays."])
     chat_through(chat, user, ["What did I say about swimming?"], session)
     replies = [p for p in chat.llm.prompts if p[0]["content"].startswith("You are a helpful")]  # type: ignore[attr-defined]
@@ -130,7 +130,7 @@ def test_topic_changes_are_found_on_the_labelled_set(memory: TiMem, user: str) -
     """The hand-labelled sessions of bench/data/topics.json told one user message at a time: the chat's own check
     finds about the changes the benchmark reports for the default threshold (10 of 13, 1 false alarm)."""
     chat = memory.chat
-    chat.summaries.policy = SummaryPolicy(every_turns=1_000)  # only changes of topic make summaries here
+    chat.summaries.policy = SummaryPolicy(every_messages=1_000)  # only changes of topic make summaries here
     conversations = json.loads((Path(__file__).parents[1] / "bench" / "data" / "topics.json").read_text())
     found = false = missed = 0
     for conversation in conversations["conversations"]:

@@ -14,8 +14,10 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.schema import CreateTable
 
 from timemory import Settings, TiMem
-from timemory.search import search_for, tidb_cosine_statement, tidb_search_statement
-from timemory.store import TIDB_VECTOR_DIM_ATTR, MemoryRow, Store, tidb_vector_index_ddl
+from timemory.search._tidb import tidb_cosine_statement, tidb_search_statement
+from timemory.store import Store
+from timemory.store._connection import tidb_vector_index_ddl
+from timemory.store._models import TIDB_VECTOR_DIM_ATTR, MemoryRow
 
 
 def tidb_dialect(dim: int = 384) -> mysql.dialect:
@@ -94,7 +96,7 @@ def test_tidb_search_path_ranks_like_the_embedded_one(embedder, tmp_path) -> Non
         mine, theirs = ([(h.memory.id, round(h.score, 4)) for h in engine.search(
             query, user_id="u", limit=4, mode=mode, statuses=statuses)] for engine in (tm, embedded))
         assert mine == theirs, (query, mode, statuses)
-    cached = search_for(tidb_like).index.peek("u")
+    cached = tm.engine.search_index.index.peek("u")
     assert cached is not None and cached.buffer.shape == (5 + 1, 0)  # the TiDB path ran: words cached, vectors in SQL
     moved = tm.add("Kofi moved to Lisbon.", user_id="u", type="personal")  # a write after the words were cached
     assert [h.memory.id for h in tm.search("Lisbon", user_id="u", limit=1, mode="keyword")] == [moved.id]

@@ -5,9 +5,11 @@ names: ``timemory.core`` (the engine), ``timemory.store``, ``timemory.search``, 
 ``timemory.lab`` and ``timemory.service``.
 """
 
-from timemory.core.candidates import CandidatePolicy
-from timemory.core.chat import ChatService, ChatTurn
-from timemory.core.given import GivenPolicy
+from timemory._facade import TiMem
+from timemory._validation import MemoryFilter
+from timemory.core._candidates import CandidatePolicy
+from timemory.core._chat import ChatExchange, ChatService
+from timemory.core._given import GivenPolicy
 from timemory.errors import (
     ChatError,
     ConcurrentUpdateError,
@@ -16,14 +18,15 @@ from timemory.errors import (
     DatabaseError,
     EmbeddingError,
     EmbeddingMismatchError,
+    ErasedUserError,
+    InvalidInputError,
     LeaseLostError,
     LLMError,
     LLMOutputError,
     NotFoundError,
     TiMemoryError,
-    ValidationError,
 )
-from timemory.facade import TiMem
+from timemory.errors import ValidationError as ValidationError  # the former name of InvalidInputError
 from timemory.schemas import (
     MEMORY_STATUSES,
     MEMORY_TYPES,
@@ -32,6 +35,7 @@ from timemory.schemas import (
     SUBJECTS,
     ChatSession,
     ConsolidationPlan,
+    Decision,
     Episode,
     Experiment,
     ExtractedFact,
@@ -44,6 +48,7 @@ from timemory.schemas import (
     MemoryEdit,
     MemoryEvent,
     Message,
+    NewMessage,
     PipelineResult,
     ReflectionPlan,
     ReflectionReport,
@@ -52,10 +57,9 @@ from timemory.schemas import (
     SearchHit,
     SearchMode,
     SearchScope,
-    UserSummary,
+    UserStats,
 )
 from timemory.settings import Settings
-from timemory.validation import MemoryFilter
 
 __all__ = [
     "MEMORY_STATUSES",
@@ -67,14 +71,16 @@ __all__ = [
     "ChatError",
     "ChatService",
     "ChatSession",
-    "ChatTurn",
+    "ChatExchange",
     "ConcurrentUpdateError",
     "ConfigurationError",
     "ConflictError",
     "ConsolidationPlan",
+    "Decision",
     "DatabaseError",
     "EmbeddingError",
     "EmbeddingMismatchError",
+    "ErasedUserError",
     "Episode",
     "Experiment",
     "ExtractedFact",
@@ -92,6 +98,7 @@ __all__ = [
     "MemoryEvent",
     "MemoryFilter",
     "Message",
+    "NewMessage",
     "NotFoundError",
     "PipelineResult",
     "ReflectionPlan",
@@ -104,6 +111,6 @@ __all__ = [
     "Settings",
     "TiMem",
     "TiMemoryError",
-    "UserSummary",
-    "ValidationError",
+    "UserStats",
+    "InvalidInputError",
 ]

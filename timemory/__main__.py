@@ -1,5 +1,5 @@
 import sys
 
-from timemory.service.cli import main
+from timemory.service._cli import main
 
 sys.exit(main())

@@ -22,7 +22,7 @@ class ConfigurationError(TiMemoryError):
     code = "configuration"
 
 
-class ValidationError(TiMemoryError):
+class InvalidInputError(TiMemoryError):
     """The caller passed something the engine refuses (empty text, unknown type, too long...)."""
 
     code = "invalid_input"
@@ -32,6 +32,13 @@ class NotFoundError(TiMemoryError):
     """The id does not exist for this user (ids of other users are reported the same way)."""
 
     code = "not_found"
+
+
+class ErasedUserError(TiMemoryError):
+    """The user was erased: nothing is written for that id again unless a person re-creates the user on purpose
+    (``tm.users.ensure``, or "New user" in the dashboard)."""
+
+    code = "erased"
 
 
 class ConflictError(TiMemoryError):
@@ -80,3 +87,7 @@ class EmbeddingError(TiMemoryError):
 
 class ChatError(LLMError):
     code = "chat"
+
+
+# The former name of InvalidInputError (it read like pydantic's own ValidationError); kept so older code still runs.
+ValidationError = InvalidInputError

@@ -7,12 +7,12 @@ import threading
 
 from openai import OpenAI
 
-from timemory.core.engine import Engine
-from timemory.providers.batching import BatchingEmbedder
-from timemory.providers.embeddings import Embedder, LocalEmbedder, OpenAIEmbedder
-from timemory.providers.llm import OpenAILLM
-from timemory.providers.local_llm import LOCAL_MODEL_ALIAS, LOCAL_MODEL_LABEL, LocalLLMServer
-from timemory.search import episodes_for, search_for
+from timemory.core._engine import Engine
+from timemory.providers._batching import BatchingEmbedder
+from timemory.providers._embeddings import Embedder, LocalEmbedder, OpenAIEmbedder
+from timemory.providers._llm import OpenAILLM
+from timemory.providers._local_llm import LOCAL_MODEL_ALIAS, LOCAL_MODEL_LABEL, LocalLLMServer
+from timemory.search import EpisodeIndex, build_search
 from timemory.settings import LOCAL, Settings
 from timemory.store import Store
 
@@ -85,10 +85,10 @@ def build_engine(settings: Settings) -> Engine:
         embedder = BatchingEmbedder(embedder)
     store = build_store(settings, embedder)
     cache_bytes = settings.cache_mb * 2**20
-    episodes_for(store, cache_bytes=cache_bytes)  # made here so that the configured size applies
-    search = search_for(store, cache_bytes=cache_bytes, approximate_from=settings.approximate_from or None)
+    search = build_search(store, cache_bytes=cache_bytes, approximate_from=settings.approximate_from or None)
     return Engine(store, search, embedder, build_llm(settings), similar_k=settings.similar_k,
-                  similarity_threshold=settings.similarity_threshold, max_content_chars=settings.max_content_chars)
+                  similarity_threshold=settings.similarity_threshold, max_content_chars=settings.max_content_chars,
+                  episodes=EpisodeIndex(store, max_bytes=cache_bytes))
 
 
 def describe(settings: Settings) -> dict[str, str]:

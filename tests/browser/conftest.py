@@ -4,7 +4,6 @@ Playwright. Each test file (one per page) gets an app of its own, so its first r
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,13 +20,10 @@ from timemory.store import Store
 
 
 @pytest.fixture(scope="module")
-def data(request: pytest.FixtureRequest) -> Path:
-    """The app's data folder, under the checkout's ignored ``data/`` so that the screenshots show a path of the project
-    (the sidebar names the database file); the tests read its SQLite file to check what a click really stored."""
-    folder = ROOT / "data" / "browser-tests" / request.module.__name__.removeprefix("test_")
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    return folder
+def data(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The app's data folder, a pytest tmp dir: a test run leaves nothing in the checkout. The tests read its SQLite
+    file to check what a click really stored."""
+    return tmp_path_factory.mktemp(request.module.__name__.removeprefix("test_"))
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +31,7 @@ def server(data: Path, embedder):
     if not Path(CHROMIUM).exists():
         pytest.fail("Chromium is missing: `apt-get install chromium` (the CI script installs it)")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "TIDB_", "TIMEMORY_"))}
-    env.update(TIMEMORY_DATA_DIR=str(data.relative_to(ROOT)), PYTHONPATH=str(ROOT))  # the app runs in ROOT
+    env.update(TIMEMORY_DATA_DIR=str(data), PYTHONPATH=str(ROOT))  # the app runs in ROOT
     subprocess.run([sys.executable, "-m", "timemory", "-q", "seed-demo"], cwd=ROOT, env=env, check=True, timeout=300)
     seeded = TiMem(Store.from_url(f"sqlite:///{data}/timemory.db", embedding_model=embedder.name,
                                   embedding_dim=embedder.dim), embedder)

@@ -1,5 +1,6 @@
 """What the browser tests do the way a person does (open a page from the sidebar, pick an option, edit a grid cell)
-and how they check what a click really stored (the app's SQLite file)."""
+and how they check what a click really stored (the app's SQLite file). ``make screenshots`` (bench/screenshots.py)
+drives the app with the same helpers."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "docs" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 EVIL = '<img src=x onerror="window.__pwned=1">'  # in a session title and a memory: must show as text
 
@@ -18,10 +18,14 @@ def query(data: Path, sql: str, *args: object) -> list[tuple]:  # type: ignore[t
         return db.execute(sql, args).fetchall()
 
 
-def shot(page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.wait_for_timeout(800)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=False)
+def shot(page, folder: Path, name: str) -> Path:
+    """``folder/name.png`` of the window as it is. The tests pass a pytest tmp dir: they never write into the
+    checkout (the README's pictures are made by ``make screenshots``, from the demo data)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    page.wait_for_timeout(800)  # charts and grids draw on a canvas a moment after the page settles
+    path = folder / f"{name}.png"
+    page.screenshot(path=str(path), full_page=False)
+    return path
 
 
 def open_page(page, label: str, text: str) -> None:

@@ -80,7 +80,8 @@ def test_back_to_back_messages_are_both_answered_and_learnt_in_one_session(page,
         user_shown(page, "maya")
 
 
-def test_a_reply_shows_the_earlier_message_it_was_given(page, server: str, data: Path, embedder) -> None:
+def test_a_reply_shows_the_earlier_message_it_was_given(page, server: str, data: Path, embedder,
+                                                         tmp_path: Path) -> None:
     """Nothing was learnt of the locker; the message that said it, in another chat, is given to the reply and shown
     under it with who said it and when."""
     said = "My locker at the swimming pool is number 4512."
@@ -99,4 +100,4 @@ def test_a_reply_shows_the_earlier_message_it_was_given(page, server: str, data:
     given.click()
     line = page.get_by_text(f"💬 user said on {date.today():%Y-%m-%d}: {said}")
     line.wait_for()
-    page.screenshot(path=str(data / "chat-supporting-turn.png"), full_page=True)
+    page.screenshot(path=str(tmp_path / "chat-supporting-turn.png"), full_page=True)

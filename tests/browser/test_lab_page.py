@@ -81,7 +81,7 @@ def test_lab_replay_stop_resume_timeline_and_compare(page, server: str, data: Pa
     assert messages == 8  # every turn stored once: resuming skipped what was done
     page.get_by_text("Experiments").first.wait_for()
     settled(page)
-    shot(page, "lab")
+    shot(page, tmp_path, "lab-walk-1")
 
     # a second experiment on the same file (the pipeline once per session), then compare the two
     page.get_by_text("New replay").first.click()
@@ -105,7 +105,7 @@ def test_lab_replay_stop_resume_timeline_and_compare(page, server: str, data: Pa
     # misses are attributed at a k the page names (5 unless chosen), in the table and on the chart
     page.get_by_text("hit @5").first.wait_for(state="attached")
     page.get_by_text("Why questions were missed at k = 5, per category").first.wait_for(state="attached")
-    shot(page, "lab")
+    shot(page, tmp_path, "lab-compare")
 
     # the timeline of the replayed user: moving the slider back shows fewer memories
     page.goto(f"{server}/timeline?user=walk-1-walk-a")
@@ -122,4 +122,4 @@ def test_lab_replay_stop_resume_timeline_and_compare(page, server: str, data: Pa
         page.wait_for_timeout(300)
     assert "2023-03-03" in caption.first.inner_text()
     settled(page)
-    shot(page, "timeline")
+    shot(page, tmp_path, "timeline")

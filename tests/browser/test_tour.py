@@ -1,6 +1,9 @@
-"""Every page in turn, as a first-time visitor goes through them: filters, an edit, a chat message; a shot each."""
+"""Every page in turn, as a first-time visitor goes through them: filters, an edit, a chat message; a shot each, in
+the test's tmp dir (for looking into a failure; the README's pictures are made by ``make screenshots``)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 from helpers import (
@@ -16,11 +19,11 @@ from helpers import (
 pytestmark = [pytest.mark.browser, pytest.mark.local_llm]
 
 
-def test_every_page_filter_edit_and_chat(page, server: str) -> None:
+def test_every_page_filter_edit_and_chat(page, server: str, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
     # the server's first request opens a page by its URL: the router (its sidebar) must still run it
-    page.goto(f"{server}/memories")
+    page.goto(f"{server}/memories?user=aisha")
     page.get_by_text("7 memories match").wait_for()
     assert page.locator("[data-testid='stSidebar']").get_by_role("heading", name="🧠 TiMemory").count() == 1
     assert page.locator("[data-testid='stSidebarNav']").get_by_text("Sessions & users").count() == 1
@@ -60,7 +63,7 @@ def test_every_page_filter_edit_and_chat(page, server: str) -> None:
     settled(page)
     page.locator("[data-testid='stDataFrame']").first.wait_for()
     page.wait_for_timeout(1_000)  # the grids draw on a canvas after the page settles
-    shot(page, "memories")
+    shot(page, tmp_path, "memories")
     page.get_by_text("Words only", exact=True).click()
     settled(page)
     shown(page, "meaning = cosine similarity")
@@ -68,14 +71,14 @@ def test_every_page_filter_edit_and_chat(page, server: str) -> None:
     # embedding map
     open_page(page, "Embedding map", "Colour by")
     page.locator(".js-plotly-plot").first.wait_for()
-    shot(page, "embedding_map")
+    shot(page, tmp_path, "embedding_map")
 
     # sessions & users
     open_page(page, "Sessions & users", "Delete all data of")
     # a hostile session title: present as text (in the sessions table), never as an element
     page.get_by_text(f"Notes {EVIL}").first.wait_for(state="attached")
     assert page.locator("img[src='x']").count() == 0 and page.evaluate("window.__pwned") is None
-    shot(page, "admin")
+    shot(page, tmp_path, "admin")
 
     # chat with the real local model
     open_page(page, "Chat", "Session")
@@ -83,4 +86,4 @@ def test_every_page_filter_edit_and_chat(page, server: str) -> None:
     page.get_by_placeholder("Tell me something about yourself…").press("Enter")
     page.get_by_text("What the memory pipeline did").wait_for(timeout=240_000)
     assert page.get_by_text("Hi! I just adopted a dog named Pico.").count() >= 1
-    shot(page, "chat")
+    shot(page, tmp_path, "chat")

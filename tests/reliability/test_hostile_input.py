@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from doubles import ScriptedLLMDouble
 
-from timemory import EmbeddingMismatchError, NotFoundError, TiMem, ValidationError
+from timemory import EmbeddingMismatchError, InvalidInputError, NotFoundError, TiMem
 from timemory.store import Store
 
 MB = "x" * 1_000_000
@@ -35,9 +35,9 @@ def state(tm: TiMem, user: str) -> list[tuple[str, str, str]]:
 
 @pytest.mark.parametrize("content", ["", "   ", "\n\t", None, 42, ["a list"]], ids=repr)
 def test_empty_or_non_text_content_is_refused(tm: TiMem, user: str, content: object) -> None:
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidInputError):
         tm.add(content, user_id=user, type="personal")  # type: ignore[arg-type]
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidInputError):
         tm.process_messages([{"role": "user", "content": content}], user_id=user)
     assert tm.list_memories(user_id=user) == []
 
@@ -48,7 +48,7 @@ def test_a_one_megabyte_message_is_refused_with_the_limit(tm: TiMem, user: str) 
     for call in (lambda: tm.add(MB, user_id=user), lambda: tm.update_memory(kept.id, user_id=user, content=MB),
                  lambda: tm.process_messages([{"role": "user", "content": MB}], user_id=user),
                  lambda: tm.search(MB, user_id=user)):
-        with pytest.raises(ValidationError, match="limit is 32,000"):
+        with pytest.raises(InvalidInputError, match="limit is 32,000"):
             call()
     assert state(tm, user) == before
     assert tm.sessions.list(user_id=user) == []  # not even the message was saved
@@ -61,11 +61,11 @@ def test_a_one_megabyte_message_is_refused_with_the_limit(tm: TiMem, user: str) 
 ])
 def test_invalid_type_or_status_is_refused(tm: TiMem, user: str, kwargs: dict, message: str) -> None:  # type: ignore[type-arg]
     kept = tm.add("The user lives in Paris.", user_id=user, type="personal")
-    with pytest.raises(ValidationError, match=message):
+    with pytest.raises(InvalidInputError, match=message):
         tm.add("The user plays chess.", user_id=user, **kwargs)
-    with pytest.raises(ValidationError, match=message):
+    with pytest.raises(InvalidInputError, match=message):
         tm.update_memory(kept.id, user_id=user, **kwargs)
-    with pytest.raises(ValidationError, match=message):
+    with pytest.raises(InvalidInputError, match=message):
         tm.list_memories(user_id=user, types=[kwargs.get("type", "personal")], statuses=[kwargs.get("status",
                                                                                                     "active")])
     assert state(tm, user) == [(kept.id, "The user lives in Paris.", "active")]
@@ -105,9 +105,9 @@ def test_unusual_text_round_trips_unchanged(tm: TiMem, user: str, content: str) 
 
 def test_lone_surrogates_are_refused_not_stored_mangled(tm: TiMem, user: str) -> None:
     bad = "The user says \ud800 hi"  # what decoding bytes with errors="surrogateescape" leaves behind
-    with pytest.raises(ValidationError, match="not valid Unicode"):
+    with pytest.raises(InvalidInputError, match="not valid Unicode"):
         tm.add(bad, user_id=user)
-    with pytest.raises(ValidationError, match="not valid Unicode"):
+    with pytest.raises(InvalidInputError, match="not valid Unicode"):
         tm.process_messages([{"role": "user", "content": bad}], user_id=user)
     assert tm.list_memories(user_id=user) == []
 

@@ -10,7 +10,7 @@ from doubles import ScriptedLLMDouble
 from streamlit.testing.v1 import AppTest
 
 from dashboard import adapter, state
-from timemory import TiMem
+from timemory import NewMessage, TiMem
 
 ROOT = Path(__file__).resolve().parents[2]
 EVIL = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
@@ -23,7 +23,7 @@ def tm(sqlite_store, embedder):
     memory.add(f"The user wrote {EVIL} in a note.", user_id="mallory", type="personal")
     memory.add(f"The user likes {EVIL} a lot.", user_id="mallory", type="preference")
     session = sqlite_store.conversations.create_session("mallory", f"Title {EVIL}")
-    sqlite_store.conversations.save_messages("mallory", session.id, [{"role": "user", "content": f"Hello {EVIL}"}])
+    sqlite_store.conversations.save_messages("mallory", session.id, [NewMessage(role="user", content=f"Hello {EVIL}")])
     adapter.override(memory=memory)
     yield memory
     adapter.override()

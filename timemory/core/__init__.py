@@ -2,28 +2,18 @@
 
 Everything here is built on :class:`Engine` (backends passed in); :class:`timemory.TiMem` is the door to it."""
 
-from timemory.core.accounts import DEFAULT_TITLE, Sessions, Users, in_reply_order
-from timemory.core.answers import (
-    EXTRACTED_FACTS,
-    FACT_CHARS,
-    REASON_CHARS,
-    answer_cap,
-    consolidation_schema,
-    extraction_schema,
-    largest_answer,
-    reflection_schema,
-    request,
-)
-from timemory.core.candidates import CandidatePolicy, candidate_memories, reads_like_change
-from timemory.core.chat import ChatService, ChatTurn, clean_title
-from timemory.core.consolidation import Plan, consolidation_cap, find_candidates, plan_consolidation
-from timemory.core.engine import DEFAULT_SEARCH_MODE, DEFAULT_SEARCH_SCOPE, Engine
-from timemory.core.given import GivenPolicy
-from timemory.core.jobs import FINISHED, Jobs, Worker
-from timemory.core.reflection import REFLECTION, Reflection, ReflectionPolicy, refusal, validate_changes
-from timemory.core.summaries import Summaries, SummaryPolicy, drift
-from timemory.core.timeline import EventLog, counts_over_time
-from timemory.core.transfer import (
+from timemory.core._accounts import DEFAULT_TITLE, Sessions, Users, in_reply_order
+from timemory.core._answers import FACT_CHARS, REASON_CHARS, request
+from timemory.core._candidates import CandidatePolicy, find_candidates
+from timemory.core._chat import ChatExchange, ChatService
+from timemory.core._consolidation import number_candidates
+from timemory.core._engine import DEFAULT_SEARCH_MODE, DEFAULT_SEARCH_SCOPE, Engine
+from timemory.core._given import GivenPolicy
+from timemory.core._jobs import FINISHED, Jobs, Worker
+from timemory.core._reflection import Reflection, ReflectionPolicy
+from timemory.core._summaries import Summaries, SummaryPolicy, drift
+from timemory.core._timeline import EventLog, counts_over_time
+from timemory.core._transfer import (
     exchanges,
     load_conversations,
     memories_to_csv,
@@ -38,7 +28,6 @@ __all__ = [
     "DEFAULT_SEARCH_MODE",
     "DEFAULT_SEARCH_SCOPE",
     "DEFAULT_TITLE",
-    "EXTRACTED_FACTS",
     "FACT_CHARS",
     "REASON_CHARS",
     "FINISHED",
@@ -47,38 +36,25 @@ __all__ = [
     "Summaries",
     "SummaryPolicy",
     "ChatService",
-    "ChatTurn",
+    "ChatExchange",
     "Engine",
     "EventLog",
     "Jobs",
-    "Plan",
-    "REFLECTION",
     "Reflection",
     "ReflectionPolicy",
     "Sessions",
     "Users",
     "Worker",
-    "answer_cap",
-    "candidate_memories",
-    "clean_title",
-    "consolidation_cap",
-    "consolidation_schema",
+    "find_candidates",
     "counts_over_time",
     "exchanges",
-    "extraction_schema",
-    "find_candidates",
+    "number_candidates",
     "in_reply_order",
-    "largest_answer",
     "load_conversations",
     "memories_to_csv",
     "memories_to_json",
     "memories_to_jsonl",
-    "plan_consolidation",
     "read_export",
     "read_memories",
-    "reflection_schema",
-    "reads_like_change",
     "request",
-    "refusal",
-    "validate_changes",
 ]

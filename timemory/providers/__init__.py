@@ -1,18 +1,10 @@
 """Providers: the LLM client (and its answer cache), the embedders, and the bundled local model server."""
 
-from timemory.providers.batching import BatchingEmbedder
-from timemory.providers.cache import AnswerStore, CachedLLM
-from timemory.providers.embeddings import Embedder, LocalEmbedder, OpenAIEmbedder, local_model_path
-from timemory.providers.llm import (
-    LLM,
-    ChatMessages,
-    OpenAILLM,
-    Usage,
-    openai_strict_subset,
-    resampled,
-    strict_json_schema,
-)
-from timemory.providers.local_llm import LOCAL_MODEL_ALIAS, LOCAL_MODEL_LABEL, LocalLLMServer, free_port, pid_alive
+from timemory.providers._batching import BatchingEmbedder
+from timemory.providers._cache import AnswerStore, CachedLLM
+from timemory.providers._embeddings import Embedder, LocalEmbedder, OpenAIEmbedder, local_model_path
+from timemory.providers._llm import LLM, ChatMessages, OpenAILLM, Usage
+from timemory.providers._local_llm import LOCAL_MODEL_ALIAS, LOCAL_MODEL_LABEL, LocalLLMServer, free_port
 
 __all__ = [
     "LLM",
@@ -30,8 +22,4 @@ __all__ = [
     "Usage",
     "free_port",
     "local_model_path",
-    "openai_strict_subset",
-    "pid_alive",
-    "resampled",
-    "strict_json_schema",
 ]

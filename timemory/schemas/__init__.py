@@ -1,7 +1,7 @@
 """Typed values that cross the public API and the LLM boundary (pydantic): memories and conversations, search
 results, what the LLM returns, and the pipeline trace."""
 
-from timemory.schemas.llm import (
+from timemory.schemas._llm import (
     ConsolidationDecision,
     ConsolidationPlan,
     ExtractedFact,
@@ -11,7 +11,7 @@ from timemory.schemas.llm import (
     ReflectionPlan,
     ReflectionReport,
 )
-from timemory.schemas.memory import (
+from timemory.schemas._memory import (
     MEMORY_STATUSES,
     MEMORY_TYPES,
     SUBJECT_CHARS,
@@ -28,14 +28,24 @@ from timemory.schemas.memory import (
     MemoryStatus,
     MemoryType,
     Message,
+    NewMessage,
     Provenance,
     Role,
     RunDiff,
     SubjectKey,
-    UserSummary,
+    UserStats,
     subject_key,
 )
-from timemory.schemas.search import (
+from timemory.schemas._run import (
+    AppliedChange,
+    Candidate,
+    Decision,
+    Job,
+    JobLease,
+    JobStatus,
+    PipelineResult,
+)
+from timemory.schemas._search import (
     SEARCH_MODES,
     SEARCH_SCOPES,
     Episode,
@@ -45,15 +55,6 @@ from timemory.schemas.search import (
     SearchMode,
     SearchScope,
     Speaker,
-)
-from timemory.schemas.trace import (
-    AppliedChange,
-    Candidate,
-    Decision,
-    Job,
-    JobLease,
-    JobStatus,
-    PipelineResult,
 )
 
 __all__ = [
@@ -84,6 +85,7 @@ __all__ = [
     "MemoryStatus",
     "MemoryType",
     "Message",
+    "NewMessage",
     "PipelineResult",
     "Provenance",
     "ReflectionChange",
@@ -101,6 +103,6 @@ __all__ = [
     "SearchScope",
     "Speaker",
     "SubjectKey",
-    "UserSummary",
+    "UserStats",
     "subject_key",
 ]

@@ -1,5 +1,0 @@
-"""TiMemory as a service: the HTTP API (FastAPI) over the ``TiMem`` facade."""
-
-from timemory.service.api.app import create_app
-
-__all__ = ["create_app"]
