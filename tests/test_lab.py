@@ -181,7 +181,10 @@ def test_replay_uses_session_dates_and_evaluation_matches_hand_computed_figures(
         "scored_questions": 1, "recall_at": {"1": 0.0, "5": 0.0}, "session_hit_at": {"1": 0.0, "5": 0.0},
         "attribution_k": 5, "distractors": {"min": active, "median": active},
         "attribution": {"hit": 0, "extraction_miss_recovered": 0, "session_hit": 0, "retrieval_miss": 0,
-                        "extraction_miss": 1}}
+                        "extraction_miss": 1},
+        # nothing was learnt from its evidence, so no rank, no gain, no session found, and an interval of one zero
+        "mrr": 0.0, "ndcg_at": {"1": 0.0, "5": 0.0}, "all_evidence_recall_at": {"1": 0.0, "5": 0.0},
+        "session_recall_at": {"1": 0.0, "5": 0.0}, "recall_ci": {"1": [0.0, 0.0], "5": [0.0, 0.0]}}
     assert result.memories.total == len(tm.list_memories(user_id="exp-conv-1-a")) + len(
         tm.list_memories(user_id="exp-conv-1-b"))
 

@@ -54,9 +54,11 @@ def test_the_speakers_lever_puts_the_named_person_s_message_first(sqlite_store, 
     said(tm, user, [("Ben", "I really like to eat sushi for lunch."), ("Ana", "Pasta is what I enjoy most."),
                     ("Ben", "The weather was cold today.")])
     query = "What does Ana like to eat?"
-    assert rank(tm, user, query, "session_1:1") > 1  # Ben's words are closer
+    off = tm.variant(levers=EpisodeLevers())
+    assert rank(off, user, query, "session_1:1") > 1  # Ben's words are closer
     assert rank(tm.variant(levers=EpisodeLevers(speakers=0.5)), user, query, "session_1:1") == 1
-    hit = tm.search(query, user_id=user, limit=3, scope="episodes")[0]
+    assert rank(tm, user, query, "session_1:1") == 1  # on by default
+    hit = off.search(query, user_id=user, limit=3, scope="episodes")[0]
     assert hit.episode is not None and hit.episode.name == "Ben"  # the name travels with the message
 
 
@@ -66,17 +68,20 @@ def test_the_neighbours_lever_lifts_the_answer_next_to_the_question(sqlite_store
                     ("Ana", "Misty."), ("Ben", "My cat sleeps all day on the sofa."),
                     ("Ana", "Cats are great company."), ("Ben", "I named my bike Thunder.")])
     query = "What is the name of Ana's cat?"
-    off = rank(tm, user, query, "session_1:2")
+    off = rank(tm.variant(levers=EpisodeLevers()), user, query, "session_1:2")
     on = rank(tm.variant(levers=EpisodeLevers(neighbours=0.5)), user, query, "session_1:2")
     assert on < off and on <= 2
 
 
-def test_levers_off_rank_exactly_as_plain_hybrid_search(sqlite_store, embedder, user) -> None:
+def test_a_lever_without_its_signal_changes_nothing(sqlite_store, embedder, user) -> None:
     tm = TiMem(sqlite_store, embedder)
-    said(tm, user, [("Ana", "I play the violin."), ("Ben", "I play chess on Sundays.")])
-    plain = tm.search("Who plays music?", user_id=user, limit=2, scope="episodes")
-    off = tm.variant(levers=EpisodeLevers()).search("Who plays music?", user_id=user, limit=2, scope="episodes")
-    assert [(h.id, h.score) for h in plain] == [(h.id, h.score) for h in off]
+    said(tm, user, [("Ana", "I play the violin.")], title="s1")  # one message per session: no neighbours
+    said(tm, user, [("Ben", "I play chess on Sundays.")], title="s2")
+    query = "Who plays music?"  # names no one
+    off = tm.variant(levers=EpisodeLevers()).search(query, user_id=user, limit=2, scope="episodes")
+    default = tm.search(query, user_id=user, limit=2, scope="episodes")
+    assert [(h.id, h.score) for h in default] == [(h.id, h.score) for h in off]
+    assert not any(h.scores.levers for h in default)
 
 
 def test_a_message_name_is_checked_at_the_door(sqlite_store, embedder, user) -> None:
