@@ -276,6 +276,14 @@ def section(r: dict[str, Any]) -> list[str]:
         dropped = [lever for lever in tuning["rows"] if lever != "off" and lever not in r["chosen"]]
         out += ["", f"Not kept (no strength gained {MIN_GAIN:g} recall@10 on the tuning set): "
                 + (", ".join(dropped) or "none") + "."]
+        left_off = [lever for lever in r["chosen"] if not r["default_levers"].get(lever)]
+        if left_off:
+            base = r["systems"]["messages, levers off"]["all"]["session_at"]["5"]
+            notes = [f"{lever} (session R@5 {base:.2f} → "
+                     f"{r['systems'][name]['all']['session_at']['5']:.2f} here)" for lever in left_off
+                     if (name := f"messages + {lever} {r['chosen'][lever]:g}") in r["systems"]]
+            out += ["", "Chosen on the tuning set but off by default: " + ", ".join(notes or left_off)
+                    + "; why is noted at `DEFAULT_LEVERS` in `timemory/search/_episodes.py`."]
     speed = r["search_ms"]
     out += ["", f"One message search (`scope=\"episodes\"`, k = 10, cached index, median over the questions): "
             f"{speed['off']:.2f} ms with the levers off, {speed['tuned']:.2f} ms with the tuned ones on "
