@@ -42,7 +42,7 @@ test: install-bench
 	$(ONE_THREAD) $(PY) -m pytest
 
 test-fast: install-dev
-	$(ONE_THREAD) $(PY) -m pytest -m "not local_llm and not browser"
+	$(ONE_THREAD) $(PY) -m pytest -m "not local_llm and not browser and not package"
 
 # Benchmarks side by side with mem0 and FAISS; writes docs/benchmarks.md (the first run embeds a 100k corpus once).
 bench: install-bench

@@ -20,9 +20,10 @@ PUBLIC = [
     "GivenPolicy",
     "InvalidInputError", "Job", "JobLease", "Judgement", "LLMError", "LLMOutputError", "LearntMemory",
     "LeaseLostError", "MEMORY_STATUSES", "MEMORY_TYPES", "Memory", "MemoryEdit", "MemoryEvent", "MemoryFilter",
-    "Message", "NewMessage", "NotFoundError", "PipelineResult", "ReflectionPlan", "ReflectionReport", "RunDiff",
+    "Message", "MissingExtraError", "NewMessage", "NotFoundError", "PipelineResult", "ReflectionPlan",
+    "ReflectionReport", "RunDiff",
     "SEARCH_MODES", "SEARCH_SCOPES", "SUBJECTS", "ScoreBreakdown", "SearchHit", "SearchMode", "SearchScope",
-    "Settings", "TiMem", "TiMemoryError", "UserStats",
+    "Settings", "TiMem", "TiMemoryError", "UserStats", "__version__",
 ]
 # Names that meant two things (or a thing under another word) before the glossary (README, "Words").
 RETIRED = ["ChatTurn", "memories_used", "UserSummary", "candidate_memories", "run_pipeline", "search_for",

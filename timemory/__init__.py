@@ -7,6 +7,7 @@ names: ``timemory.core`` (the engine), ``timemory.store``, ``timemory.search``, 
 
 from timemory._facade import TiMem
 from timemory._validation import MemoryFilter
+from timemory._version import __version__
 from timemory.core._candidates import CandidatePolicy
 from timemory.core._chat import ChatExchange, ChatService
 from timemory.core._given import GivenPolicy
@@ -23,6 +24,7 @@ from timemory.errors import (
     LeaseLostError,
     LLMError,
     LLMOutputError,
+    MissingExtraError,
     NotFoundError,
     TiMemoryError,
 )
@@ -91,6 +93,7 @@ __all__ = [
     "Judgement",
     "LLMError",
     "LLMOutputError",
+    "MissingExtraError",
     "LeaseLostError",
     "LearntMemory",
     "Memory",
@@ -113,4 +116,5 @@ __all__ = [
     "TiMemoryError",
     "UserStats",
     "InvalidInputError",
+    "__version__",
 ]

@@ -22,6 +22,21 @@ class ConfigurationError(TiMemoryError):
     code = "configuration"
 
 
+class MissingExtraError(ConfigurationError):
+    """A feature whose optional dependencies (one of the package's extras) are not installed."""
+
+    code = "missing_extra"
+
+    def __init__(self, feature: str, extra: str, module: str, *, hint: str = "") -> None:
+        super().__init__(
+            f"{feature} needs the optional '{extra}' dependencies ({module} is not installed): "
+            f'pip install "timemory[{extra}]"' + (f". {hint}" if hint else "")
+        )
+        self.feature = feature
+        self.extra = extra
+        self.module = module
+
+
 class InvalidInputError(TiMemoryError):
     """The caller passed something the engine refuses (empty text, unknown type, too long...)."""
 

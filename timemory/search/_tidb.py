@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import Select, func, literal, select
-from tidb_vector.utils import encode_vector
 
 from timemory.schemas import Memory, SearchHit, SearchMode
 from timemory.search._embedded import columns, follow_writes, hits
@@ -27,6 +26,8 @@ from timemory.store._models import MemoryRow
 
 def _cosine_distance(query: np.ndarray) -> Any:
     """TiDB's cosine distance of each row's embedding to ``query``, labelled ``distance``."""
+    from tidb_vector.utils import encode_vector  # the tidb extra, checked when the store connects
+
     q = encode_vector(np.asarray(query, dtype=np.float32).ravel())
     return func.VEC_COSINE_DISTANCE(MemoryRow.embedding, literal(q)).label("distance")
 

@@ -1,5 +1,6 @@
-"""``python -m timemory``: ingest, search, list, export, import, seed-demo, reembed, serve, worker, keys, mcp; the
-lab's replay, evaluate and reflect are in :mod:`timemory.service._lab_cli`."""
+"""The ``timemory`` command (also ``python -m timemory``): add, ingest, search, list, export, import, seed-demo and
+reembed here; the lab's replay, evaluate and reflect in :mod:`timemory.service._lab_cli`; serve, worker, keys, users
+and mcp in :mod:`timemory.service._ops_cli`; dashboard in :mod:`timemory.service._dashboard_cli`."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import TypeVar
 from tqdm import tqdm
 
 from timemory._facade import TiMem
+from timemory._version import __version__
 from timemory.core._engine import DEFAULT_SEARCH_MODE, DEFAULT_SEARCH_SCOPE
 from timemory.core._transfer import (
     exchanges,
@@ -33,12 +35,15 @@ from timemory.schemas import (
     MEMORY_TYPES,
     SEARCH_MODES,
     SEARCH_SCOPES,
+    SUBJECTS,
     Episode,
     Memory,
     MemoryEvent,
     SearchHit,
 )
+from timemory.service._dashboard_cli import add_dashboard_command
 from timemory.service._lab_cli import add_lab_commands
+from timemory.service._ops_cli import add_ops_commands
 from timemory.service._workers import interrupt_on_signals, interrupted_status, stopped_by
 from timemory.settings import Settings
 
@@ -83,6 +88,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 bar.update(1)
     print(f"{total} exchanges, {changes} memory changes, {failed} failed runs (see pipeline_runs for traces)")
     return 1 if failed and failed == total else 0
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    memory = _tm(args).add(args.content, user_id=args.user, type=args.type, subject=args.subject)
+    print(f"{memory.id}\t{memory.type}\t{memory.content}")
+    return 0
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -199,7 +210,8 @@ def cmd_reembed(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m timemory", description="TiMemory: long-term memory for LLM chat.")
+    p = argparse.ArgumentParser(prog="timemory", description="TiMemory: long-term memory for LLM chat.")
+    p.add_argument("--version", action="version", version=f"timemory {__version__}")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="command", required=True)
@@ -208,6 +220,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("file")
     s.add_argument("--user", required=True)
     s.set_defaults(func=cmd_ingest)
+
+    s = sub.add_parser("add", help="store one memory as given (no model call)")
+    s.add_argument("content")
+    s.add_argument("--user", required=True)
+    s.add_argument("--type", choices=MEMORY_TYPES, default="preference")
+    s.add_argument("--subject", choices=SUBJECTS, help="the single-valued thing it holds (home, job, ...)")
+    s.set_defaults(func=cmd_add)
 
     s = sub.add_parser("search", help="search a user's memories (or everything they said) by meaning and words")
     s.add_argument("query")
@@ -251,102 +270,9 @@ def parser() -> argparse.ArgumentParser:
 
     add_lab_commands(sub)
 
-    s = sub.add_parser("serve", help="serve the HTTP API (OpenAPI docs at /docs)")
-    s.add_argument("--host", default="127.0.0.1", help="without any API key only loopback is allowed")
-    s.add_argument("--port", type=int, default=8000)
-    s.add_argument("--workers", type=int, default=1, help="server processes")
-    s.add_argument("--worker-threads", type=int, default=1, help="queue worker threads in each server process")
-    s.set_defaults(func=cmd_serve)
-
-    s = sub.add_parser("worker", help="drain the memory job queue (run as many as you like)")
-    s.add_argument("--lease", type=float, default=60.0, help="seconds a job is held before another worker may take it")
-    s.add_argument("--poll", type=float, default=0.5, help="seconds between looks at an empty queue")
-    s.add_argument("--once", action="store_true", help="stop when the queue is empty")
-    s.set_defaults(func=cmd_worker)
-
-    s = sub.add_parser("keys", help="API keys: create (--user U | --admin), list, revoke KEY_ID")
-    s.add_argument("action", choices=["create", "list", "revoke"])
-    s.add_argument("key_id", nargs="?")
-    s.add_argument("--user")
-    s.add_argument("--admin", action="store_true")
-    s.add_argument("--label")
-    s.set_defaults(func=cmd_keys)
-
-    s = sub.add_parser("users", help="users: list, or delete USER (erased everywhere, keys and jobs included)")
-    s.add_argument("action", choices=["list", "delete"])
-    s.add_argument("user", nargs="?")
-    s.set_defaults(func=cmd_users)
-
-    s = sub.add_parser("mcp", help="serve one user's memory to an MCP client over stdio")
-    s.add_argument("--user", help="whose memory (default: TIMEMORY_MCP_USER)")
-    s.set_defaults(func=cmd_mcp)
+    add_ops_commands(sub)
+    add_dashboard_command(sub)
     return p
-
-
-def cmd_serve(args: argparse.Namespace) -> int:
-    from timemory.service._workers import serve
-
-    serve(args.host, args.port, workers=args.workers, worker_threads=args.worker_threads)
-    return 0
-
-
-def cmd_worker(args: argparse.Namespace) -> int:
-    from timemory.service._workers import run_worker
-
-    done = run_worker(lease_seconds=args.lease, poll_seconds=args.poll, once=args.once)
-    print(f"processed {done} jobs")
-    return 0
-
-
-def cmd_keys(args: argparse.Namespace) -> int:
-    tm = _tm(args)
-    if args.action == "create":
-        if bool(args.user) == bool(args.admin):
-            print("error: give either --user U or --admin", file=sys.stderr)
-            return 2
-        key, token = tm.keys.create(user_id=args.user, admin=bool(args.admin), label=args.label)
-        print(token)
-        print(f"key {key.id} for {'every user (admin)' if key.admin else key.user_id}: shown once, keep it safe",
-              file=sys.stderr)
-    elif args.action == "list":
-        for k in tm.keys.list():
-            state = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "active"
-            print(f"{k.id}\t{'admin' if k.admin else k.user_id}\t{state}\t{k.created_at:%Y-%m-%d}\t{k.label or ''}")
-    else:
-        if not args.key_id:
-            print("error: keys revoke needs the key id (see keys list)", file=sys.stderr)
-            return 2
-        tm.keys.revoke(args.key_id)
-        print(f"revoked {args.key_id}")
-    return 0
-
-
-def cmd_users(args: argparse.Namespace) -> int:
-    tm = _tm(args)
-    if args.action == "list":
-        for u in tm.users.list():
-            print(f"{u.id}\t{u.memories_active} active\t{u.memories_outdated} outdated\t{u.sessions} sessions")
-        return 0
-    if not args.user:
-        print("error: users delete needs the user id", file=sys.stderr)
-        return 2
-    if args.user not in {u.id for u in tm.users.list()}:
-        print(f"error (not_found): no user '{args.user}'", file=sys.stderr)
-        return 2
-    removed = tm.erase_user(user_id=args.user)
-    print(f"erased {args.user}: " + ", ".join(f"{n} {table}" for table, n in removed.items() if n))
-    return 0
-
-
-def cmd_mcp(args: argparse.Namespace) -> int:
-    from timemory.service._mcp import run
-
-    user = args.user or os.environ.get("TIMEMORY_MCP_USER")
-    if not user:
-        print("error: say whose memory this server serves: --user U (or TIMEMORY_MCP_USER)", file=sys.stderr)
-        return 2
-    run(user)
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

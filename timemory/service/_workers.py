@@ -9,6 +9,7 @@ import sys
 import threading
 from types import FrameType
 
+from timemory._extras import require
 from timemory._facade import TiMem
 from timemory.errors import ConfigurationError
 
@@ -63,8 +64,10 @@ def exit_on_sigterm() -> None:
 
 def serve(host: str = "127.0.0.1", port: int = 8000, *, workers: int = 1, worker_threads: int = 1) -> None:
     """Serve the HTTP API. Without any API key the server only binds to loopback: create one with
-    ``python -m timemory keys create``."""
-    import uvicorn
+    ``timemory keys create``."""
+    for module in ("fastapi", "prometheus_client"):
+        require(module, "server", "The HTTP API")
+    uvicorn = require("uvicorn", "server", "The HTTP API")
 
     if not is_loopback(host) and not TiMem.from_settings().keys.any_active():
         raise ConfigurationError(f"Refusing to listen on {host} with no API key: anyone could read every memory. "

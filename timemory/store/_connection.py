@@ -9,6 +9,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
+from timemory._extras import require
+from timemory.errors import MissingExtraError
 from timemory.store._models import TIDB_VECTOR_DIM_ATTR
 
 Backend = Literal["sqlite", "mysql", "tidb"]
@@ -33,7 +35,12 @@ def make_engine(url: str, connect_args: dict[str, Any] | None = None) -> Engine:
         engine = create_engine(url, connect_args=args, **pooling)
         _configure_sqlite(engine, wal=not in_memory)
         return engine
-    return create_engine(url, connect_args=args, pool_pre_ping=True, pool_recycle=1800)
+    try:
+        return create_engine(url, connect_args=args, pool_pre_ping=True, pool_recycle=1800)
+    except ModuleNotFoundError as exc:  # the URL's driver (PyMySQL for mysql+pymysql://) is not installed
+        raise MissingExtraError(f"A {parsed.get_backend_name()}+{parsed.get_driver_name()} database", "mysql",
+                                exc.name or parsed.get_driver_name(),
+                                hint='For TiDB: pip install "timemory[tidb]"') from exc
 
 
 def _configure_sqlite(engine: Engine, *, wal: bool) -> None:
@@ -69,6 +76,7 @@ def detect_backend(engine: Engine) -> Backend:
 
 def enable_native_vectors(engine: Engine, dim: int) -> None:
     """Make the embedding column a TiDB VECTOR(dim) for this engine's dialect."""
+    require("tidb_vector", "tidb", "TiDB's vector column")
     setattr(engine.dialect, TIDB_VECTOR_DIM_ATTR, dim)
 
 

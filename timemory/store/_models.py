@@ -16,7 +16,6 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator, TypeEngine
-from tidb_vector.sqlalchemy import VectorType
 
 # Attribute set on a dialect instance when the server is TiDB: the vector dimension for VECTOR(D).
 TIDB_VECTOR_DIM_ATTR = "timemory_tidb_vector_dim"
@@ -45,6 +44,8 @@ class EmbeddingColumn(TypeDecorator[np.ndarray]):
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         dim = tidb_vector_dim(dialect)
         if dim:
+            from tidb_vector.sqlalchemy import VectorType  # the tidb extra, checked when the store connects
+
             return dialect.type_descriptor(VectorType(dim))
         return dialect.type_descriptor(LargeBinary())
 
