@@ -89,7 +89,7 @@ its statements are measured on the SQLite build, as a cost shape).
 HEADINGS = {"search": "## 1. Search latency", "lab": "## 6. The lab", "service": "## 7. The service",
             "quality": "## 8. Search quality", "changes": "## 9. Changes that reach consolidation",
             "topics": "## 10. Topic changes", "scale": "## 11. Many users",
-            "locomo": "## 12. Retrieval on LoCoMo"}
+            "locomo": "## 12. Retrieval on LoCoMo", "statements": "## 13. Learning from plain statements"}
 SCALING_HEADING = "## 5. Where the embedded default stops"
 
 
@@ -136,7 +136,7 @@ def write_report() -> None:
         lines += app_section(app)  # type: ignore[arg-type]
     if dash:
         lines += dashboard_section(dash)  # type: ignore[arg-type]
-    for name in ("lab", "service", "quality", "changes", "topics", "scale", "locomo"):
+    for name in ("lab", "service", "quality", "changes", "topics", "scale", "locomo", "statements"):
         lines += section_of(name) or []
     lines.append(SCALING)
     REPORT.write_text("\n".join(lines))
@@ -149,7 +149,20 @@ def smoke(only: set[str] | None = None) -> dict[str, list[str]]:
     import tempfile
     from pathlib import Path
 
-    from . import app_memory, changes, dashboard, lab, locomo, pipeline, quality, scale, search, service, topics
+    from . import (
+        app_memory,
+        changes,
+        dashboard,
+        lab,
+        locomo,
+        pipeline,
+        quality,
+        scale,
+        search,
+        service,
+        statements,
+        topics,
+    )
 
     info = {"machine": machine()}
     tiny = locomo.tiny_file(Path(tempfile.mkdtemp(prefix="bench-smoke-locomo-")))
@@ -169,6 +182,7 @@ def smoke(only: set[str] | None = None) -> dict[str, list[str]]:
                                                                       rounds=1, flood_seconds=1)}),
         "locomo": lambda: locomo.section(locomo.measure(tiny, tuned_on=("conv-tiny",)))
         + locomo.section(locomo.measure(Path(tiny.parent / "absent.json"))),
+        "statements": lambda: statements.section(statements.measure(statements=1)),
     }
     rendered = {}
     for name, run in runs.items():
@@ -194,7 +208,7 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true",
                         help="every section on tiny sizes, rendered and checked, nothing written (make test runs it)")
     parser.add_argument("--only", choices=["search", "pipeline", "app_memory", "dashboard", "lab", "service",
-                                           "quality", "changes", "topics", "scale", "locomo", "report"],
+                                           "quality", "changes", "topics", "scale", "locomo", "statements", "report"],
                         action="append")
     parser.add_argument("--locomo", metavar="PATH",
                         help="the LoCoMo file for --only locomo (else TIMEMORY_LOCOMO); skipped when there is none")
@@ -263,6 +277,11 @@ def main() -> None:
         else:
             print(f"  locomo: {found.name}", flush=True)
             save("locomo", locomo.measure(found))
+    if "statements" in only:
+        from . import statements
+
+        print("  statements: each plain statement through the configured model", flush=True)
+        save("statements", statements.measure())
     if only and only <= set(HEADINGS):
         for name in sorted(only):
             write_section_only(name)

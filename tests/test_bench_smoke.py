@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = ("search", "quality", "changes", "topics", "scale", "pipeline", "app_memory", "dashboard", "lab", "service",
-            "locomo")
+            "locomo", "statements")
 
 pytestmark = [pytest.mark.local_llm, pytest.mark.browser]
 

@@ -80,6 +80,20 @@ def test_a_reply_cap_is_sent_with_every_streamed_reply() -> None:
         assert server.requests[0]["max_tokens"] == 512
 
 
+RAMBLE = "One two three. Four five 3.5 six. Seven eight e.g. nine. Ten eleven."
+
+
+def test_a_long_reply_ends_with_the_sentence_under_way_past_its_limit() -> None:
+    with FakeOpenAIServer(lambda body: (200, RAMBLE)) as server:
+        usage = Usage()
+        reply = "".join(client(server, reply_sentence_after=4).stream(ASK, usage=usage))
+        # the 4th token is "five": the sentence ends at "six.", not at "3.5" (no space after its point)
+        assert reply.split() == ["One", "two", "three.", "Four", "five", "3.5", "six."]
+        assert usage.calls == 1 and usage.completion_tokens == 7  # counted here: the server's count never came
+        assert "".join(client(server, reply_sentence_after=8).stream(ASK)).split()[-1] == "nine."
+        assert "".join(client(server).stream(ASK)).split() == RAMBLE.split()  # no limit: the model decides
+
+
 def test_a_structured_call_sends_the_request_s_schema_within_openai_s_strict_subset() -> None:
     from timemory.core import request
     from timemory.core._answers import consolidation_schema

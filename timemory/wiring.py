@@ -18,8 +18,10 @@ from timemory.store import Store
 
 __all__ = ["build_embedder", "build_engine", "build_llm", "build_store", "describe", "local_server"]
 
-# The bundled 135M model can ramble until its context is full (8,192 tokens, minutes): a chat reply stops here.
-LOCAL_REPLY_TOKENS = 512
+# The bundled 135M model can ramble until its context is full (8,192 tokens, minutes): a chat reply ends with the
+# sentence under way after LOCAL_REPLY_SENTENCES_AFTER tokens, and stops at LOCAL_REPLY_TOKENS whatever happens.
+LOCAL_REPLY_SENTENCES_AFTER = 60
+LOCAL_REPLY_TOKENS = 200
 KNOWN_DIMS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072, "text-embedding-ada-002": 1536}
 
 _servers: dict[str, LocalLLMServer] = {}
@@ -60,7 +62,8 @@ def build_llm(settings: Settings) -> OpenAILLM:
     model = LOCAL_MODEL_ALIAS if settings.resolved_llm_model == LOCAL else settings.resolved_llm_model
     # llama.cpp rejects json_schema and enforces json_object + schema with a grammar: start there.
     return OpenAILLM(None, model, ensure_ready=ready, label=LOCAL_MODEL_LABEL,  # type: ignore[arg-type]
-                     response_format="json_object_schema", max_reply_tokens=LOCAL_REPLY_TOKENS)
+                     response_format="json_object_schema", max_reply_tokens=LOCAL_REPLY_TOKENS,
+                     reply_sentence_after=LOCAL_REPLY_SENTENCES_AFTER)
 
 
 def build_embedder(settings: Settings) -> Embedder:

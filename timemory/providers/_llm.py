@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -27,6 +28,10 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T", bound=pydantic.BaseModel)
 ChatMessages = list[dict[str, str]]
+
+
+SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*$")
+ABBREVIATION = re.compile(r"(?:\b(?:e\.g|i\.e|etc|vs|Mr|Mrs|Ms|Dr|St)|\b[A-Z])\.$")
 
 
 @dataclass
@@ -133,12 +138,16 @@ class OpenAILLM:
         response_format: str = "json_schema",
         max_output_tokens: int = 1024,
         max_reply_tokens: int | None = None,
+        reply_sentence_after: int | None = None,
     ) -> None:
         self._client = client
         # Structured answers are short; the cap stops a small model that loops from generating for minutes.
         self.max_output_tokens = max_output_tokens
         # A streamed reply's cap (None: the server's own limit); a small local model may never stop by itself.
         self.max_reply_tokens = max_reply_tokens
+        # After this many streamed tokens a reply ends with its sentence (None: the model decides): a small model
+        # that rambles gives a short answer that still reads whole, and the learning after it waits less.
+        self.reply_sentence_after = reply_sentence_after
         self.model = model
         self.temperature = temperature
         self.seed: int | None = None
@@ -179,18 +188,33 @@ class OpenAILLM:
                 **({"max_tokens": self.max_reply_tokens} if self.max_reply_tokens else {}),
                 stream_options={"include_usage": True},
             )
-            counted = False
+            counted, emitted, tail = False, 0, ""  # tail: the reply's last characters
             for chunk in chunks:
                 if chunk.usage is not None and usage is not None:
                     usage.add(chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0)
                     counted = True
-                for choice in chunk.choices:
-                    if choice.delta and choice.delta.content:
-                        yield choice.delta.content
+                content = "".join(c.delta.content for c in chunk.choices if c.delta and c.delta.content)
+                if not content:
+                    continue
+                if self._sentence_done(emitted, tail, content):
+                    chunks.close()  # the server stops generating when the stream is closed
+                    break
+                emitted += 1
+                tail = (tail + content)[-8:]
+                yield content
             if usage is not None and not counted:
-                usage.calls += 1
+                usage.add(0, emitted)  # the server's count comes with the last chunk, which a stopped reply never gets
         except openai.OpenAIError as exc:
             raise LLMError(self._explain(exc)) from exc
+
+    def _sentence_done(self, emitted: int, tail: str, content: str) -> bool:
+        """Past the reply's sentence limit, a sentence has ended: the text so far ends with its punctuation and the
+        next token is after a space (so "3.5" never cuts), and the point is not an abbreviation's ("e.g.", "Dr.")."""
+        if not self.reply_sentence_after or emitted < self.reply_sentence_after:
+            return False
+        text = tail.rstrip()
+        at_space = tail[-1:].isspace() or content[:1].isspace()
+        return at_space and bool(SENTENCE_END.search(text)) and not ABBREVIATION.search(text)
 
     # -- structured output --------------------------------------------------------------------------------------------
 
