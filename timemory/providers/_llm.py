@@ -197,7 +197,7 @@ class OpenAILLM:
                 if not content:
                     continue
                 if self._sentence_done(emitted, tail, content):
-                    chunks.close()  # the server stops generating when the stream is closed
+                    chunks.close()  # closing the stream ends the request, and the server stops generating
                     break
                 emitted += 1
                 tail = (tail + content)[-8:]
