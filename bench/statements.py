@@ -86,15 +86,16 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-LONG_REPLIES = {"max_reply_tokens": 512, "reply_sentence_after": None}  # the bundled model's replies before
+# How the bundled model was set before: replies of up to 512 tokens, and extraction reading them.
+BEFORE = {"max_reply_tokens": 512, "reply_sentence_after": None, "reads_replies": True}
 
 
 def measure(statements: int | None = None,
-            vias: tuple[str, ...] = ("process", "chat", "chat-long")) -> dict[str, Any]:
+            vias: tuple[str, ...] = ("process", "chat", "chat-before")) -> dict[str, Any]:
     """Each statement to a new user on the configured model (the bundled one unless OpenAI or another server is
     configured): through ``process_messages`` alone, and through the chat as "Try it" sends it (the reply streamed,
-    then learning from the exchange) — with the reply limits as configured (``chat``) and, side by side, with replies
-    of up to 512 tokens that end where the model stops (``chat-long``, as the bundled model replied before)."""
+    then learning from the exchange) — as configured (``chat``) and, side by side, as the bundled model was set
+    before (``chat-before``: replies of up to 512 tokens that end where the model stops, read by extraction)."""
     pin_threads()
     from timemory import Settings, TiMem
 
@@ -107,9 +108,9 @@ def measure(statements: int | None = None,
             for via in vias:
                 rows = results.setdefault(via, [])
                 llm: Any = tm.llm
-                configured = limits or {name: getattr(llm, name, None) for name in LONG_REPLIES}
+                configured = limits or {name: getattr(llm, name, None) for name in BEFORE}
                 limits.update(configured)
-                for name, value in (LONG_REPLIES if via == "chat-long" else configured).items():
+                for name, value in (BEFORE if via == "chat-before" else configured).items():
                     setattr(llm, name, value)
                 for i, (text, _) in enumerate(chosen):
                     user = f"{via}-{i}"
@@ -138,7 +139,7 @@ def measure(statements: int | None = None,
 
 VIAS = {"process": "`process_messages` (the message alone)",
         "chat": "chat, as \"Try it\" (reply, then learning)",
-        "chat-long": "chat, replies of up to 512 tokens (as before)"}
+        "chat-before": "chat, as before (longer replies, read by extraction)"}
 
 
 def section(data: dict[str, Any]) -> list[str]:
@@ -182,5 +183,7 @@ def section(data: dict[str, Any]) -> list[str]:
 def describe_limits(limits: dict[str, Any]) -> str:
     after, cap = limits.get("reply_sentence_after"), limits.get("max_reply_tokens")
     said = [f"end with the sentence under way after {after} tokens" if after else "end where the model stops",
-            f"at most {cap} tokens" if cap else "no token cap"]
+            f"at most {cap} tokens" if cap else "no token cap",
+            "extraction reads the reply too" if limits.get("reads_replies", True)
+            else "extraction reads only the user's message"]
     return ", ".join(said)

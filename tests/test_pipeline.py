@@ -280,3 +280,17 @@ def test_the_consolidation_answer_cap_grows_with_the_facts_asked(sqlite_store: S
     assert llm.caps == [answer_cap(extraction_schema()), consolidation_cap(6, 6)]
     assert consolidation_cap(1, 5) < consolidation_cap(6, 6) < consolidation_cap(20, 20)
     assert consolidation_cap(20, 20) > 1024
+
+
+@pytest.mark.parametrize("reads_replies", [True, False])
+def test_a_model_that_does_not_read_replies_gets_only_the_user_s_lines(store: Store, embedder, user: str,
+                                                                      reads_replies: bool) -> None:
+    llm = ScriptedLLMDouble(facts=[{"content": "The user works as a nurse.", "type": "professional"}])
+    llm.reads_replies = reads_replies  # type: ignore[attr-defined]
+    tm, _ = make(store, embedder, llm)
+    result = tm.process_messages([{"role": "user", "content": "I work as a nurse in Oslo."},
+                                  {"role": "assistant", "content": "Night shifts must be tiring!"}], user_id=user)
+    asked = llm.prompts[0][-1]["content"]
+    assert "user: I work as a nurse in Oslo." in asked
+    assert ("assistant: Night shifts must be tiring!" in asked) is reads_replies
+    assert len(result.source_message_ids) == 2  # the run still comes from both messages

@@ -63,7 +63,7 @@ def build_llm(settings: Settings) -> OpenAILLM:
     # llama.cpp rejects json_schema and enforces json_object + schema with a grammar: start there.
     return OpenAILLM(None, model, ensure_ready=ready, label=LOCAL_MODEL_LABEL,  # type: ignore[arg-type]
                      response_format="json_object_schema", max_reply_tokens=LOCAL_REPLY_TOKENS,
-                     reply_sentence_after=LOCAL_REPLY_SENTENCES_AFTER)
+                     reply_sentence_after=LOCAL_REPLY_SENTENCES_AFTER, reads_replies=False)
 
 
 def build_embedder(settings: Settings) -> Embedder:

@@ -124,11 +124,18 @@ class _Run:
     def sources(self) -> list[str]:
         return [m.id for m in self.messages]
 
+    def read(self) -> list[Message]:
+        """What extraction reads: the exchange, or only the user's lines for a model that does not read replies
+        (``reads_replies = False``: the bundled 135M model learns less from a statement with a reply beside it)."""
+        if getattr(self.llm, "reads_replies", True):
+            return self.messages
+        return [m for m in self.messages if m.role == "user"] or self.messages
+
     def stages(self) -> RunStatus:
         p, progress = self.pipeline, self.progress
         with progress.stage("extract"):
             today = (self.dated or p.clock()).date()
-            progress.facts = facts = extract_facts(self.llm, self.messages, today, progress.usage)
+            progress.facts = facts = extract_facts(self.llm, self.read(), today, progress.usage)
         if not facts:
             return "empty"
         # a run over more than one exchange (a whole session) embeds its user messages with the facts (one call),

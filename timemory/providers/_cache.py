@@ -33,6 +33,7 @@ class CachedLLM:
         self.answers = answers
         self.model = inner.model
         self.label = getattr(inner, "label", inner.model)
+        self.reads_replies = getattr(inner, "reads_replies", True)
         self.hits = 0
         self.misses = 0
 

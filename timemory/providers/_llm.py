@@ -139,6 +139,7 @@ class OpenAILLM:
         max_output_tokens: int = 1024,
         max_reply_tokens: int | None = None,
         reply_sentence_after: int | None = None,
+        reads_replies: bool = True,
     ) -> None:
         self._client = client
         # Structured answers are short; the cap stops a small model that loops from generating for minutes.
@@ -148,6 +149,9 @@ class OpenAILLM:
         # After this many streamed tokens a reply ends with its sentence (None: the model decides): a small model
         # that rambles gives a short answer that still reads whole, and the learning after it waits less.
         self.reply_sentence_after = reply_sentence_after
+        # False: memory extraction gets only the user's lines of an exchange (a small model finds fewer facts in a
+        # statement that has the assistant's reply beside it; benchmarks §13)
+        self.reads_replies = reads_replies
         self.model = model
         self.temperature = temperature
         self.seed: int | None = None
