@@ -23,7 +23,7 @@ PUBLIC = [
     "Message", "MissingExtraError", "NewMessage", "NotFoundError", "PipelineResult", "ReflectionPlan",
     "ReflectionReport", "RunDiff",
     "SEARCH_MODES", "SEARCH_SCOPES", "SUBJECTS", "ScoreBreakdown", "SearchHit", "SearchMode", "SearchScope",
-    "Settings", "TiMem", "TiMemoryError", "UserStats", "__version__",
+    "Settings", "TiMem", "TiMemoryError", "UserStats",
 ]
 # Names that meant two things (or a thing under another word) before the glossary (README, "Words").
 RETIRED = ["ChatTurn", "memories_used", "UserSummary", "candidate_memories", "run_pipeline", "search_for",

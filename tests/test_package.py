@@ -155,12 +155,17 @@ def test_the_core_install_adds_and_searches_against_an_openai_compatible_server(
     (["dashboard"], "dashboard"),
     (["serve"], "server"),
     (["mcp", "--user", "sam"], "server"),
+    (["list"], "mysql"),  # a MySQL URL without its driver
 ])
 def test_a_missing_extra_is_a_clear_error_naming_it(core: Path, tmp_path: Path, command: list[str],
                                                     extra: str) -> None:
     env = clean_env(TIMEMORY_DATA_DIR=str(tmp_path / "data"))
     if extra != "local":
         env.update(OPENAI_BASE_URL="http://127.0.0.1:9/v1", TIMEMORY_EMBEDDING_MODEL="scripted-words")
+    if extra == "mysql":
+        # an embedder of known size, so nothing is asked of the (absent) server before the database connects
+        env.update(TIMEMORY_DATABASE_URL="mysql+pymysql://root@127.0.0.1:3306/test",
+                   TIMEMORY_EMBEDDING_MODEL="text-embedding-3-small")
     done = run([str(core / "timemory"), *command], cwd=tmp_path, env=env, check=False)
     assert done.returncode == 2
     assert f'pip install "timemory[{extra}]"' in done.stderr

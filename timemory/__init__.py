@@ -7,7 +7,7 @@ names: ``timemory.core`` (the engine), ``timemory.store``, ``timemory.search``, 
 
 from timemory._facade import TiMem
 from timemory._validation import MemoryFilter
-from timemory._version import __version__
+from timemory._version import __version__ as __version__
 from timemory.core._candidates import CandidatePolicy
 from timemory.core._chat import ChatExchange, ChatService
 from timemory.core._given import GivenPolicy
@@ -116,5 +116,4 @@ __all__ = [
     "TiMemoryError",
     "UserStats",
     "InvalidInputError",
-    "__version__",
 ]
