@@ -101,16 +101,14 @@ def measure(statements: int | None = None,
 
     chosen = STATEMENTS[:statements] if statements else STATEMENTS
     results: dict[str, list[dict[str, Any]]] = {}
-    limits: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-statements-") as data_dir:
         tm = TiMem.from_settings(Settings(data_dir=Path(data_dir), database_url=None, _env_file=None))
+        llm: Any = tm.llm
+        limits = {name: getattr(llm, name, None) for name in BEFORE}  # as configured
         try:
             for via in vias:
                 rows = results.setdefault(via, [])
-                llm: Any = tm.llm
-                configured = limits or {name: getattr(llm, name, None) for name in BEFORE}
-                limits.update(configured)
-                for name, value in (BEFORE if via == "chat-before" else configured).items():
+                for name, value in (BEFORE if via == "chat-before" else limits).items():
                     setattr(llm, name, value)
                 for i, (text, _) in enumerate(chosen):
                     user = f"{via}-{i}"

@@ -15,7 +15,6 @@ import hashlib
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -30,6 +29,7 @@ import pytest
 from doubles import FakeOpenAIServer
 
 from timemory._version import __version__
+from timemory.providers import free_port
 
 pytestmark = pytest.mark.package
 
@@ -182,12 +182,6 @@ def full(dist: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Pat
     wheel = f"{dist['wheel']}[local,dashboard,server]"
     run([str(bin_dir / "pip"), "install", "--quiet", wheel, "-c", str(constraints(home))], cwd=home)
     return bin_dir
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_the_full_install_seeds_the_demo_and_starts_the_dashboard_from_anywhere(full: Path, tmp_path: Path) -> None:

@@ -50,8 +50,7 @@ def command(app: Path, *, host: str | None, port: int | None) -> list[str]:
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
-    require("streamlit", "dashboard", "The dashboard")
-    for module in ("pandas", "plotly"):
+    for module in ("streamlit", "pandas", "plotly"):
         require(module, "dashboard", "The dashboard")
     cmd = command(app_dir(), host=args.host, port=args.port)
     if os.name == "posix":  # the app takes this process's place: signals and the exit status are its own
