@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from doubles import FakeOpenAIServer
 from mcp import Client, StdioServerParameters
 from test_api import ROOT, environment, scripted_model
@@ -73,3 +74,23 @@ def test_tools_act_on_the_configured_user_only(tmp_path: Path) -> None:
     assert "No memory" in out["bob_update"].content[0].text
     assert out["deleted"].startswith("Deleted memory")
     assert other.get_memory(secret.id, user_id="bob").content == "Bob's secret plan."  # untouched
+
+
+@pytest.mark.parametrize(("raised", "seen"), [
+    (BaseExceptionGroup("tasks", [KeyboardInterrupt()]), KeyboardInterrupt),
+    (BaseExceptionGroup("tasks", [KeyboardInterrupt(), OSError("pipe closed")]), KeyboardInterrupt),
+    (BaseExceptionGroup("tasks", [OSError("pipe closed")]), BaseExceptionGroup),
+])
+def test_a_stop_inside_the_servers_tasks_is_a_plain_interrupt(monkeypatch: pytest.MonkeyPatch, raised, seen) -> None:
+    """A stop signal lands in whichever task of the stdio server runs; its task group wraps the interrupt. The command
+    must see a KeyboardInterrupt (and report "interrupted", not a traceback); other failures stay as they came."""
+    from timemory.service import _mcp
+
+    class Server:
+        def run(self, transport: str) -> None:
+            raise raised
+
+    monkeypatch.setattr(_mcp.TiMem, "from_settings", staticmethod(lambda: None))
+    monkeypatch.setattr(_mcp, "build_server", lambda tm, user_id: Server())
+    with pytest.raises(seen):
+        _mcp.run("ana")

@@ -54,21 +54,35 @@ def edit_content_cell(page, text: str, row: int = 0, rows: int = 1) -> None:
     grid = page.locator("[data-testid='stDataFrame']").first
     editor = page.locator("textarea.gdg-input")
     save = page.get_by_role("button", name="💾 Save 1 edit")
-    for _ in range(3):
+    seen = []
+    for _ in range(4):
         settled(page)  # a double-click during a rerun lands on a grid that is about to be replaced
-        deadline = time.monotonic() + 60
-        while (box := grid.bounding_box()) is None or box["height"] > 35 * (rows + 1) + 10:  # header + rows
-            assert time.monotonic() < deadline, f"the grid did not shrink to {rows} rows: {box}"
-            page.wait_for_timeout(200)
+        box = _still_box(page, grid, max_height=35 * (rows + 1) + 10)  # header + rows
         page.mouse.dblclick(box["x"] + 150, box["y"] + 35 + 35 * row + 17)  # below the header, right of ✓
-        if editor.count() or _appears(page, editor, 10_000):
+        opened = bool(editor.count()) or _appears(page, editor, 10_000)
+        if opened:
             editor.fill(text)
             editor.press("Enter")
-            if _appears(page, save, 20_000):
+            if _appears(page, save, 30_000):
                 only_one(page, save).click()
                 return
+        seen.append("the editor opened, no save button came" if opened else "no editor opened")
         page.keyboard.press("Escape")
-    raise AssertionError(f"the edit of row {row} was not taken after 3 attempts")
+    raise AssertionError(f"the edit of row {row} was not taken: {'; '.join(seen)}")
+
+
+def _still_box(page, locator, max_height: float) -> dict:
+    """The locator's box once it is at most ``max_height`` high and has not moved for 0.3 s (a message above it that
+    appears or goes after a rerun moves the grid under the cursor)."""
+    deadline = time.monotonic() + 60
+    last = None
+    while True:
+        box = locator.bounding_box()
+        if box is not None and box["height"] <= max_height and box == last:
+            return box
+        assert time.monotonic() < deadline, f"the grid did not settle at {max_height:.0f} px or less: {box}"
+        last = box
+        page.wait_for_timeout(300)
 
 
 def _appears(page, locator, timeout_ms: int) -> bool:

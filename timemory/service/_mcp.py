@@ -130,4 +130,13 @@ def build_server(tm: TiMem, user_id: str) -> MCPServer:
 
 
 def run(user_id: str) -> None:
-    build_server(TiMem.from_settings(), user_id).run("stdio")
+    server = build_server(TiMem.from_settings(), user_id)
+    try:
+        server.run("stdio")
+    except BaseExceptionGroup as group:
+        # A stop signal interrupts whichever of the server's tasks is running; its task group then wraps the
+        # interrupt with whatever else its stop ended. A stop is reported as Ctrl-C is; a group with no interrupt in
+        # it is raised as it came.
+        if group.subgroup(KeyboardInterrupt) is not None:
+            raise KeyboardInterrupt from None
+        raise
