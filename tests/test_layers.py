@@ -16,7 +16,7 @@ PUBLIC = ["timemory", "timemory.core", "timemory.store", "timemory.search", "tim
           "timemory.service", "timemory.wiring"]
 # Bottom to top: a module may import from its own layer and the layers below it, never from above.
 LAYERS = [
-    {"errors", "schemas", "settings", "_validation", "_prompts", "_time", "_extras", "_version"},
+    {"errors", "schemas", "settings", "_validation", "_prompts", "_time", "_dates", "_extras", "_version"},
     {"providers"},
     {"store"},
     {"search"},
